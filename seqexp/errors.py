@@ -1,0 +1,17 @@
+"""Errors a user can act on: each message names the file, row or config key, and the fix."""
+
+
+class SeqexpError(Exception):
+    """Base class; the command-line entry points print these without a stack trace."""
+
+
+class DataError(SeqexpError):
+    """The behaviour log (or its config under `data.*`) cannot be used as it is."""
+
+
+class ConfigError(SeqexpError):
+    """A config value is invalid; the message names the key."""
+
+
+class RecommendError(SeqexpError):
+    """A recommendation request cannot be served (bad run dir, empty history, ...)."""

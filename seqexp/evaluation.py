@@ -1,0 +1,61 @@
+"""Evaluate any scorer (a model or a baseline) under the one protocol: full ranking over all items."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from seqexp.data.loader import EvalTensors
+from seqexp.metrics import mask_scores, ranking_metrics, target_positions
+
+Scorer = Callable[[Tensor], Tensor]  # history (B, L) -> scores (B, N + 1) over all items, column 0 = padding
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]  # mean over users, e.g. {"ndcg@10": 0.05, "coverage@10": 0.3}
+    per_user: dict[str, np.ndarray]  # metric -> (M,) values in the order of `users`
+    users: np.ndarray  # (M,) user indices
+    seconds: float
+
+    @property
+    def users_per_second(self) -> float:
+        return len(self.users) / max(self.seconds, 1e-9)
+
+
+@torch.no_grad()
+def evaluate(
+    scorer: Scorer,
+    tensors: EvalTensors,
+    n_items: int,
+    filter_seen: bool = True,
+    ks: tuple[int, ...] = (5, 10, 20),
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+    coverage_k: int = 10,
+) -> EvalResult:
+    """Score every row against all `n_items` items, mask padding (and the history when `filter_seen`),
+    and compute per-user metrics; `coverage@K` is the share of the catalogue in anybody's top-K."""
+    t0 = time.perf_counter()
+    parts: dict[str, list[Tensor]] = {}
+    recommended = torch.zeros(n_items + 1, dtype=torch.bool, device=device)
+    for i in range(0, len(tensors), batch_size):
+        j = min(i + batch_size, len(tensors))
+        inputs, targets, seen_rows, seen_cols = (x.to(device, non_blocking=True) for x in tensors.slice(i, j))
+        scores = scorer(inputs).float()  # (B, N + 1)
+        if filter_seen:
+            mask_scores(scores, seen_rows, seen_cols)
+        else:
+            mask_scores(scores)
+        for name, values in ranking_metrics(*target_positions(scores, targets), ks=ks).items():
+            parts.setdefault(name, []).append(values)
+        recommended[scores.topk(min(coverage_k, n_items), dim=1).indices.flatten()] = True
+    per_user = {k: torch.cat(v).cpu().numpy() for k, v in parts.items()}
+    metrics = {k: float(v.mean()) if len(v) else 0.0 for k, v in per_user.items()}
+    metrics[f"coverage@{coverage_k}"] = float(recommended[1:].sum()) / n_items
+    return EvalResult(metrics, per_user, tensors.users.numpy(), time.perf_counter() - t0)

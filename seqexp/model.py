@@ -1,0 +1,90 @@
+"""The recommender around an encoder: item embeddings -> encoder -> tied output head.
+
+    inputs (B, L) item indices, 0 = padding
+      -> E[inputs] (B, L, D) -> dropout -> encoder -> h (B, L, D)
+      -> scores = h @ E[:N + 1]^T (B, L, N + 1)
+
+The item table E has N + 2 rows: 0 = padding, 1..N = items, N + 1 = [MASK] (for cloze objectives).
+Tying the output head to E is what SASRec and BERT4Rec do; it is used for every encoder here so that
+comparisons differ only in the encoder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torch import Tensor, nn
+
+from seqexp.encoders.base import SequenceEncoder
+from seqexp.errors import ConfigError
+
+
+class SequenceRecommender(nn.Module):
+    def __init__(self, n_items: int, encoder: SequenceEncoder, objective: Any, embedding_dropout: float = 0.0,
+                 init_std: float = 0.02) -> None:
+        super().__init__()
+        if not isinstance(encoder, SequenceEncoder):
+            raise ConfigError(f"model.encoder built {type(encoder).__name__}, which is not a SequenceEncoder; "
+                              f"subclass seqexp.encoders.SequenceEncoder")
+        if getattr(objective, "causal", None) != encoder.causal:
+            kind = "causal" if encoder.causal else "bidirectional"
+            raise ConfigError(
+                f"model.objective {type(objective).__name__} needs a "
+                f"{'causal' if objective.causal else 'bidirectional'} encoder, but {type(encoder).__name__} is "
+                f"{kind}; pick the objective that matches model.encoder (next-item for causal, masked-item "
+                f"for bidirectional)"
+            )
+        self.n_items = n_items
+        self.mask_index = n_items + 1
+        self.encoder = encoder
+        self.objective = objective
+        self.item_embedding = nn.Embedding(n_items + 2, encoder.hidden_size, padding_idx=0)
+        nn.init.normal_(self.item_embedding.weight, std=init_std)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+
+    def encode(self, inputs: Tensor) -> Tensor:
+        """inputs (B, L) -> hidden states (B, L, D)."""
+        x = self.embedding_dropout(self.item_embedding(inputs))  # (B, L, D)
+        return self.encoder(x, inputs != 0)
+
+    def item_table(self) -> Tensor:
+        """(N + 1, D): padding row and real items; the [MASK] row is never a candidate."""
+        return self.item_embedding.weight[: self.n_items + 1]
+
+    def forward(self, inputs: Tensor, targets: Tensor) -> Tensor:
+        """Training loss: full-softmax cross-entropy over the catalogue at every position with a target."""
+        h = self.encode(inputs)  # (B, L, D)
+        selected = targets > 0  # (B, L)
+        logits = h[selected] @ self.item_table().T  # (P, N + 1)
+        logits[:, 0] = float("-inf")  # never predict padding
+        return F.cross_entropy(logits.float(), targets[selected])
+
+    @torch.no_grad()
+    def score(self, history: Tensor) -> Tensor:
+        """history (B, L) left-padded -> scores over all items (B, N + 1); column 0 is padding."""
+        h = self.encode(self.objective.prediction_inputs(history))[:, -1]  # (B, D)
+        return h @ self.item_table().T
+
+    def training_pair(self, windows: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        return self.objective.training_pair(windows, generator)
+
+
+def build_model(model_cfg: Any, n_items: int) -> SequenceRecommender:
+    """Instantiate `model.encoder` and `model.objective` through their `_target_` and wrap them."""
+    for key in ("encoder", "objective"):
+        if key not in model_cfg or "_target_" not in model_cfg[key]:
+            raise ConfigError(f"model.{key}._target_ is not set: name the class to build (see conf/model/lstm.yaml)")
+    encoder = instantiate(model_cfg.encoder)
+    objective = instantiate(model_cfg.objective)
+    return SequenceRecommender(n_items, encoder, objective,
+                               embedding_dropout=float(model_cfg.get("embedding_dropout", 0.0)),
+                               init_std=float(model_cfg.get("init_std", 0.02)))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

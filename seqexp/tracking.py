@@ -1,0 +1,107 @@
+"""Experiment tracking. W&B is optional and never fatal: any tracking failure becomes a warning,
+and the run and its local results (results.json, checkpoint) carry on.
+
+Metric names (DESIGN.md): `train/loss`, `valid/ndcg@10`, `test/hr@10`, ... with `epoch` as the step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
+    """{'model': {'encoder': {'num_layers': 2}}} -> {'model.encoder.num_layers': 2} (lists kept whole)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{sep}{k}" if prefix else str(k)
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key, sep))
+        else:
+            out[key] = v
+    return out
+
+
+class NullTracker:
+    """Tracks nothing (`logger=none`)."""
+
+    run_dir: str | None = None
+
+    def start(self, run_dir: Path, config: Mapping[str, Any], name: str, tags: list[str]) -> None:
+        pass
+
+    def log(self, metrics: Mapping[str, float], epoch: int) -> None:
+        pass
+
+    def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+        pass
+
+    def summary(self, values: Mapping[str, Any]) -> None:
+        pass
+
+    def finish(self, failed: bool = False) -> None:
+        pass
+
+
+class WandbTracker(NullTracker):
+    """One W&B run per job, offline by default (`logger.mode`)."""
+
+    def __init__(self, project: str = "seqexp", entity: str | None = None, mode: str = "offline",
+                 group: str | None = None, job_type: str = "train", tags: list[str] | None = None) -> None:
+        self.project, self.entity, self.mode, self.group = project, entity, mode, group
+        self.job_type, self.tags = job_type, list(tags or [])
+        self.run: Any = None
+
+    def _guard(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # tracking must never lose a run
+            msg = f"W&B {what} failed ({type(e).__name__}: {e}); the run goes on and its results stay in the run dir"
+            if self.mode == "online":
+                msg += "; to upload later: WANDB_MODE=offline for the run, then `wandb sync <run dir>/wandb/offline-run-*`"
+            warnings.warn(msg, stacklevel=3)
+            log.warning(msg)
+            return None
+
+    def start(self, run_dir: Path, config: Mapping[str, Any], name: str, tags: list[str]) -> None:
+        def _init() -> Any:
+            import wandb
+
+            run = wandb.init(
+                project=self.project, entity=self.entity, mode=self.mode, group=self.group, job_type=self.job_type,
+                tags=sorted(set(self.tags + tags)), name=name, config=flatten(config), dir=str(run_dir),
+                reinit="finish_previous",
+            )
+            run.define_metric("epoch")
+            for prefix, summary in (("train/*", "min"), ("valid/*", "max")):
+                run.define_metric(prefix, step_metric="epoch", summary=summary)
+            return run
+
+        os.makedirs(run_dir, exist_ok=True)
+        self.run = self._guard("init", _init)
+        self.run_dir = getattr(self.run, "dir", None) if self.run else None
+
+    def log(self, metrics: Mapping[str, float], epoch: int) -> None:
+        if self.run is not None:
+            self._guard("log", self.run.log, {**metrics, "epoch": epoch})
+
+    def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+        if self.run is not None:
+            import wandb
+
+            self._guard("table", lambda: self.run.log({key: wandb.Table(columns=columns, data=rows)}))
+
+    def summary(self, values: Mapping[str, Any]) -> None:
+        if self.run is not None:
+            self._guard("summary", self.run.summary.update, dict(values))
+
+    def finish(self, failed: bool = False) -> None:
+        if self.run is not None:
+            self._guard("finish", self.run.finish, exit_code=1 if failed else 0)
+            self.run = None
