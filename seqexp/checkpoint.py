@@ -25,13 +25,16 @@ def save_checkpoint(path: Path, state_dict: dict[str, torch.Tensor], **meta: Any
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.exists():
-        raise RecommendError(f"no checkpoint at {path}: train with trainer.save_checkpoint=true, or pass the run dir "
-                             f"of a finished run")
+        raise RecommendError(
+            f"no checkpoint at {path}: train with trainer.save_checkpoint=true, or pass the run dir of a finished run"
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise RecommendError(f"{path} is not a readable seqexp checkpoint ({type(e).__name__}: {e}); "
-                             f"it may be truncated or from another program: retrain or point at another run") from e
+        raise RecommendError(
+            f"{path} is not a readable seqexp checkpoint ({type(e).__name__}: {e}); "
+            f"it may be truncated or from another program: retrain or point at another run"
+        ) from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise RecommendError(f"{path} is not a seqexp checkpoint (format {FORMAT} expected)")
     return ckpt

@@ -32,7 +32,9 @@ def _discount(metric: str, k: int, device: torch.device) -> Tensor:
     return torch.cat([torch.zeros(1, dtype=torch.float64, device=device), d.cumsum(0)])
 
 
-def ranking_metrics(greater: Tensor, ties: Tensor, reachable: Tensor, ks: tuple[int, ...] = (5, 10, 20)) -> dict[str, Tensor]:
+def ranking_metrics(
+    greater: Tensor, ties: Tensor, reachable: Tensor, ks: tuple[int, ...] = (5, 10, 20)
+) -> dict[str, Tensor]:
     """Per-row metric values (B,) float64 for every metric in METRICS and K in ks, keyed 'ndcg@10' etc."""
     out: dict[str, Tensor] = {}
     lo = greater.to(torch.int64)  # positions 1..lo are certainly taken by better items

@@ -23,12 +23,20 @@ from seqexp.errors import ConfigError
 
 
 class SequenceRecommender(nn.Module):
-    def __init__(self, n_items: int, encoder: SequenceEncoder, objective: Any, embedding_dropout: float = 0.0,
-                 init_std: float = 0.02) -> None:
+    def __init__(
+        self,
+        n_items: int,
+        encoder: SequenceEncoder,
+        objective: Any,
+        embedding_dropout: float = 0.0,
+        init_std: float = 0.02,
+    ) -> None:
         super().__init__()
         if not isinstance(encoder, SequenceEncoder):
-            raise ConfigError(f"model.encoder built {type(encoder).__name__}, which is not a SequenceEncoder; "
-                              f"subclass seqexp.encoders.SequenceEncoder")
+            raise ConfigError(
+                f"model.encoder built {type(encoder).__name__}, which is not a SequenceEncoder; "
+                f"subclass seqexp.encoders.SequenceEncoder"
+            )
         if getattr(objective, "causal", None) != encoder.causal:
             kind = "causal" if encoder.causal else "bidirectional"
             raise ConfigError(
@@ -81,9 +89,13 @@ def build_model(model_cfg: Any, n_items: int) -> SequenceRecommender:
             raise ConfigError(f"model.{key}._target_ is not set: name the class to build (see conf/model/lstm.yaml)")
     encoder = instantiate(model_cfg.encoder)
     objective = instantiate(model_cfg.objective)
-    return SequenceRecommender(n_items, encoder, objective,
-                               embedding_dropout=float(model_cfg.get("embedding_dropout", 0.0)),
-                               init_std=float(model_cfg.get("init_std", 0.02)))
+    return SequenceRecommender(
+        n_items,
+        encoder,
+        objective,
+        embedding_dropout=float(model_cfg.get("embedding_dropout", 0.0)),
+        init_std=float(model_cfg.get("init_std", 0.02)),
+    )
 
 
 def count_parameters(model: nn.Module) -> int:

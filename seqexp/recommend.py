@@ -59,8 +59,9 @@ class Recommender:
         return known, unknown
 
     @torch.no_grad()
-    def recommend(self, histories: Sequence[Sequence[object]], k: int = 10,
-                  exclude_history: bool = True) -> list[list[Recommendation]]:
+    def recommend(
+        self, histories: Sequence[Sequence[object]], k: int = 10, exclude_history: bool = True
+    ) -> list[list[Recommendation]]:
         """Top-k items for each history (oldest event first). Unknown item ids are reported with a warning
         and skipped; a history that is empty, or has no known item, is an error. Histories longer than
         the model's max_len keep their most recent max_len events."""
@@ -69,9 +70,10 @@ class Recommender:
         encoded = []
         for n, history in enumerate(histories):
             known, unknown = self.encode_history(history)
-            if unknown:
-                warnings.warn(f"history {n + 1}: {len(unknown)} unknown item id(s) skipped: {unknown[:10]}",
-                              stacklevel=2)
+            if unknown and known:
+                warnings.warn(
+                    f"history {n + 1}: {len(unknown)} unknown item id(s) skipped: {unknown[:10]}", stacklevel=2
+                )
             if not known:
                 what = "is empty" if not history else f"has no item known to this model (unknown: {unknown[:10]})"
                 raise RecommendError(f"history {n + 1} {what}; give raw item ids as they appear in the training log")
@@ -90,8 +92,11 @@ class Recommender:
             mask_scores(scores)
         top = scores.topk(min(k, self.model.n_items), dim=1)
         return [
-            [Recommendation(self.item_ids[i - 1], float(s)) for s, i in zip(vals.tolist(), idx.tolist(), strict=True)
-             if s != float("-inf")]
+            [
+                Recommendation(self.item_ids[i - 1], float(s))
+                for s, i in zip(vals.tolist(), idx.tolist(), strict=True)
+                if s != float("-inf")
+            ]
             for vals, idx in zip(top.values, top.indices, strict=True)
         ]
 
@@ -99,8 +104,11 @@ class Recommender:
 def cli(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="seqexp-recommend", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a run folder written by seqexp-train")
-    parser.add_argument("histories", nargs="+", help="one history per argument: raw item ids, oldest first, "
-                                                     "separated by spaces or commas")
+    parser.add_argument(
+        "histories",
+        nargs="+",
+        help="one history per argument: raw item ids, oldest first, separated by spaces or commas",
+    )
     parser.add_argument("-k", type=int, default=10, help="how many items to recommend (default 10)")
     parser.add_argument("--include-history", action="store_true", help="allow items of the history in the result")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

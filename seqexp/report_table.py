@@ -10,9 +10,16 @@ from rich.table import Table
 from seqexp.metrics import METRICS
 
 
-def print_metrics_table(model_name: str, valid: Mapping[str, float], test: Mapping[str, float],
-                        pop_valid: Mapping[str, float], pop_test: Mapping[str, float], ks: tuple[int, ...],
-                        footer: str = "", console: Console | None = None) -> Table:
+def print_metrics_table(
+    model_name: str,
+    valid: Mapping[str, float],
+    test: Mapping[str, float],
+    pop_valid: Mapping[str, float],
+    pop_test: Mapping[str, float],
+    ks: tuple[int, ...],
+    footer: str = "",
+    console: Console | None = None,
+) -> Table:
     table = Table(title=f"{model_name} vs popularity (full ranking)", caption=footer)
     table.add_column("metric")
     for col in (f"{model_name} valid", f"{model_name} test", "popularity valid", "popularity test"):

@@ -10,8 +10,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("seqexp", "torch", "transformers", "accelerate", "hydra-core", "omegaconf", "wandb", "numpy", "pandas",
-            "pyarrow")
+PACKAGES = (
+    "seqexp",
+    "torch",
+    "transformers",
+    "accelerate",
+    "hydra-core",
+    "omegaconf",
+    "wandb",
+    "numpy",
+    "pandas",
+    "pyarrow",
+)
 
 
 def package_versions() -> dict[str, str]:

@@ -52,8 +52,15 @@ class NullTracker:
 class WandbTracker(NullTracker):
     """One W&B run per job, offline by default (`logger.mode`)."""
 
-    def __init__(self, project: str = "seqexp", entity: str | None = None, mode: str = "offline",
-                 group: str | None = None, job_type: str = "train", tags: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        project: str = "seqexp",
+        entity: str | None = None,
+        mode: str = "offline",
+        group: str | None = None,
+        job_type: str = "train",
+        tags: list[str] | None = None,
+    ) -> None:
         self.project, self.entity, self.mode, self.group = project, entity, mode, group
         self.job_type, self.tags = job_type, list(tags or [])
         self.run: Any = None
@@ -64,7 +71,9 @@ class WandbTracker(NullTracker):
         except Exception as e:  # tracking must never lose a run
             msg = f"W&B {what} failed ({type(e).__name__}: {e}); the run goes on and its results stay in the run dir"
             if self.mode == "online":
-                msg += "; to upload later: WANDB_MODE=offline for the run, then `wandb sync <run dir>/wandb/offline-run-*`"
+                msg += (
+                    "; to upload later: WANDB_MODE=offline for the run, then `wandb sync <run dir>/wandb/offline-run-*`"
+                )
             warnings.warn(msg, stacklevel=3)
             log.warning(msg)
             return None
@@ -74,8 +83,15 @@ class WandbTracker(NullTracker):
             import wandb
 
             run = wandb.init(
-                project=self.project, entity=self.entity, mode=self.mode, group=self.group, job_type=self.job_type,
-                tags=sorted(set(self.tags + tags)), name=name, config=flatten(config), dir=str(run_dir),
+                project=self.project,
+                entity=self.entity,
+                mode=self.mode,
+                group=self.group,
+                job_type=self.job_type,
+                tags=sorted(set(self.tags + tags)),
+                name=name,
+                config=flatten(config),
+                dir=str(run_dir),
                 reinit="finish_previous",
             )
             run.define_metric("epoch")

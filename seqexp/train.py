@@ -24,7 +24,7 @@ from seqexp.data import load_data
 from seqexp.data.loader import eval_tensors, train_tensors
 from seqexp.data.splits import leave_one_out
 from seqexp.errors import ConfigError, SeqexpError
-from seqexp.evaluation import EvalResult, evaluate
+from seqexp.evaluation import evaluate
 from seqexp.model import build_model, count_parameters
 from seqexp.report_table import print_metrics_table
 from seqexp.results import package_versions, write_json
@@ -66,18 +66,35 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     train_t = train_tensors(data, split, max_len, cfg.data.get("train_stride"))
     valid_t, test_t = eval_tensors(data, split.valid, max_len), eval_tensors(data, split.test, max_len)
     ks = tuple(int(k) for k in cfg.eval.ks)
-    eval_kwargs = {"n_items": data.n_items, "filter_seen": bool(cfg.eval.filter_seen), "ks": ks,
-                   "batch_size": int(cfg.eval.batch_size)}
+    eval_kwargs = {
+        "n_items": data.n_items,
+        "filter_seen": bool(cfg.eval.filter_seen),
+        "ks": ks,
+        "batch_size": int(cfg.eval.batch_size),
+    }
 
     # ---- model, tracker
     model = build_model(cfg.model, data.n_items)
     tracker = instantiate(cfg.logger)
-    tracker.start(run_dir, config=resolved, name=f"{cfg.model.name}-{cfg.data.name}-s{cfg.seed}",
-                  tags=[str(cfg.model.name), str(cfg.data.name)])
-    tracker.log_table("data/preparation", ["rule", "dropped", "rows_left", "description"],
-                      [[r.rule, r.dropped, r.rows_left, r.description] for r in data.report.rules])
-    tracker.summary({"data/users": data.n_users, "data/items": data.n_items, "data/events": data.n_events,
-                     "model/parameters": count_parameters(model)})
+    tracker.start(
+        run_dir,
+        config=resolved,
+        name=f"{cfg.model.name}-{cfg.data.name}-s{cfg.seed}",
+        tags=[str(cfg.model.name), str(cfg.data.name)],
+    )
+    tracker.log_table(
+        "data/preparation",
+        ["rule", "dropped", "rows_left", "description"],
+        [[r.rule, r.dropped, r.rows_left, r.description] for r in data.report.rules],
+    )
+    tracker.summary(
+        {
+            "data/users": data.n_users,
+            "data/items": data.n_items,
+            "data/events": data.n_events,
+            "model/parameters": count_parameters(model),
+        }
+    )
 
     # ---- popularity under the same protocol
     pop = PopularityScorer(split.train_items(data), data.n_items)
@@ -89,25 +106,49 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     def save_best(m: torch.nn.Module, epoch: int, valid: dict[str, float]) -> None:
         if cfg.trainer.save_checkpoint and accelerator.is_main_process:
-            save_checkpoint(ckpt_path, m.state_dict(), epoch=epoch, valid=valid, item_ids=data.item_ids.tolist(),
-                            config=OmegaConf.to_yaml(resolved), n_items=data.n_items, max_len=max_len)
+            save_checkpoint(
+                ckpt_path,
+                m.state_dict(),
+                epoch=epoch,
+                valid=valid,
+                item_ids=data.item_ids.tolist(),
+                config=OmegaConf.to_yaml(resolved),
+                n_items=data.n_items,
+                max_len=max_len,
+            )
 
-    failed: BaseException | None = None
     try:
         fitted = fit(
-            model, instantiate(cfg.model.optimizer), train_t, valid_t, accelerator=accelerator,
-            batch_size=int(cfg.model.batch_size), max_epochs=int(cfg.trainer.max_epochs),
-            patience=int(cfg.trainer.patience), eval_every=int(cfg.trainer.eval_every),
-            grad_clip=cfg.trainer.grad_clip, eval_kwargs=eval_kwargs, seed=int(cfg.seed), tracker=tracker,
-            on_best=save_best, progress_bar=bool(cfg.trainer.progress_bar),
+            model,
+            instantiate(cfg.model.optimizer),
+            train_t,
+            valid_t,
+            accelerator=accelerator,
+            batch_size=int(cfg.model.batch_size),
+            max_epochs=int(cfg.trainer.max_epochs),
+            patience=int(cfg.trainer.patience),
+            eval_every=int(cfg.trainer.eval_every),
+            grad_clip=cfg.trainer.grad_clip,
+            eval_kwargs=eval_kwargs,
+            seed=int(cfg.seed),
+            tracker=tracker,
+            on_best=save_best,
+            progress_bar=bool(cfg.trainer.progress_bar),
         )
         model.eval()
         test = evaluate(model.score, test_t, device=accelerator.device, **eval_kwargs)
     except BaseException as e:  # record the failure locally and in W&B, then re-raise
-        failed = e
-        write_json(run_dir / "results.json", {"status": "failed", "error": f"{type(e).__name__}: {e}",
-                                              "model": str(cfg.model.name), "data": str(cfg.data.name),
-                                              "seed": int(cfg.seed), "config": resolved})
+        write_json(
+            run_dir / "results.json",
+            {
+                "status": "failed",
+                "error": f"{type(e).__name__}: {e}",
+                "model": str(cfg.model.name),
+                "data": str(cfg.data.name),
+                "seed": int(cfg.seed),
+                "config": resolved,
+            },
+        )
         tracker.finish(failed=True)
         raise
 
@@ -120,50 +161,103 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "data": str(cfg.data.name),
         "seed": int(cfg.seed),
         "metrics": metrics,
-        "popularity": {**{f"valid/{k}": v for k, v in pop_valid.metrics.items()},
-                       **{f"test/{k}": v for k, v in pop_test.metrics.items()}},
-        "per_user": {"metric": "test/ndcg@10", "user_ids": data.user_ids[test.users].tolist(),
-                     "values": test.per_user["ndcg@10"].tolist()},
-        "protocol": {"split": split.name, "ranking": "full", "filter_seen": bool(cfg.eval.filter_seen), "ks": list(ks),
-                     "selection_metric": f"valid/{SELECTION_METRIC}", "ties": "expected value under random tie-break",
-                     "max_len": max_len, "train_stride": cfg.data.get("train_stride")},
+        "popularity": {
+            **{f"valid/{k}": v for k, v in pop_valid.metrics.items()},
+            **{f"test/{k}": v for k, v in pop_test.metrics.items()},
+        },
+        "per_user": {
+            "metric": "test/ndcg@10",
+            "user_ids": data.user_ids[test.users].tolist(),
+            "values": test.per_user["ndcg@10"].tolist(),
+        },
+        "protocol": {
+            "split": split.name,
+            "ranking": "full",
+            "filter_seen": bool(cfg.eval.filter_seen),
+            "ks": list(ks),
+            "selection_metric": f"valid/{SELECTION_METRIC}",
+            "ties": "expected value under random tie-break",
+            "max_len": max_len,
+            "train_stride": cfg.data.get("train_stride"),
+        },
         "data_fingerprint": data.fingerprint,
-        "data_summary": {"users": data.n_users, "items": data.n_items, "events": data.n_events,
-                         "source": data.report.source, "file_sha256": data.report.file_sha256},
-        "training": {"best_epoch": fitted.best_epoch, "epochs_run": fitted.epochs_run,
-                     "stopped_early": fitted.stopped_early, "parameters": count_parameters(model),
-                     "train_windows": len(train_t), "train_targets": train_t.n_targets,
-                     "device": str(accelerator.device), "precision": str(cfg.trainer.precision)},
-        "timings": {"prepare_s": prepare_s, "train_s": fitted.train_seconds, "valid_eval_s": fitted.eval_seconds,
-                    "test_eval_s": test.seconds, "total_s": time.perf_counter() - t_start},
-        "throughput": {"train_sequences_per_s": fitted.sequences_per_second,
-                       "train_targets_per_s": fitted.targets_per_second,
-                       "eval_users_per_s": test.users_per_second},
+        "data_summary": {
+            "users": data.n_users,
+            "items": data.n_items,
+            "events": data.n_events,
+            "source": data.report.source,
+            "file_sha256": data.report.file_sha256,
+        },
+        "training": {
+            "best_epoch": fitted.best_epoch,
+            "epochs_run": fitted.epochs_run,
+            "stopped_early": fitted.stopped_early,
+            "parameters": count_parameters(model),
+            "train_windows": len(train_t),
+            "train_targets": train_t.n_targets,
+            "device": str(accelerator.device),
+            "precision": str(cfg.trainer.precision),
+        },
+        "timings": {
+            "prepare_s": prepare_s,
+            "train_s": fitted.train_seconds,
+            "valid_eval_s": fitted.eval_seconds,
+            "test_eval_s": test.seconds,
+            "total_s": time.perf_counter() - t_start,
+        },
+        "throughput": {
+            "train_sequences_per_s": fitted.sequences_per_second,
+            "train_targets_per_s": fitted.targets_per_second,
+            "eval_users_per_s": test.users_per_second,
+        },
         "history": fitted.history,
         "versions": package_versions(),
         "checkpoint": str(ckpt_path.relative_to(run_dir)) if ckpt_path.exists() else None,
         "config": resolved,
     }
     write_json(run_dir / "results.json", results)
-    tracker.summary({**metrics, **{f"popularity/{k}": v for k, v in results["popularity"].items()},
-                     "best_epoch": fitted.best_epoch, **{f"throughput/{k}": v for k, v in results["throughput"].items()}})
+    tracker.summary(
+        {
+            **metrics,
+            **{f"popularity/{k}": v for k, v in results["popularity"].items()},
+            "best_epoch": fitted.best_epoch,
+            **{f"throughput/{k}": v for k, v in results["throughput"].items()},
+        }
+    )
     tracker.finish()
-    print_metrics_table(str(cfg.model.name), fitted.best_valid, test.metrics, pop_valid.metrics, pop_test.metrics, ks,
-                        footer=f"{fitted.epochs_run} epochs (best {fitted.best_epoch}), "
-                               f"{results['timings']['total_s']:.1f} s total, "
-                               f"{fitted.sequences_per_second:.0f} training sequences/s; run dir {run_dir}")
-    objects = {"model": model, "data": data, "split": split, "results": results, "popularity_test": pop_test,
-               "test": test}
+    print_metrics_table(
+        str(cfg.model.name),
+        fitted.best_valid,
+        test.metrics,
+        pop_valid.metrics,
+        pop_test.metrics,
+        ks,
+        footer=f"{fitted.epochs_run} epochs (best {fitted.best_epoch}), "
+        f"{results['timings']['total_s']:.1f} s total, "
+        f"{fitted.sequences_per_second:.0f} training sequences/s; run dir {run_dir}",
+    )
+    objects = {
+        "model": model,
+        "data": data,
+        "split": split,
+        "results": results,
+        "popularity_test": pop_test,
+        "test": test,
+    }
     return metrics, objects
 
 
 def _check_config(cfg: DictConfig) -> None:
     if int(cfg.data.max_len) < 2:
-        raise ConfigError(f"data.max_len={cfg.data.max_len} is too short: an encoder needs at least 2 events; "
-                          f"use e.g. data.max_len=50")
+        raise ConfigError(
+            f"data.max_len={cfg.data.max_len} is too short: an encoder needs at least 2 events; "
+            f"use e.g. data.max_len=50"
+        )
     if int(cfg.data.min_seq_len) < 3:
-        raise ConfigError(f"data.min_seq_len={cfg.data.min_seq_len}: leave-one-out needs 3 events per user "
-                          f"(train, validation, test); set data.min_seq_len=3 or more")
+        raise ConfigError(
+            f"data.min_seq_len={cfg.data.min_seq_len}: leave-one-out needs 3 events per user "
+            f"(train, validation, test); set data.min_seq_len=3 or more"
+        )
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")

@@ -1,8 +1,8 @@
 """The training loop: one explicit loop on HF Accelerate (device placement, mixed precision, DDP-ready).
 
-    for epoch: for batch of windows: inputs, targets = objective(windows); loss = model(inputs, targets)
-               evaluate on validation every `eval_every` epochs; keep the best state by valid NDCG@10;
-               stop after `patience` evaluations without improvement.
+for epoch: for batch of windows: inputs, targets = objective(windows); loss = model(inputs, targets)
+           evaluate on validation every `eval_every` epochs; keep the best state by valid NDCG@10;
+           stop after `patience` evaluations without improvement.
 """
 
 from __future__ import annotations
@@ -103,15 +103,24 @@ def fit(
             seen += len(idx)
             bar.update(len(idx))
             if n_batches % 20 == 0:  # a host sync only every 20 steps
-                bar.set_postfix(loss=f"{loss_sum.item() / n_batches:.4f}", seq_s=f"{seen / (time.perf_counter() - t0):.0f}")
+                bar.set_postfix(
+                    loss=f"{loss_sum.item() / n_batches:.4f}", seq_s=f"{seen / (time.perf_counter() - t0):.0f}"
+                )
         bar.close()
         epoch_s = time.perf_counter() - t0
         train_s += epoch_s
-        row = {"epoch": epoch, "train/loss": loss_sum.item() / max(n_batches, 1), "train/epoch_seconds": epoch_s,
-               "train/sequences_per_second": seen / epoch_s, "train/targets_per_second": seen * targets_per_window / epoch_s}
+        row = {
+            "epoch": epoch,
+            "train/loss": loss_sum.item() / max(n_batches, 1),
+            "train/epoch_seconds": epoch_s,
+            "train/sequences_per_second": seen / epoch_s,
+            "train/targets_per_second": seen * targets_per_window / epoch_s,
+        }
         if not math.isfinite(row["train/loss"]):
-            raise FloatingPointError(f"training loss became {row['train/loss']} in epoch {epoch}; lower model.optimizer.lr "
-                                     f"or set trainer.grad_clip")
+            raise FloatingPointError(
+                f"training loss became {row['train/loss']} in epoch {epoch}; lower model.optimizer.lr "
+                f"or set trainer.grad_clip"
+            )
         if epoch % eval_every == 0 or epoch == max_epochs:
             model.eval()
             result: EvalResult = evaluate(model.score, valid, device=device, **eval_kwargs)
@@ -128,8 +137,13 @@ def fit(
                 bad_evals += 1
         history.append(row)
         tracker.log({k: v for k, v in row.items() if k != "epoch"}, epoch=epoch)
-        log.info("epoch %d  loss %.4f  valid ndcg@10 %s  (%.1fs)", epoch, row["train/loss"],
-                 f"{row.get('valid/ndcg@10', float('nan')):.4f}", epoch_s)
+        log.info(
+            "epoch %d  loss %.4f  valid ndcg@10 %s  (%.1fs)",
+            epoch,
+            row["train/loss"],
+            f"{row.get('valid/ndcg@10', float('nan')):.4f}",
+            epoch_s,
+        )
         if bad_evals >= patience:
             stopped_early = True
             break
@@ -137,8 +151,12 @@ def fit(
         accelerator.unwrap_model(ddp_model).load_state_dict(best_state)
     total_windows = sum(len(train) for _ in range(epoch))
     return FitResult(
-        best_epoch=best_epoch, best_valid=best_valid, epochs_run=epoch, stopped_early=stopped_early,
-        train_seconds=train_s, eval_seconds=eval_s,
+        best_epoch=best_epoch,
+        best_valid=best_valid,
+        epochs_run=epoch,
+        stopped_early=stopped_early,
+        train_seconds=train_s,
+        eval_seconds=eval_s,
         sequences_per_second=total_windows / max(train_s, 1e-9),
         targets_per_second=train.n_targets * epoch / max(train_s, 1e-9),
         history=history,

@@ -13,10 +13,18 @@ from seqexp.errors import DataError
 
 def _log(tmp_path):
     rows = [
-        ("u1", "a", 30), ("u1", "b", 10), ("u1", "c", 20), ("u1", "d", 20),  # c, d tie at 20: file order
+        ("u1", "a", 30),
+        ("u1", "b", 10),
+        ("u1", "c", 20),
+        ("u1", "d", 20),  # c, d tie at 20: file order
         ("u1", "b", 10),  # exact duplicate
-        ("u2", "x", 5), ("u2", "", 6), ("u2", "y", "not-a-time"), ("u2", "z", 7), ("u2", "x", 8),
-        ("u3", "a", 1), ("u3", "b", 2),  # only 2 events: dropped as a short user
+        ("u2", "x", 5),
+        ("u2", "", 6),
+        ("u2", "y", "not-a-time"),
+        ("u2", "z", 7),
+        ("u2", "x", 8),
+        ("u3", "a", 1),
+        ("u3", "b", 2),  # only 2 events: dropped as a short user
         (None, "a", 3),  # missing user
     ]
     return write_log(tmp_path / "log.csv", rows)
@@ -27,7 +35,11 @@ def test_rules_are_counted_with_examples(tmp_path, tmp_cache):
     r = data.report
     assert r.rows_in == 13
     assert [(x.rule, x.dropped) for x in r.rules] == [
-        ("missing_value", 2), ("bad_timestamp", 1), ("duplicate", 1), ("short_user", 2)]
+        ("missing_value", 2),
+        ("bad_timestamp", 1),
+        ("duplicate", 1),
+        ("short_user", 2),
+    ]
     assert r.rules[1].examples[0]["raw_timestamp"] == "not-a-time" and r.rules[1].examples[0]["row"] == 9
     assert r.events == 7 and r.users == 2 and r.items == 6
     assert "short_user" in r.to_text()
@@ -38,25 +50,37 @@ def test_chronological_order_with_ties_in_file_order_and_padding_free_ids(tmp_pa
     seqs = {data.user_ids[u]: [data.item_ids[i - 1] for i in data.sequence(u)] for u in range(data.n_users)}
     assert seqs == {"u1": ["b", "c", "d", "a"], "u2": ["x", "z", "x"]}
     assert data.items.min() == 1 and data.items.max() == data.n_items  # 0 is reserved for padding
-    assert np.all(np.diff(data.timestamps[data.offsets[0]:data.offsets[1]]) >= 0)
+    assert np.all(np.diff(data.timestamps[data.offsets[0] : data.offsets[1]]) >= 0)
 
 
 def test_order_only_logs_keep_file_order(tmp_path, tmp_cache):
     p = tmp_path / "pairs.txt"
     p.write_text("1 5\n2 7\n1 3\n1 9\n2 8\n2 1\n")
-    cfg = data_cfg(p, sep=" ", header=False, names=["user", "item"],
-                   columns={"user": "user", "item": "item", "timestamp": None, "behavior": None})
+    cfg = data_cfg(
+        p,
+        sep=" ",
+        header=False,
+        names=["user", "item"],
+        columns={"user": "user", "item": "item", "timestamp": None, "behavior": None},
+    )
     data = prepare(cfg, tmp_cache)
     assert data.timestamps is None
     assert [data.item_ids[i - 1] for i in data.sequence(0)] == ["5", "3", "9"]
 
 
 def test_behaviour_filter_and_iso_datetimes(tmp_path, tmp_cache):
-    rows = [(1, 10, "2024-01-01T00:00:00", "pv"), (1, 11, "2024-01-01T00:01:00", "buy"),
-            (1, 12, "2024-01-01T00:02:00", "pv"), (1, 13, "2024-01-01T00:03:00", "pv")]
+    rows = [
+        (1, 10, "2024-01-01T00:00:00", "pv"),
+        (1, 11, "2024-01-01T00:01:00", "buy"),
+        (1, 12, "2024-01-01T00:02:00", "pv"),
+        (1, 13, "2024-01-01T00:03:00", "pv"),
+    ]
     p = write_log(tmp_path / "log.csv", rows, ("user_id", "item_id", "timestamp", "behavior"))
-    cfg = data_cfg(p, behaviors=["pv"], columns={"user": "user_id", "item": "item_id", "timestamp": "timestamp",
-                                                  "behavior": "behavior"})
+    cfg = data_cfg(
+        p,
+        behaviors=["pv"],
+        columns={"user": "user_id", "item": "item_id", "timestamp": "timestamp", "behavior": "behavior"},
+    )
     data = prepare(cfg, tmp_cache)
     assert data.report.dropped("behavior_filter") == 1
     assert data.timestamps[0] == pytest.approx(1704067200.0)

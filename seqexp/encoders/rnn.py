@@ -35,8 +35,13 @@ class LSTMEncoder(SequenceEncoder):
 
     def __init__(self, hidden_size: int = 128, num_layers: int = 2, dropout: float = 0.0) -> None:
         super().__init__(hidden_size)
-        self.rnn = nn.LSTM(hidden_size, hidden_size, num_layers=num_layers, batch_first=True,
-                           dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = nn.LSTM(
+            hidden_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, padding_mask: Tensor) -> Tensor:

@@ -1,0 +1,81 @@
+"""Leave-one-out split, left-padded tensors, and the leakage guarantee."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from conftest import data_cfg, write_log
+from seqexp.data.loader import eval_tensors, left_padded_windows, train_tensors
+from seqexp.data.prepare import prepare
+from seqexp.data.splits import leave_one_out, ranges_to_index
+from seqexp.objectives import NextItemObjective
+
+
+def _unique_item_log(tmp_path, lengths=(3, 4, 9, 12)):
+    """Every event has its own item, so an item's presence anywhere identifies the event."""
+    rows, item = [], 0
+    for u, n in enumerate(lengths):
+        for t in range(n):
+            item += 1
+            rows.append((u, item, 100 + t))
+    return prepare(data_cfg(write_log(tmp_path / "log.csv", rows)), tmp_path / "cache")
+
+
+def test_leave_one_out_targets(tmp_path):
+    data = _unique_item_log(tmp_path)
+    split = leave_one_out(data)
+    for u in range(data.n_users):
+        seq = data.sequence(u)
+        assert split.valid.targets[u] == seq[-2] and split.test.targets[u] == seq[-1]
+        assert list(data.items[split.train_start[u] : split.train_end[u]]) == list(seq[:-2])
+        assert list(data.items[split.test.history_start[u] : split.test.history_end[u]]) == list(seq[:-1])
+
+
+def test_no_validation_or_test_target_reaches_training_inputs(tmp_path):
+    data = _unique_item_log(tmp_path)
+    split = leave_one_out(data)
+    for stride in (None, 2):
+        train = train_tensors(data, split, max_len=4, stride=stride)
+        inputs, targets = NextItemObjective().training_pair(train.windows)
+        trained_on = set(inputs[inputs > 0].tolist()) | set(targets[targets > 0].tolist())
+        held_out = set(split.valid.targets.tolist()) | set(split.test.targets.tolist())
+        assert trained_on and not trained_on & held_out
+    valid = eval_tensors(data, split.valid, max_len=4)
+    assert not set(valid.inputs[valid.inputs > 0].tolist()) & (set(split.valid.targets) | set(split.test.targets))
+    test = eval_tensors(data, split.test, max_len=4)
+    assert not set(test.inputs[test.inputs > 0].tolist()) & set(split.test.targets.tolist())
+
+
+def test_windows_are_left_padded_and_keep_the_most_recent_events():
+    flat = np.arange(1, 11)
+    w = left_padded_windows(flat, np.array([0, 2]), np.array([2, 9]), 4)
+    np.testing.assert_array_equal(w, [[0, 0, 1, 2], [6, 7, 8, 9]])
+
+
+def test_train_windows_shift_targets_and_stride_covers_long_histories(tmp_path):
+    data = _unique_item_log(tmp_path, lengths=(12,))
+    split = leave_one_out(data)  # trains on items 1..10
+    one = train_tensors(data, split, max_len=4)
+    np.testing.assert_array_equal(one.windows.numpy(), [[6, 7, 8, 9, 10]])
+    inputs, targets = NextItemObjective().training_pair(one.windows)
+    assert inputs.tolist() == [[6, 7, 8, 9]] and targets.tolist() == [[7, 8, 9, 10]]
+    strided = train_tensors(data, split, max_len=4, stride=4)
+    assert strided.windows.tolist() == [[6, 7, 8, 9, 10], [2, 3, 4, 5, 6], [0, 0, 0, 1, 2]]
+    assert strided.n_targets == 4 + 4 + 1
+    inputs, targets = NextItemObjective().training_pair(strided.windows)
+    assert targets[2].tolist() == [0, 0, 0, 2]  # no target where the input is padding
+
+
+def test_eval_tensors_carry_the_full_history_for_filtering(tmp_path):
+    data = _unique_item_log(tmp_path, lengths=(9,))
+    test = eval_tensors(data, leave_one_out(data).test, max_len=3)
+    inputs, targets, rows, cols = test.slice(0, 1)
+    assert inputs.tolist() == [[6, 7, 8]] and targets.tolist() == [9]
+    assert cols.tolist() == list(range(1, 9)) and rows.tolist() == [0] * 8  # beyond the window too
+
+
+def test_ranges_to_index():
+    np.testing.assert_array_equal(ranges_to_index(np.array([5, 0, 9]), np.array([2, 0, 3])), [5, 6, 9, 10, 11])
+    assert ranges_to_index(np.array([1]), np.array([0])).dtype == np.int64
+    assert torch.equal(torch.from_numpy(ranges_to_index(np.array([3]), np.array([1]))), torch.tensor([3]))
