@@ -11,16 +11,20 @@ from omegaconf import OmegaConf
 
 from conftest import CONF_DIR
 from seqexp.errors import ConfigError
-from seqexp.train import train
 from seqexp.tracking import NullTracker, WandbTracker
+from seqexp.train import train
 
 
 def _compose(tmp_path: Path, *overrides: str):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(
             config_name="train",
-            overrides=[f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}",
-                       f"paths.cache_dir={tmp_path / 'cache'}", *overrides],
+            overrides=[
+                f"paths.output_dir={tmp_path / 'run'}",
+                f"paths.data_dir={tmp_path / 'data'}",
+                f"paths.cache_dir={tmp_path / 'cache'}",
+                *overrides,
+            ],
         )
 
 
@@ -43,8 +47,16 @@ def test_loggers_instantiate_to_trackers(tmp_path):
     assert isinstance(tracker, WandbTracker) and tracker.mode == "offline"
 
 
-TINY = ["logger=none", "trainer=debug", "trainer.max_epochs=2", "data.generate.n_users=60",
-        "data.generate.n_items=40", "data.generate.mean_events=10", "model.embedding_dim=16", "trainer.num_threads=1"]
+TINY = [
+    "logger=none",
+    "trainer=debug",
+    "trainer.max_epochs=2",
+    "data.generate.n_users=60",
+    "data.generate.n_items=40",
+    "data.generate.mean_events=10",
+    "model.embedding_dim=16",
+    "trainer.num_threads=1",
+]
 
 
 def test_train_in_process_is_deterministic_for_a_seed(tmp_path):
