@@ -1,0 +1,65 @@
+"""The preparation report: every cleaning rule, how many rows it dropped, and example rows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class RuleCount:
+    rule: str  # short name, e.g. "duplicate"
+    description: str  # what the rule does, in words
+    dropped: int  # rows removed by this rule
+    rows_left: int  # rows remaining after it
+    examples: list[dict[str, Any]] = field(default_factory=list)  # up to 3 dropped rows, with their file row
+
+
+@dataclass
+class PrepReport:
+    source: str  # the file that was read
+    file_sha256: str  # fingerprint of its bytes
+    rows_in: int
+    rules: list[RuleCount] = field(default_factory=list)
+    users: int = 0
+    items: int = 0
+    events: int = 0
+
+    def add(self, rule: str, description: str, dropped_rows: pd.DataFrame, rows_left: int) -> None:
+        examples = dropped_rows.head(3).astype(object).where(dropped_rows.head(3).notna(), None)
+        self.rules.append(
+            RuleCount(rule, description, int(len(dropped_rows)), int(rows_left),
+                      [{k: _plain(v) for k, v in r.items()} for r in examples.to_dict("records")])
+        )
+
+    @property
+    def rows_out(self) -> int:
+        return self.events
+
+    def dropped(self, rule: str) -> int:
+        return sum(r.dropped for r in self.rules if r.rule == rule)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PrepReport:
+        rules = [RuleCount(**r) for r in d.get("rules", [])]
+        return cls(**{**d, "rules": rules})
+
+    def to_text(self) -> str:
+        lines = [f"Preparation of {self.source} (sha256 {self.file_sha256[:12]})", f"  rows read: {self.rows_in:,}"]
+        width = max([len(r.rule) for r in self.rules] + [4])
+        for r in self.rules:
+            lines.append(f"  {r.rule:<{width}}  -{r.dropped:>10,}  left {r.rows_left:>10,}   {r.description}")
+            for ex in r.examples:
+                lines.append(f"  {'':<{width}}     e.g. {ex}")
+        lines.append(f"  result: {self.events:,} events, {self.users:,} users, {self.items:,} items")
+        return "\n".join(lines)
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars -> Python scalars so that the report is JSON."""
+    return v.item() if hasattr(v, "item") else v
