@@ -32,8 +32,17 @@ log = logging.getLogger(__name__)
 PREP_VERSION = 1  # bump when the cleaning rules change, so that old cache entries are not reused
 
 # data.* keys that change the prepared result (and so the cache key); max_len is applied later, by the loader.
-PREP_KEYS = ("format", "sep", "header", "names", "encoding", "columns", "behaviors", "min_seq_len",
-             "max_invalid_fraction")
+PREP_KEYS = (
+    "format",
+    "sep",
+    "header",
+    "names",
+    "encoding",
+    "columns",
+    "behaviors",
+    "min_seq_len",
+    "max_invalid_fraction",
+)
 
 
 def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) -> PreparedData:
@@ -57,9 +66,15 @@ def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) ->
 
 
 def build(path: Path, file_sha: str, key: str, s: dict[str, Any]) -> PreparedData:
-    df = read_log(path, s["columns"], fmt=s["format"] or "csv", sep=s["sep"] or ",",
-                  header=s["header"] if s["header"] is not None else True, names=s["names"],
-                  encoding=s["encoding"] or "utf-8")
+    df = read_log(
+        path,
+        s["columns"],
+        fmt=s["format"] or "csv",
+        sep=s["sep"] or ",",
+        header=s["header"] if s["header"] is not None else True,
+        names=s["names"],
+        encoding=s["encoding"] or "utf-8",
+    )
     report = PrepReport(source=str(path), file_sha256=file_sha, rows_in=len(df))
     has_ts = "timestamp" in df.columns
     has_behavior = "behavior" in df.columns
@@ -77,23 +92,32 @@ def build(path: Path, file_sha: str, key: str, s: dict[str, Any]) -> PreparedDat
         ts = parse_timestamps(raw_ts)
         bad = ~np.isfinite(ts) | (ts <= 0)
         df = df.assign(timestamp=ts)
-        df = _drop(df.assign(raw_timestamp=raw_ts), bad, report, "bad_timestamp",
-                   "timestamp unparsable, not finite, or <= 0").drop(columns="raw_timestamp")
+        df = _drop(
+            df.assign(raw_timestamp=raw_ts), bad, report, "bad_timestamp", "timestamp unparsable, not finite, or <= 0"
+        ).drop(columns="raw_timestamp")
     _check_invalid_fraction(path, report, float(s["max_invalid_fraction"] or 0.05))
 
     # 3. exact duplicates
     dup_cols = ["user_id", "item_id"] + (["timestamp"] if has_ts else []) + (["behavior"] if has_behavior else [])
-    df = _drop(df, df.duplicated(dup_cols, keep="first"), report, "duplicate",
-               f"same ({', '.join(dup_cols)}) as an earlier row; the first is kept")
+    df = _drop(
+        df,
+        df.duplicated(dup_cols, keep="first"),
+        report,
+        "duplicate",
+        f"same ({', '.join(dup_cols)}) as an earlier row; the first is kept",
+    )
 
     # 4. behaviour filter
     if s["behaviors"]:
         if not has_behavior:
-            raise DataError(f"data.behaviors={s['behaviors']} is set but data.columns.behavior is not: "
-                            f"map the behaviour column or set data.behaviors=null")
+            raise DataError(
+                f"data.behaviors={s['behaviors']} is set but data.columns.behavior is not: "
+                f"map the behaviour column or set data.behaviors=null"
+            )
         keep = set(map(str, s["behaviors"]))
-        df = _drop(df, ~df["behavior"].isin(keep), report, "behavior_filter",
-                   f"behaviour not in data.behaviors={sorted(keep)}")
+        df = _drop(
+            df, ~df["behavior"].isin(keep), report, "behavior_filter", f"behaviour not in data.behaviors={sorted(keep)}"
+        )
 
     # 5. short users
     min_len = int(s["min_seq_len"] or 3)
@@ -101,8 +125,10 @@ def build(path: Path, file_sha: str, key: str, s: dict[str, Any]) -> PreparedDat
     df = _drop(df, counts < min_len, report, "short_user", f"user has fewer than data.min_seq_len={min_len} events")
     if df.empty:
         emptied = next((r.rule for r in reversed(report.rules) if r.dropped and r.rows_left == 0), "?")
-        raise DataError(f"{path}: no events are left after cleaning; rule {emptied!r} removed the last rows "
-                        f"(see the report: {[(r.rule, r.dropped) for r in report.rules]})")
+        raise DataError(
+            f"{path}: no events are left after cleaning; rule {emptied!r} removed the last rows "
+            f"(see the report: {[(r.rule, r.dropped) for r in report.rules]})"
+        )
 
     # chronological order per user; ties keep file order
     order = ["user_id"] + (["timestamp"] if has_ts else []) + ["row"]

@@ -73,12 +73,17 @@ class PreparedData:
         if self.behaviors is not None:
             events["behavior"] = self.behaviors
         pq.write_table(pa.table(events), tmp / "events.parquet")
-        pq.write_table(pa.table({"user_id": self.user_ids.astype(str), "offset": self.offsets[:-1]}),
-                       tmp / "users.parquet")
+        pq.write_table(
+            pa.table({"user_id": self.user_ids.astype(str), "offset": self.offsets[:-1]}), tmp / "users.parquet"
+        )
         pq.write_table(pa.table({"item_id": self.item_ids.astype(str)}), tmp / "items.parquet")
-        meta = {"fingerprint": self.fingerprint, "behavior_vocab": self.behavior_vocab,
-                "n_events": self.n_events, "report": self.report.to_dict(),
-                "sha256": {name: _sha256(tmp / name) for name in PARTS}}
+        meta = {
+            "fingerprint": self.fingerprint,
+            "behavior_vocab": self.behavior_vocab,
+            "n_events": self.n_events,
+            "report": self.report.to_dict(),
+            "sha256": {name: _sha256(tmp / name) for name in PARTS},
+        }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if directory.exists():  # a damaged entry being rebuilt
             shutil.rmtree(directory, ignore_errors=True)

@@ -30,8 +30,13 @@ class PrepReport:
     def add(self, rule: str, description: str, dropped_rows: pd.DataFrame, rows_left: int) -> None:
         examples = dropped_rows.head(3).astype(object).where(dropped_rows.head(3).notna(), None)
         self.rules.append(
-            RuleCount(rule, description, int(len(dropped_rows)), int(rows_left),
-                      [{k: _plain(v) for k, v in r.items()} for r in examples.to_dict("records")])
+            RuleCount(
+                rule,
+                description,
+                int(len(dropped_rows)),
+                int(rows_left),
+                [{k: _plain(v) for k, v in r.items()} for r in examples.to_dict("records")],
+            )
         )
 
     @property

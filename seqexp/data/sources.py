@@ -72,8 +72,9 @@ def read_log(
         raw = _read_parquet(path, wanted)
         raw.insert(0, "row", range(1, len(raw) + 1))
     elif fmt in ("csv", "tsv"):
-        raw = _read_delimited(path, wanted, sep="\t" if fmt == "tsv" else sep, header=header, names=names,
-                              encoding=encoding)
+        raw = _read_delimited(
+            path, wanted, sep="\t" if fmt == "tsv" else sep, header=header, names=names, encoding=encoding
+        )
     else:
         raise DataError(f"data.format={fmt!r} is not supported; use csv, tsv or parquet")
     if raw.empty:
@@ -149,8 +150,9 @@ def _read_delimited(
             f"or set data.encoding (e.g. latin-1)"
         ) from e
     except pd.errors.ParserError as e:
-        raise DataError(f"{path}: {str(e).strip()}; check data.sep={sep!r} and that every row has the same "
-                        f"fields") from e
+        raise DataError(
+            f"{path}: {str(e).strip()}; check data.sep={sep!r} and that every row has the same fields"
+        ) from e
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{path} has no rows") from e
     df.columns = [str(c).strip() for c in df.columns]

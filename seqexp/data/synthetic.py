@@ -81,13 +81,15 @@ def generate_log(
                     cur = rng.choice(members[c], p=pop[c])
             t += int(rng.exponential(2 * 86400))
     item_arr = np.asarray(items)
-    return pd.DataFrame({
-        "user_id": np.asarray(users) + 1,
-        "item_id": item_arr + 1,
-        "category_id": category[item_arr] + 1,
-        "behavior": behaviors,
-        "timestamp": np.asarray(times, dtype=np.int64),
-    })[COLUMNS]
+    return pd.DataFrame(
+        {
+            "user_id": np.asarray(users) + 1,
+            "item_id": item_arr + 1,
+            "category_id": category[item_arr] + 1,
+            "behavior": behaviors,
+            "timestamp": np.asarray(times, dtype=np.int64),
+        }
+    )[COLUMNS]
 
 
 def ensure_synthetic_log(path: str | Path, **params: object) -> Path:
