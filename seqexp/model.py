@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
 from seqexp.encoders.base import SequenceEncoder
 from seqexp.errors import ConfigError
+from seqexp.losses import FullSoftmax
 
 
 class SequenceRecommender(nn.Module):
@@ -28,8 +28,10 @@ class SequenceRecommender(nn.Module):
         n_items: int,
         encoder: SequenceEncoder,
         objective: Any,
+        loss: nn.Module | None = None,
         embedding_dropout: float = 0.0,
         init_std: float = 0.02,
+        item_counts: Tensor | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(encoder, SequenceEncoder):
@@ -49,6 +51,8 @@ class SequenceRecommender(nn.Module):
         self.mask_index = n_items + 1
         self.encoder = encoder
         self.objective = objective
+        self.loss = loss if loss is not None else FullSoftmax()
+        self.loss.bind(n_items, item_counts)
         self.item_embedding = nn.Embedding(n_items + 2, encoder.hidden_size, padding_idx=0)
         nn.init.normal_(self.item_embedding.weight, std=init_std)
         with torch.no_grad():
@@ -65,34 +69,36 @@ class SequenceRecommender(nn.Module):
         return self.item_embedding.weight[: self.n_items + 1]
 
     def forward(self, inputs: Tensor, targets: Tensor) -> Tensor:
-        """Training loss: full-softmax cross-entropy over the catalogue at every position with a target."""
+        """Training loss at every position that carries a target (model.loss: full or sampled softmax)."""
         h = self.encode(inputs)  # (B, L, D)
         selected = targets > 0  # (B, L)
-        logits = h[selected] @ self.item_table().T  # (P, N + 1)
-        logits[:, 0] = float("-inf")  # never predict padding
-        return F.cross_entropy(logits.float(), targets[selected])
+        return self.loss(h[selected], targets[selected], self.item_table())  # h[selected]: (P, D)
 
     @torch.no_grad()
     def score(self, history: Tensor) -> Tensor:
         """history (B, L) left-padded -> scores over all items (B, N + 1); column 0 is padding."""
-        h = self.encode(self.objective.prediction_inputs(history))[:, -1]  # (B, D)
+        h = self.encode(self.objective.prediction_inputs(history, self.mask_index))[:, -1]  # (B, D)
         return h @ self.item_table().T
 
     def training_pair(self, windows: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        return self.objective.training_pair(windows, generator)
+        return self.objective.training_pair(windows, self.mask_index, generator)
 
 
-def build_model(model_cfg: Any, n_items: int) -> SequenceRecommender:
-    """Instantiate `model.encoder` and `model.objective` through their `_target_` and wrap them."""
+def build_model(model_cfg: Any, n_items: int, item_counts: Tensor | None = None) -> SequenceRecommender:
+    """Instantiate `model.encoder`, `model.objective` (and `model.loss`) through their `_target_` and wrap them.
+    `item_counts` (N + 1,) training counts feed popularity-sampled losses."""
     for key in ("encoder", "objective"):
         if key not in model_cfg or "_target_" not in model_cfg[key]:
             raise ConfigError(f"model.{key}._target_ is not set: name the class to build (see conf/model/lstm.yaml)")
     encoder = instantiate(model_cfg.encoder)
     objective = instantiate(model_cfg.objective)
+    loss = instantiate(model_cfg.loss) if model_cfg.get("loss") else None
     return SequenceRecommender(
         n_items,
         encoder,
         objective,
+        loss=loss,
+        item_counts=item_counts,
         embedding_dropout=float(model_cfg.get("embedding_dropout", 0.0)),
         init_std=float(model_cfg.get("init_std", 0.02)),
     )

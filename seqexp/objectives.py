@@ -1,7 +1,8 @@
-"""Training objectives: how a window of events becomes (inputs, targets).
+"""Training objectives: how a window of events becomes (inputs, targets), and what an encoder reads
+at prediction time. Masking is its own module, outside the encoders (as in Transformers4Rec).
 
-An objective declares which kind of encoder it needs (`causal`); building a model with a wrong
-pair fails (see `seqexp.model.SequenceRecommender`).
+An objective declares which kind of encoder it needs (`causal`); building a model with a wrong pair
+fails (see `seqexp.model.SequenceRecommender`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,51 @@ class NextItemObjective:
 
     causal: ClassVar[bool] = True
 
-    def training_pair(self, windows: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def training_pair(
+        self, windows: Tensor, mask_index: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         """windows (B, L + 1) -> inputs (B, L), targets (B, L) with 0 where no loss is taken."""
         inputs = windows[:, :-1]
         targets = windows[:, 1:].masked_fill(inputs == 0, 0)
         return inputs, targets
 
-    def prediction_inputs(self, history: Tensor) -> Tensor:
+    def prediction_inputs(self, history: Tensor, mask_index: int) -> Tensor:
         """history (B, L) -> what the encoder reads to score the next item; read at position L - 1."""
         return history
+
+
+class MaskedItemObjective:
+    """Cloze / masked-item prediction (BERT4Rec, Sun et al., CIKM 2019) for bidirectional encoders.
+
+    Each real event is replaced by [MASK] with probability `mask_prob` and predicted from both sides.
+    A share `last_item_prob` of the training rows instead masks only their last event: the exact shape of
+    the prediction task (history + [MASK]); its absence is a known cause of under-trained BERT4Rec in
+    other libraries (the original code adds such samples too). Rows where no event was drawn mask their
+    last event, so every row carries a loss. Prediction appends [MASK] after the history (dropping the
+    oldest event when the window is full) and reads the score there.
+    """
+
+    causal: ClassVar[bool] = False
+
+    def __init__(self, mask_prob: float = 0.2, last_item_prob: float = 0.1) -> None:
+        if not 0.0 < mask_prob < 1.0:
+            raise ValueError(f"model.objective.mask_prob={mask_prob} must be in (0, 1)")
+        self.mask_prob = mask_prob
+        self.last_item_prob = last_item_prob
+
+    def training_pair(
+        self, windows: Tensor, mask_index: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        seq = windows[:, 1:]  # (B, L): the most recent L events
+        real = seq > 0
+        draw = torch.rand(seq.shape, generator=generator, device=seq.device)
+        masked = (draw < self.mask_prob) & real  # (B, L)
+        last_only = torch.rand(seq.shape[0], generator=generator, device=seq.device) < self.last_item_prob
+        last_only |= ~masked.any(dim=1)  # every row predicts something
+        masked[last_only] = False
+        masked[last_only, -1] = True  # windows end with a real event
+        return seq.masked_fill(masked, mask_index), seq.masked_fill(~masked, 0)
+
+    def prediction_inputs(self, history: Tensor, mask_index: int) -> Tensor:
+        mask_column = torch.full_like(history[:, :1], mask_index)
+        return torch.cat([history[:, 1:], mask_column], dim=1)  # (B, L)

@@ -74,7 +74,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     }
 
     # ---- model, tracker
-    model = build_model(cfg.model, data.n_items)
+    item_counts = torch.from_numpy(split.item_counts(data))  # (N + 1,) training popularity
+    model = build_model(cfg.model, data.n_items, item_counts)
     tracker = instantiate(cfg.logger)
     tracker.start(
         run_dir,
@@ -97,7 +98,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     )
 
     # ---- popularity under the same protocol
-    pop = PopularityScorer(split.train_items(data), data.n_items)
+    pop = PopularityScorer(item_counts)
     pop_valid, pop_test = evaluate(pop, valid_t, **eval_kwargs), evaluate(pop, test_t, **eval_kwargs)
 
     # ---- train

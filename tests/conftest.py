@@ -58,6 +58,36 @@ def data_cfg(path: Path, **overrides: object) -> dict:
     return cfg
 
 
+# A run that takes a couple of seconds: tiny synthetic log, tiny model, two epochs, no tracking.
+TINY = [
+    "logger=none",
+    "trainer=debug",
+    "trainer.max_epochs=2",
+    "data.generate.n_users=60",
+    "data.generate.n_items=40",
+    "data.generate.mean_events=10",
+    "model.embedding_dim=16",
+    "trainer.num_threads=1",
+    "data.max_len=10",
+]
+
+
+def compose_train(tmp_path: Path, *overrides: str):
+    """conf/train.yaml composed as `seqexp-train` would, with every path under tmp_path."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(
+            config_name="train",
+            overrides=[
+                f"paths.output_dir={tmp_path / 'run'}",
+                f"paths.data_dir={tmp_path / 'data'}",
+                f"paths.cache_dir={tmp_path / 'cache'}",
+                *overrides,
+            ],
+        )
+
+
 @pytest.fixture
 def tmp_cache(tmp_path: Path) -> Path:
     return tmp_path / "cache"

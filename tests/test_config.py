@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR
+from conftest import CONF_DIR, TINY, compose_train
 from seqexp.errors import ConfigError
 from seqexp.tracking import NullTracker, WandbTracker
 from seqexp.train import train
-
-
-def _compose(tmp_path: Path, *overrides: str):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(
-            config_name="train",
-            overrides=[
-                f"paths.output_dir={tmp_path / 'run'}",
-                f"paths.data_dir={tmp_path / 'data'}",
-                f"paths.cache_dir={tmp_path / 'cache'}",
-                *overrides,
-            ],
-        )
 
 
 def _options(group: str) -> list[str]:
@@ -36,39 +20,27 @@ def _options(group: str) -> list[str]:
 def test_every_option_of_every_group_composes_and_resolves(tmp_path, group):
     for option in _options(group):
         extra = ["data.path=x.csv"] if (group, option) == ("data", "csv") else []
-        cfg = _compose(tmp_path, f"{group}={option}", *extra)
+        cfg = compose_train(tmp_path, f"{group}={option}", *extra)
         OmegaConf.resolve(cfg)  # every interpolation resolves
         assert cfg.model.name and cfg.data.name and cfg.optimized_metric == "valid/ndcg@10"
 
 
 def test_loggers_instantiate_to_trackers(tmp_path):
-    assert isinstance(instantiate(_compose(tmp_path, "logger=none").logger), NullTracker)
-    tracker = instantiate(_compose(tmp_path).logger)
+    assert isinstance(instantiate(compose_train(tmp_path, "logger=none").logger), NullTracker)
+    tracker = instantiate(compose_train(tmp_path).logger)
     assert isinstance(tracker, WandbTracker) and tracker.mode == "offline"
 
 
-TINY = [
-    "logger=none",
-    "trainer=debug",
-    "trainer.max_epochs=2",
-    "data.generate.n_users=60",
-    "data.generate.n_items=40",
-    "data.generate.mean_events=10",
-    "model.embedding_dim=16",
-    "trainer.num_threads=1",
-]
-
-
 def test_train_in_process_is_deterministic_for_a_seed(tmp_path):
-    first, objects = train(_compose(tmp_path / "a", *TINY))
-    second, _ = train(_compose(tmp_path / "b", *TINY))
+    first, objects = train(compose_train(tmp_path / "a", *TINY))
+    second, _ = train(compose_train(tmp_path / "b", *TINY))
     assert first == second  # same seed, same data, same numbers (CPU)
     assert set(first) >= {"valid/ndcg@10", "test/ndcg@10", "test/hr@20", "test/mrr@5"}
     assert objects["results"]["training"]["epochs_run"] == 2
-    third, _ = train(_compose(tmp_path / "c", *TINY, "seed=1"))
+    third, _ = train(compose_train(tmp_path / "c", *TINY, "seed=1"))
     assert third != first
 
 
 def test_too_short_max_len_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"data.max_len=1"):
-        train(_compose(tmp_path, *TINY, "data.max_len=1"))
+        train(compose_train(tmp_path, *TINY, "data.max_len=1"))

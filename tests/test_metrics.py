@@ -85,7 +85,7 @@ def test_evaluate_batches_filtering_and_coverage():
 
 
 def test_popularity_ranks_by_training_counts_with_ties_by_expectation():
-    pop = PopularityScorer(np.array([1, 1, 1, 2, 2, 3, 4]), n_items=5)  # counts: 1:3, 2:2, 3:1, 4:1, 5:0
+    pop = PopularityScorer(torch.tensor([0, 3, 2, 1, 1, 0]))  # training counts of items 1..5
     t = _eval_tensors([[0, 1], [0, 1], [0, 1]], [2, 3, 5], [[1], [1], [1]])
     r = evaluate(pop, t, n_items=5, filter_seen=True, ks=(1, 2, 5), batch_size=8)
     assert r.per_user["hr@1"].tolist() == [1.0, 0.0, 0.0]  # 1 is filtered, 2 leads

@@ -37,7 +37,7 @@ def test_no_validation_or_test_target_reaches_training_inputs(tmp_path):
     split = leave_one_out(data)
     for stride in (None, 2):
         train = train_tensors(data, split, max_len=4, stride=stride)
-        inputs, targets = NextItemObjective().training_pair(train.windows)
+        inputs, targets = NextItemObjective().training_pair(train.windows, mask_index=99)
         trained_on = set(inputs[inputs > 0].tolist()) | set(targets[targets > 0].tolist())
         held_out = set(split.valid.targets.tolist()) | set(split.test.targets.tolist())
         assert trained_on and not trained_on & held_out
@@ -58,12 +58,12 @@ def test_train_windows_shift_targets_and_stride_covers_long_histories(tmp_path):
     split = leave_one_out(data)  # trains on items 1..10
     one = train_tensors(data, split, max_len=4)
     np.testing.assert_array_equal(one.windows.numpy(), [[6, 7, 8, 9, 10]])
-    inputs, targets = NextItemObjective().training_pair(one.windows)
+    inputs, targets = NextItemObjective().training_pair(one.windows, mask_index=99)
     assert inputs.tolist() == [[6, 7, 8, 9]] and targets.tolist() == [[7, 8, 9, 10]]
     strided = train_tensors(data, split, max_len=4, stride=4)
     assert strided.windows.tolist() == [[6, 7, 8, 9, 10], [2, 3, 4, 5, 6], [0, 0, 0, 1, 2]]
     assert strided.n_targets == 4 + 4 + 1
-    inputs, targets = NextItemObjective().training_pair(strided.windows)
+    inputs, targets = NextItemObjective().training_pair(strided.windows, mask_index=99)
     assert targets[2].tolist() == [0, 0, 0, 2]  # no target where the input is padding
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import wandb
-from test_config import TINY, _compose
 
+from conftest import TINY, compose_train
 from seqexp.tracking import WandbTracker, flatten
 
 
@@ -36,7 +36,7 @@ def test_a_failing_wandb_init_is_a_warning_and_later_calls_are_no_ops(monkeypatc
 
 def test_training_completes_with_local_results_when_wandb_fails(monkeypatch, tmp_path):
     monkeypatch.setattr(wandb, "init", _broken_init)
-    cfg = _compose(tmp_path, *[o for o in TINY if o != "logger=none"], "logger=wandb")
+    cfg = compose_train(tmp_path, *[o for o in TINY if o != "logger=none"], "logger=wandb")
     from seqexp.train import train
 
     with pytest.warns(UserWarning, match="W&B init failed"):

@@ -40,6 +40,10 @@ class Split:
         lengths = self.train_end - self.train_start
         return data.items[ranges_to_index(self.train_start, lengths)]
 
+    def item_counts(self, data: PreparedData) -> np.ndarray:
+        """(N + 1,) training events per item index; 0 at padding."""
+        return np.bincount(self.train_items(data), minlength=data.n_items + 1)
+
 
 def leave_one_out(data: PreparedData) -> Split:
     start, end = data.offsets[:-1], data.offsets[1:]

@@ -1,0 +1,197 @@
+"""The contract every encoder meets, checked for every conf/model/*.yaml (found by glob: a new YAML is
+tested with no test edits) and for an encoder defined outside the package."""
+
+from __future__ import annotations
+
+import math
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import CONF_DIR, TINY, compose_train
+from seqexp.checkpoint import load_checkpoint, save_checkpoint
+from seqexp.model import SequenceRecommender, build_model
+from seqexp.train import train
+
+MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+N_ITEMS, MAX_LEN = 25, 8
+
+USER_ENCODER = '''
+"""A user's own encoder, outside the seqexp package: causal mean pooling of the events so far."""
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from seqexp.encoders import SequenceEncoder
+
+
+class CausalMeanPool(SequenceEncoder):
+    causal: ClassVar[bool] = True
+
+    def __init__(self, hidden_size: int = 16) -> None:
+        super().__init__(hidden_size)
+        self.proj = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, x: Tensor, padding_mask: Tensor) -> Tensor:
+        m = padding_mask[:, :, None].to(x.dtype)  # (B, L, 1)
+        mean = (x * m).cumsum(1) / m.cumsum(1).clamp(min=1)  # (B, L, D): mean of the real events up to t
+        return torch.tanh(self.proj(mean)) * m
+'''
+
+
+@pytest.fixture(scope="module")
+def user_module(tmp_path_factory) -> str:
+    """Write the user's encoder to a folder on sys.path (not inside seqexp)."""
+    folder = tmp_path_factory.mktemp("user_code")
+    (folder / "my_encoders.py").write_text(textwrap.dedent(USER_ENCODER))
+    sys.path.insert(0, str(folder))
+    yield "my_encoders.CausalMeanPool"
+    sys.path.remove(str(folder))
+
+
+def _model(tmp_path: Path, name: str, *extra: str) -> SequenceRecommender:
+    cfg = compose_train(tmp_path, f"model={name}", f"data.max_len={MAX_LEN}", "model.embedding_dim=16", *extra)
+    torch.manual_seed(0)
+    return build_model(cfg.model, N_ITEMS, item_counts=torch.arange(N_ITEMS + 1)).eval()
+
+
+@pytest.fixture(params=MODELS + ["user"])
+def model(request, tmp_path, user_module) -> SequenceRecommender:
+    if request.param == "user":
+        return _model(
+            tmp_path,
+            "lstm",
+            f"model.encoder._target_={user_module}",
+            "~model.encoder.num_layers",
+            "~model.encoder.dropout",
+        )
+    return _model(tmp_path, request.param)
+
+
+def test_builds_with_output_shapes(model):
+    inputs = torch.tensor([[0, 0, 0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11, 12, 13]])
+    h = model.encode(inputs)
+    assert h.shape == (2, MAX_LEN, model.encoder.hidden_size)
+    assert model.score(inputs).shape == (2, N_ITEMS + 1)
+
+
+def test_outputs_are_finite_everywhere_even_for_all_padding_rows(model):
+    inputs = torch.tensor([[0] * MAX_LEN, [0] * (MAX_LEN - 1) + [3], list(range(1, MAX_LEN + 1))])
+    assert torch.isfinite(model.encode(inputs)).all()
+    assert torch.isfinite(model.score(inputs)).all()
+
+
+def test_left_padding_does_not_change_outputs_at_real_positions(model):
+    seq = [3, 9, 4, 17, 2]
+    alone = model.encode(torch.tensor([seq]))  # (1, 5, D)
+    padded = model.encode(torch.tensor([[0] * (MAX_LEN - len(seq)) + seq]))  # (1, 8, D)
+    torch.testing.assert_close(padded[:, -len(seq) :], alone, rtol=1e-4, atol=1e-5)
+
+
+def test_causal_encoders_do_not_look_ahead(model):
+    if not model.encoder.causal:
+        pytest.skip("bidirectional encoder: every position sees the whole sequence by design")
+    a = model.encode(torch.tensor([[0, 0, 4, 5, 6, 7, 8, 9]]))
+    b = model.encode(torch.tensor([[0, 0, 4, 5, 6, 7, 8, 20]]))
+    torch.testing.assert_close(a[:, :-1], b[:, :-1], rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(a[:, -1], b[:, -1])
+
+
+def test_a_tiny_batch_is_overfit(model):
+    torch.manual_seed(0)
+    model.train()
+    windows = torch.tensor(
+        [[0, 0, 1, 2, 3, 4, 5, 6, 7], [9, 10, 11, 12, 13, 14, 15, 16, 17], [0, 0, 0, 0, 20, 21, 22, 23, 24]]
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(150):
+        loss = model(*model.training_pair(windows, gen))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    first, last = sum(losses[:5]) / 5, sum(losses[-10:]) / 10
+    assert last < 0.3 * first, (first, last)
+
+
+def test_checkpoint_round_trip_gives_identical_scores(model, tmp_path):
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, model.state_dict())
+    state = load_checkpoint(path)["state_dict"]
+    history = torch.tensor([[0, 0, 0, 4, 8, 15, 16, 23]])
+    before = model.score(history)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    model.load_state_dict(state)
+    assert torch.equal(model.score(history), before)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS + ["user"])
+def test_one_epoch_end_to_end_gives_finite_metrics(name, tmp_path, user_module):
+    extra = (
+        ["model=lstm", f"model.encoder._target_={user_module}", "~model.encoder.num_layers", "~model.encoder.dropout"]
+        if name == "user"
+        else [f"model={name}"]
+    )
+    metrics, objects = train(compose_train(tmp_path, *TINY, "trainer.max_epochs=1", *extra))
+    assert objects["results"]["training"]["epochs_run"] == 1
+    assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in metrics.values())
+
+
+@pytest.mark.slow
+def test_user_encoder_with_its_own_yaml_in_a_user_config_dir(tmp_path, user_module):
+    """The README's "Add an encoder" route: one Python file + one YAML, found through hydra.searchpath."""
+    import json
+    import os
+    import subprocess
+
+    conf = tmp_path / "my_conf" / "model"
+    conf.mkdir(parents=True)
+    (conf / "meanpool.yaml").write_text(
+        textwrap.dedent("""\
+        name: meanpool
+        embedding_dim: 16
+        encoder:
+          _target_: my_encoders.CausalMeanPool
+          hidden_size: ${model.embedding_dim}
+        objective:
+          _target_: seqexp.objectives.NextItemObjective
+        optimizer:
+          _target_: torch.optim.Adam
+          _partial_: true
+          lr: 3e-3
+        batch_size: 32
+        """)
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([sys.path[0], os.environ.get("PYTHONPATH", "")])}
+    overrides = [o for o in TINY if not o.startswith("model.")]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "seqexp.train",
+            f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]",
+            "model=meanpool",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            f"paths.data_dir={tmp_path / 'data'}",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["model"] == "meanpool"
+    assert results["config"]["model"]["encoder"]["_target_"] == "my_encoders.CausalMeanPool"
+    assert math.isfinite(results["metrics"]["test/ndcg@10"])
