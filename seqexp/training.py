@@ -78,16 +78,17 @@ def fit(
     windows = train.windows.to(device)  # the whole training set lives on the device: batches are index slices
     order_gen = torch.Generator().manual_seed(seed)
     mask_gen = torch.Generator(device=device).manual_seed(seed + 1)
-    targets_per_window = train.n_targets / max(len(train), 1)
 
     best_score, best_epoch, best_valid, best_state = -math.inf, 0, {}, None
     history: list[dict[str, float]] = []
     train_s = eval_s = 0.0
+    total_seen = total_targets = 0
     bad_evals, stopped_early, epoch = 0, False, 0
     for epoch in range(1, max_epochs + 1):
         model.train()
         t0 = time.perf_counter()
         loss_sum, n_batches, seen = torch.zeros((), device=device), 0, 0
+        n_targets = torch.zeros((), dtype=torch.long, device=device)  # positions that carried a loss
         bar = tqdm(total=len(train), unit="seq", desc=f"epoch {epoch}", disable=not progress_bar, leave=False)
         for idx in _index_batches(len(train), batch_size, order_gen):
             inputs, targets = model.training_pair(windows[idx.to(device)], mask_gen)
@@ -99,6 +100,7 @@ def fit(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             loss_sum += loss.detach()
+            n_targets += (targets > 0).sum()
             n_batches += 1
             seen += len(idx)
             bar.update(len(idx))
@@ -109,12 +111,14 @@ def fit(
         bar.close()
         epoch_s = time.perf_counter() - t0
         train_s += epoch_s
+        total_seen += seen
+        total_targets += int(n_targets.item())
         row = {
             "epoch": epoch,
             "train/loss": loss_sum.item() / max(n_batches, 1),
             "train/epoch_seconds": epoch_s,
             "train/sequences_per_second": seen / epoch_s,
-            "train/targets_per_second": seen * targets_per_window / epoch_s,
+            "train/targets_per_second": int(n_targets.item()) / epoch_s,
         }
         if not math.isfinite(row["train/loss"]):
             raise FloatingPointError(
@@ -147,9 +151,14 @@ def fit(
         if bad_evals >= patience:
             stopped_early = True
             break
+    if not stopped_early and best_epoch >= epoch - eval_every:
+        log.warning(
+            "validation NDCG@10 was still improving at the last epoch (%d): raise trainer.max_epochs "
+            "(or use trainer=long) for a converged model",
+            epoch,
+        )
     if best_state is not None:
         accelerator.unwrap_model(ddp_model).load_state_dict(best_state)
-    total_windows = sum(len(train) for _ in range(epoch))
     return FitResult(
         best_epoch=best_epoch,
         best_valid=best_valid,
@@ -157,8 +166,8 @@ def fit(
         stopped_early=stopped_early,
         train_seconds=train_s,
         eval_seconds=eval_s,
-        sequences_per_second=total_windows / max(train_s, 1e-9),
-        targets_per_second=train.n_targets * epoch / max(train_s, 1e-9),
+        sequences_per_second=total_seen / max(train_s, 1e-9),
+        targets_per_second=total_targets / max(train_s, 1e-9),
         history=history,
     )
 

@@ -44,3 +44,12 @@ def test_train_in_process_is_deterministic_for_a_seed(tmp_path):
 def test_too_short_max_len_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"data.max_len=1"):
         train(compose_train(tmp_path, *TINY, "data.max_len=1"))
+
+
+def test_sampled_softmax_trains_through_the_config(tmp_path):
+    metrics, objects = train(compose_train(
+        tmp_path, *TINY, "model=sasrec", "model.loss._target_=seqexp.losses.SampledSoftmax",
+        "+model.loss.num_negatives=10", "+model.loss.distribution=popularity"))
+    assert type(objects["model"].loss).__name__ == "SampledSoftmax"
+    assert objects["model"].loss.probs.shape == (objects["data"].n_items + 1,)
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
 from seqexp.encoders.base import SequenceEncoder
@@ -29,7 +29,24 @@ def positions_from_the_end(padding_mask: Tensor, max_positions: int) -> Tensor:
     return torch.arange(L - 1, -1, -1, device=padding_mask.device).expand(B, L)
 
 
-class SASRecEncoder(SequenceEncoder):
+class BackboneEncoder(SequenceEncoder):
+    """Runs a HuggingFace backbone on `inputs_embeds` with the padding mask and positions from the end."""
+
+    def __init__(self, hidden_size: int, max_len: int, backbone: nn.Module) -> None:
+        super().__init__(hidden_size)
+        self.max_len = max_len
+        self.backbone = backbone
+
+    def forward(self, x: Tensor, padding_mask: Tensor) -> Tensor:
+        out = self.backbone(
+            inputs_embeds=x,  # (B, L, D)
+            attention_mask=padding_mask.long(),
+            position_ids=positions_from_the_end(padding_mask, self.max_len),
+        ).last_hidden_state  # (B, L, D)
+        return out * padding_mask[:, :, None]  # padded queries attend to nothing real: zero them
+
+
+class SASRecEncoder(BackboneEncoder):
     """SASRec (Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018): causal self-attention
     blocks with learned positions, on a GPT-2 backbone (pre-LayerNorm blocks, causal mask).
 
@@ -53,8 +70,6 @@ class SASRecEncoder(SequenceEncoder):
         layer_norm_eps: float = 1e-6,
         initializer_range: float = 0.02,
     ) -> None:
-        super().__init__(hidden_size)
-        self.max_len = max_len
         config = GPT2Config(
             vocab_size=1,  # items are embedded outside: the backbone only sees inputs_embeds
             n_positions=max_len,
@@ -75,18 +90,10 @@ class SASRecEncoder(SequenceEncoder):
             eos_token_id=None,
             pad_token_id=None,
         )
-        self.backbone = GPT2Model(config)
-
-    def forward(self, x: Tensor, padding_mask: Tensor) -> Tensor:
-        out = self.backbone(
-            inputs_embeds=x,  # (B, L, D)
-            attention_mask=padding_mask.long(),
-            position_ids=positions_from_the_end(padding_mask, self.max_len),
-        ).last_hidden_state  # (B, L, D)
-        return out * padding_mask[:, :, None]  # padded queries see no real key: zero them
+        super().__init__(hidden_size, max_len, GPT2Model(config))
 
 
-class BERT4RecEncoder(SequenceEncoder):
+class BERT4RecEncoder(BackboneEncoder):
     """BERT4Rec (Sun et al., "BERT4Rec: Sequential Recommendation with Bidirectional Encoder
     Representations from Transformer", CIKM 2019): a bidirectional Transformer encoder on `BertModel`,
     trained with the cloze (masked-item) objective."""
@@ -106,8 +113,6 @@ class BERT4RecEncoder(SequenceEncoder):
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
     ) -> None:
-        super().__init__(hidden_size)
-        self.max_len = max_len
         config = BertConfig(
             vocab_size=1,  # items are embedded outside: the backbone only sees inputs_embeds
             hidden_size=hidden_size,
@@ -128,12 +133,4 @@ class BERT4RecEncoder(SequenceEncoder):
             bos_token_id=None,
             eos_token_id=None,
         )
-        self.backbone = BertModel(config, add_pooling_layer=False)
-
-    def forward(self, x: Tensor, padding_mask: Tensor) -> Tensor:
-        out = self.backbone(
-            inputs_embeds=x,  # (B, L, D)
-            attention_mask=padding_mask.long(),
-            position_ids=positions_from_the_end(padding_mask, self.max_len),
-        ).last_hidden_state  # (B, L, D)
-        return out * padding_mask[:, :, None]
+        super().__init__(hidden_size, max_len, BertModel(config, add_pooling_layer=False))
