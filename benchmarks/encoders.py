@@ -11,6 +11,7 @@ This is a benchmark, not a test.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import time
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/seqexp-bench", help="run dirs go here")
     parser.add_argument("override", nargs="*", help="extra Hydra overrides for every model")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # per-epoch progress
     torch.set_num_threads(args.threads)
     rows = [run(m, args, Path(args.out) / args.data) for m in args.models]
     suffix = "" if args.filter_seen else "_unfiltered"

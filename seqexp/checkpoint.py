@@ -1,4 +1,10 @@
-"""Checkpoints that load with `torch.load(weights_only=True)`: tensors and plain Python values only."""
+"""Checkpoints that load with `torch.load(weights_only=True)`: tensors and plain Python values only.
+
+    checkpoints/best.pt   the best-validation weights + what recommend needs (item ids, config)
+    checkpoints/last.pt   a resumable snapshot written after every epoch (weights, optimiser, RNG, loop state)
+
+Both are written atomically (temp file + rename): a job killed mid-write leaves the previous file intact.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +15,41 @@ from typing import Any
 
 import torch
 
-from seqexp.errors import RecommendError
+from seqexp.errors import CheckpointError
 
 FORMAT = "seqexp-checkpoint-v1"
 
 
-def save_checkpoint(path: Path, state_dict: dict[str, torch.Tensor], **meta: Any) -> None:
-    """Atomic write (temp file + rename): a killed job leaves the previous checkpoint intact."""
+def atomic_save(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    torch.save({"format": FORMAT, "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, **meta}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save({"format": FORMAT, **payload}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_checkpoint(path: Path, state_dict: dict[str, torch.Tensor], **meta: Any) -> None:
+    atomic_save(path, {"state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, **meta})
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load with weights_only=True; a missing, truncated or foreign file is a `CheckpointError` saying so."""
     if not path.exists():
-        raise RecommendError(
-            f"no checkpoint at {path}: train with trainer.save_checkpoint=true, or pass the run dir of a finished run"
+        raise CheckpointError(
+            f"no checkpoint at {path}: pass the run dir of a finished `seqexp-train` run "
+            f"(trained with trainer.save_checkpoint=true)"
         )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise RecommendError(
-            f"{path} is not a readable seqexp checkpoint ({type(e).__name__}: {e}); "
-            f"it may be truncated or from another program: retrain or point at another run"
+        raise CheckpointError(
+            f"{path} is not a readable seqexp checkpoint ({type(e).__name__}: {str(e)[:200]}); it may be truncated "
+            f"or from another program: retrain, or point at another run"
         ) from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise RecommendError(f"{path} is not a seqexp checkpoint (format {FORMAT} expected)")
+        raise CheckpointError(f"{path} is not a seqexp checkpoint (format {FORMAT} expected)")
     return ckpt

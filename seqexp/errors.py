@@ -15,3 +15,11 @@ class ConfigError(SeqexpError):
 
 class RecommendError(SeqexpError):
     """A recommendation request cannot be served (bad run dir, empty history, ...)."""
+
+
+class CheckpointError(SeqexpError):
+    """A checkpoint is missing, truncated or not ours."""
+
+
+class TrainingDiverged(SeqexpError):
+    """The training loss became NaN or infinite; the message names the step."""

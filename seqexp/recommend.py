@@ -19,7 +19,7 @@ import torch
 from omegaconf import OmegaConf
 
 from seqexp.checkpoint import load_checkpoint
-from seqexp.errors import RecommendError
+from seqexp.errors import RecommendError, SeqexpError
 from seqexp.metrics import mask_scores
 from seqexp.model import SequenceRecommender, build_model
 
@@ -121,7 +121,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
             results = rec.recommend(histories, k=args.k, exclude_history=not args.include_history)
         for w in caught:
             print(f"seqexp-recommend: warning: {w.message}", file=sys.stderr)
-    except RecommendError as e:
+    except SeqexpError as e:
         print(f"seqexp-recommend: error: {e}", file=sys.stderr)
         return 2
     if args.json:

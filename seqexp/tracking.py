@@ -31,8 +31,6 @@ def flatten(d: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str,
 class NullTracker:
     """Tracks nothing (`logger=none`)."""
 
-    run_dir: str | None = None
-
     def start(self, run_dir: Path, config: Mapping[str, Any], name: str, tags: list[str]) -> None:
         pass
 
@@ -60,8 +58,10 @@ class WandbTracker(NullTracker):
         group: str | None = None,
         job_type: str = "train",
         tags: list[str] | None = None,
+        init_timeout: float = 60.0,
     ) -> None:
         self.project, self.entity, self.mode, self.group = project, entity, mode, group
+        self.init_timeout = init_timeout
         self.job_type, self.tags = job_type, list(tags or [])
         self.run: Any = None
 
@@ -69,23 +69,27 @@ class WandbTracker(NullTracker):
         try:
             return fn(*args, **kwargs)
         except Exception as e:  # tracking must never lose a run
-            msg = f"W&B {what} failed ({type(e).__name__}: {e}); the run goes on and its results stay in the run dir"
-            if self.mode == "online":
-                msg += (
-                    "; to upload later: WANDB_MODE=offline for the run, then `wandb sync <run dir>/wandb/offline-run-*`"
-                )
-            warnings.warn(msg, stacklevel=3)
-            log.warning(msg)
+            self._warn(
+                f"W&B {what} failed ({type(e).__name__}: {e}); the run goes on and its results stay in the run dir"
+            )
             return None
 
+    @staticmethod
+    def _warn(msg: str) -> None:
+        warnings.warn(msg, stacklevel=4)
+        log.warning(msg)
+
     def start(self, run_dir: Path, config: Mapping[str, Any], name: str, tags: list[str]) -> None:
-        def _init() -> Any:
+        """Start the W&B run. When an online start fails (no network, bad API key), the run is tracked
+        offline in the run dir instead, and the warning gives the `wandb sync` command that uploads it."""
+
+        def _init(mode: str) -> Any:
             import wandb
 
             run = wandb.init(
                 project=self.project,
                 entity=self.entity,
-                mode=self.mode,
+                mode=mode,
                 group=self.group,
                 job_type=self.job_type,
                 tags=sorted(set(self.tags + tags)),
@@ -93,6 +97,7 @@ class WandbTracker(NullTracker):
                 config=flatten(config),
                 dir=str(run_dir),
                 reinit="finish_previous",
+                settings=wandb.Settings(init_timeout=self.init_timeout),
             )
             run.define_metric("epoch")
             for prefix, summary in (("train/*", "min"), ("valid/*", "max")):
@@ -100,8 +105,21 @@ class WandbTracker(NullTracker):
             return run
 
         os.makedirs(run_dir, exist_ok=True)
-        self.run = self._guard("init", _init)
-        self.run_dir = getattr(self.run, "dir", None) if self.run else None
+        try:
+            self.run = _init(self.mode)
+        except Exception as e:
+            if self.mode != "online":
+                self._warn(
+                    f"W&B init failed ({type(e).__name__}: {e}); the run goes on untracked, "
+                    f"its results stay in {run_dir}"
+                )
+                return
+            self.run = self._guard("offline fallback", _init, "offline")
+            if self.run is not None:
+                self._warn(
+                    f"W&B online init failed ({type(e).__name__}: {e}); tracking offline instead. "
+                    f"Upload later with: wandb sync {Path(self.run.dir).parent}"
+                )
 
     def log(self, metrics: Mapping[str, float], epoch: int) -> None:
         if self.run is not None:

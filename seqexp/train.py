@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from seqexp.baselines import PopularityScorer
-from seqexp.checkpoint import save_checkpoint
+from seqexp.checkpoint import atomic_save, load_checkpoint, save_checkpoint
 from seqexp.data import load_data
 from seqexp.data.loader import eval_tensors, train_tensors
 from seqexp.data.splits import leave_one_out
@@ -103,7 +103,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     # ---- train
     accelerator = make_accelerator(str(cfg.trainer.device), str(cfg.trainer.precision))
-    ckpt_path = run_dir / "checkpoints" / "best.pt"
+    ckpt_path, last_path = run_dir / "checkpoints" / "best.pt", run_dir / "checkpoints" / "last.pt"
+    resume = _resume_snapshot(cfg, last_path)
 
     def save_best(m: torch.nn.Module, epoch: int, valid: dict[str, float]) -> None:
         if cfg.trainer.save_checkpoint and accelerator.is_main_process:
@@ -117,6 +118,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
                 n_items=data.n_items,
                 max_len=max_len,
             )
+
+    def save_last(snapshot: dict[str, Any]) -> None:
+        if cfg.trainer.get("save_last", True) and accelerator.is_main_process:
+            atomic_save(last_path, snapshot)
 
     try:
         fitted = fit(
@@ -134,6 +139,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             seed=int(cfg.seed),
             tracker=tracker,
             on_best=save_best,
+            on_epoch_end=save_last,
+            resume=resume,
             progress_bar=bool(cfg.trainer.progress_bar),
         )
         model.eval()
@@ -246,6 +253,18 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "test": test,
     }
     return metrics, objects
+
+
+def _resume_snapshot(cfg: DictConfig, last_path: Path) -> dict[str, Any] | None:
+    """trainer.resume=true: continue the run whose dir this is from its checkpoints/last.pt."""
+    if not cfg.trainer.get("resume", False):
+        return None
+    if not last_path.exists():
+        raise ConfigError(
+            f"trainer.resume=true but {last_path} does not exist: resume in the killed run's own dir, "
+            f"`seqexp-train <its overrides> hydra.run.dir=<that run dir> trainer.resume=true`"
+        )
+    return load_checkpoint(last_path)
 
 
 def _check_config(cfg: DictConfig) -> None:

@@ -1,8 +1,12 @@
 """The training loop: one explicit loop on HF Accelerate (device placement, mixed precision, DDP-ready).
 
-for epoch: for batch of windows: inputs, targets = objective(windows); loss = model(inputs, targets)
-           evaluate on validation every `eval_every` epochs; keep the best state by valid NDCG@10;
-           stop after `patience` evaluations without improvement.
+    for epoch: for batch of windows: inputs, targets = objective(windows); loss = model(inputs, targets)
+               evaluate on validation every `eval_every` epochs; keep the best state by valid NDCG@10;
+               stop after `patience` evaluations without improvement.
+
+After every epoch `on_epoch_end` receives a resumable snapshot (`LoopState` + model, optimiser and RNG
+states); `fit(..., resume=snapshot)` continues from it and ends with the same numbers as an
+uninterrupted run (on CPU). A non-finite loss stops training at once, naming the step.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -20,13 +24,32 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from seqexp.data.loader import EvalTensors, TrainTensors
-from seqexp.evaluation import EvalResult, evaluate
+from seqexp.errors import ConfigError, TrainingDiverged
+from seqexp.evaluation import evaluate
 from seqexp.model import SequenceRecommender
 from seqexp.tracking import NullTracker
 
 log = logging.getLogger(__name__)
 
 SELECTION_METRIC = "ndcg@10"
+SYNC_EVERY = 20  # steps between host syncs (progress bar, non-finite loss check)
+
+
+@dataclass
+class LoopState:
+    """Counters of the loop: what a resumed run needs besides the weights and RNG states."""
+
+    epoch: int = 0  # last finished epoch
+    step: int = 0  # optimiser steps so far
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    best_valid: dict[str, float] = field(default_factory=dict)
+    bad_evals: int = 0  # evaluations since the last improvement
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    sequences: int = 0  # training windows seen
+    targets: int = 0  # positions that carried a loss
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch
 
 
 @dataclass
@@ -39,15 +62,13 @@ class FitResult:
     eval_seconds: float  # time in validation
     sequences_per_second: float  # training windows per second of training steps
     targets_per_second: float  # positions carrying a loss per second
-    history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch
+    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def make_accelerator(device: str = "auto", precision: str = "no") -> Accelerator:
-    use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
     if device == "cuda" and not torch.cuda.is_available():
-        from seqexp.errors import ConfigError
-
         raise ConfigError("trainer.device=cuda but no CUDA device is visible; use trainer.device=auto or cpu")
+    use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
     return Accelerator(cpu=use_cpu, mixed_precision=str(precision))
 
 
@@ -67,6 +88,8 @@ def fit(
     seed: int = 0,
     tracker: NullTracker | None = None,
     on_best: Callable[[SequenceRecommender, int, dict[str, float]], None] | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
     progress_bar: bool = True,
 ) -> FitResult:
     """Train `model` in place; on return it holds the best-validation weights."""
@@ -78,22 +101,34 @@ def fit(
     windows = train.windows.to(device)  # the whole training set lives on the device: batches are index slices
     order_gen = torch.Generator().manual_seed(seed)
     mask_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    state, best_weights = LoopState(), None
+    if resume is not None:
+        state, best_weights = _restore(resume, model, optimizer, order_gen, mask_gen)
+        log.info(
+            "resumed after epoch %d (best valid %s %.4f at epoch %d)",
+            state.epoch,
+            SELECTION_METRIC,
+            state.best_score,
+            state.best_epoch,
+        )
 
-    best_score, best_epoch, best_valid, best_state = -math.inf, 0, {}, None
-    history: list[dict[str, float]] = []
-    train_s = eval_s = 0.0
-    total_seen = total_targets = 0
-    bad_evals, stopped_early, epoch = 0, False, 0
-    for epoch in range(1, max_epochs + 1):
+    stopped_early = state.bad_evals >= patience
+    while not stopped_early and state.epoch < max_epochs:
+        epoch = state.epoch + 1
         model.train()
         t0 = time.perf_counter()
-        loss_sum, n_batches, seen = torch.zeros((), device=device), 0, 0
-        n_targets = torch.zeros((), dtype=torch.long, device=device)  # positions that carried a loss
+        loss_sum = torch.zeros((), device=device)
+        n_targets = torch.zeros((), dtype=torch.long, device=device)
+        first_bad_step = torch.full((), -1, dtype=torch.long, device=device)  # device-side: no sync per step
+        n_batches = seen = 0
         bar = tqdm(total=len(train), unit="seq", desc=f"epoch {epoch}", disable=not progress_bar, leave=False)
         for idx in _index_batches(len(train), batch_size, order_gen):
             inputs, targets = model.training_pair(windows[idx.to(device)], mask_gen)
             with accelerator.autocast():
                 loss = ddp_model(inputs, targets)
+            state.step += 1
+            bad = ~torch.isfinite(loss.detach())
+            first_bad_step = torch.where(bad & (first_bad_step < 0), state.step, first_bad_step)
             accelerator.backward(loss)
             if grad_clip:
                 accelerator.clip_grad_norm_(ddp_model.parameters(), grad_clip)
@@ -104,15 +139,17 @@ def fit(
             n_batches += 1
             seen += len(idx)
             bar.update(len(idx))
-            if n_batches % 20 == 0:  # a host sync only every 20 steps
+            if n_batches % SYNC_EVERY == 0:
+                _stop_if_diverged(first_bad_step, epoch)
                 bar.set_postfix(
                     loss=f"{loss_sum.item() / n_batches:.4f}", seq_s=f"{seen / (time.perf_counter() - t0):.0f}"
                 )
         bar.close()
+        _stop_if_diverged(first_bad_step, epoch)
         epoch_s = time.perf_counter() - t0
-        train_s += epoch_s
-        total_seen += seen
-        total_targets += int(n_targets.item())
+        state.epoch, state.train_seconds = epoch, state.train_seconds + epoch_s
+        state.sequences += seen
+        state.targets += int(n_targets.item())
         row = {
             "epoch": epoch,
             "train/loss": loss_sum.item() / max(n_batches, 1),
@@ -120,26 +157,21 @@ def fit(
             "train/sequences_per_second": seen / epoch_s,
             "train/targets_per_second": int(n_targets.item()) / epoch_s,
         }
-        if not math.isfinite(row["train/loss"]):
-            raise FloatingPointError(
-                f"training loss became {row['train/loss']} in epoch {epoch}; lower model.optimizer.lr "
-                f"or set trainer.grad_clip"
-            )
         if epoch % eval_every == 0 or epoch == max_epochs:
             model.eval()
-            result: EvalResult = evaluate(model.score, valid, device=device, **eval_kwargs)
-            eval_s += result.seconds
+            result = evaluate(model.score, valid, device=device, **eval_kwargs)
+            state.eval_seconds += result.seconds
             row.update({f"valid/{k}": v for k, v in result.metrics.items()})
-            row["wall_seconds"] = train_s + eval_s
-            score = result.metrics[SELECTION_METRIC]
-            if score > best_score:
-                best_score, best_epoch, best_valid, bad_evals = score, epoch, dict(result.metrics), 0
-                best_state = copy.deepcopy(accelerator.unwrap_model(ddp_model).state_dict())
+            row["wall_seconds"] = state.train_seconds + state.eval_seconds
+            if result.metrics[SELECTION_METRIC] > state.best_score:
+                state.best_score, state.best_epoch = result.metrics[SELECTION_METRIC], epoch
+                state.best_valid, state.bad_evals = dict(result.metrics), 0
+                best_weights = copy.deepcopy(accelerator.unwrap_model(ddp_model).state_dict())
                 if on_best is not None:
-                    on_best(model, epoch, best_valid)
+                    on_best(model, epoch, state.best_valid)
             else:
-                bad_evals += 1
-        history.append(row)
+                state.bad_evals += 1
+        state.history.append(row)
         tracker.log({k: v for k, v in row.items() if k != "epoch"}, epoch=epoch)
         log.info(
             "epoch %d  loss %.4f  valid ndcg@10 %s  (%.1fs)",
@@ -148,31 +180,80 @@ def fit(
             f"{row.get('valid/ndcg@10', float('nan')):.4f}",
             epoch_s,
         )
-        if bad_evals >= patience:
-            stopped_early = True
-            break
-    if not stopped_early and best_epoch >= epoch - eval_every:
+        if on_epoch_end is not None:
+            on_epoch_end(_snapshot(state, model, optimizer, order_gen, mask_gen, best_weights))
+        stopped_early = state.bad_evals >= patience
+
+    if not stopped_early and state.best_epoch >= state.epoch - eval_every:
         log.warning(
             "validation NDCG@10 was still improving at the last epoch (%d): raise trainer.max_epochs "
             "(or use trainer=long) for a converged model",
-            epoch,
+            state.epoch,
         )
-    if best_state is not None:
-        accelerator.unwrap_model(ddp_model).load_state_dict(best_state)
+    if best_weights is not None:
+        accelerator.unwrap_model(ddp_model).load_state_dict(best_weights)
     return FitResult(
-        best_epoch=best_epoch,
-        best_valid=best_valid,
-        epochs_run=epoch,
+        best_epoch=state.best_epoch,
+        best_valid=state.best_valid,
+        epochs_run=state.epoch,
         stopped_early=stopped_early,
-        train_seconds=train_s,
-        eval_seconds=eval_s,
-        sequences_per_second=total_seen / max(train_s, 1e-9),
-        targets_per_second=total_targets / max(train_s, 1e-9),
-        history=history,
+        train_seconds=state.train_seconds,
+        eval_seconds=state.eval_seconds,
+        sequences_per_second=state.sequences / max(state.train_seconds, 1e-9),
+        targets_per_second=state.targets / max(state.train_seconds, 1e-9),
+        history=state.history,
     )
 
 
-def _index_batches(n: int, batch_size: int, generator: torch.Generator):
+def _stop_if_diverged(first_bad_step: torch.Tensor, epoch: int) -> None:
+    step = int(first_bad_step.item())
+    if step >= 0:
+        raise TrainingDiverged(
+            f"the training loss became NaN or infinite at step {step} (epoch {epoch}); the last good checkpoints "
+            f"are kept. Lower model.optimizer.lr, keep trainer.grad_clip set, or try trainer.precision=no"
+        )
+
+
+def _snapshot(
+    state: LoopState,
+    model: torch.nn.Module,
+    optimizer: Any,
+    order_gen: torch.Generator,
+    mask_gen: torch.Generator,
+    best_weights: dict[str, torch.Tensor] | None,
+) -> dict[str, Any]:
+    """Everything `fit(resume=...)` needs; only tensors and plain values (loads with weights_only=True)."""
+    rng = {"torch": torch.get_rng_state(), "order": order_gen.get_state(), "mask": mask_gen.get_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {
+        "loop": asdict(state),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": rng,
+        "best_weights": best_weights,
+    }
+
+
+def _restore(
+    snapshot: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: Any,
+    order_gen: torch.Generator,
+    mask_gen: torch.Generator,
+) -> tuple[LoopState, dict[str, torch.Tensor] | None]:
+    model.load_state_dict(snapshot["model"])
+    optimizer.load_state_dict(snapshot["optimizer"])
+    rng = snapshot["rng"]
+    torch.set_rng_state(rng["torch"])
+    order_gen.set_state(rng["order"])
+    mask_gen.set_state(rng["mask"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    return LoopState(**snapshot["loop"]), snapshot["best_weights"]
+
+
+def _index_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     order = torch.randperm(n, generator=generator)
     for i in range(0, n, batch_size):
         yield order[i : i + batch_size]

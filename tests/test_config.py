@@ -47,9 +47,31 @@ def test_too_short_max_len_is_a_config_error(tmp_path):
 
 
 def test_sampled_softmax_trains_through_the_config(tmp_path):
-    metrics, objects = train(compose_train(
-        tmp_path, *TINY, "model=sasrec", "model.loss._target_=seqexp.losses.SampledSoftmax",
-        "+model.loss.num_negatives=10", "+model.loss.distribution=popularity"))
+    metrics, objects = train(
+        compose_train(
+            tmp_path,
+            *TINY,
+            "model=sasrec",
+            "model.loss._target_=seqexp.losses.SampledSoftmax",
+            "+model.loss.num_negatives=10",
+            "+model.loss.distribution=popularity",
+        )
+    )
     assert type(objects["model"].loss).__name__ == "SampledSoftmax"
     assert objects["model"].loss.probs.shape == (objects["data"].n_items + 1,)
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
+
+
+def test_ml100k_preset_reads_a_recbole_atomic_folder(tmp_path):
+    from seqexp.data import load_data
+
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    lines += [f"{u}\t{i}\t{1 + (u + i) % 5}\t{881250949 + 10 * i + u}" for u in (196, 186, 22) for i in range(1, 6)]
+    (folder / "ml-100k.inter").write_text("\n".join(lines) + "\n")
+    cfg = compose_train(tmp_path, "data=ml100k", f"data.path={folder}")
+    data = load_data(cfg.data, cfg.paths.cache_dir)
+    assert (data.n_users, data.n_items, data.n_events) == (3, 5, 15)
+    assert sorted(data.user_ids) == ["186", "196", "22"]
+    assert [data.item_ids[i - 1] for i in data.sequence(0)] == ["1", "2", "3", "4", "5"]

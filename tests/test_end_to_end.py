@@ -124,6 +124,10 @@ def test_recommend_cli(trained, capsys):
     assert "no item known to this model" in capsys.readouterr().err
     assert cli([str(run_dir.parent / "no-run"), "1"]) == 2
     assert "does not exist" in capsys.readouterr().err
+    empty = run_dir.parent / "run-without-checkpoint"
+    empty.mkdir()
+    assert cli([str(empty), "1"]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
 
 
 def test_bad_input_gives_one_clear_line_not_a_traceback(tmp_path):

@@ -12,7 +12,7 @@ from conftest import CONF_DIR
 from seqexp.checkpoint import load_checkpoint, save_checkpoint
 from seqexp.encoders.base import SequenceEncoder
 from seqexp.encoders.rnn import LSTMEncoder
-from seqexp.errors import ConfigError, RecommendError
+from seqexp.errors import CheckpointError, ConfigError
 from seqexp.model import SequenceRecommender, build_model
 from seqexp.objectives import NextItemObjective
 
@@ -100,10 +100,10 @@ def test_checkpoint_round_trip_gives_identical_scores_and_bad_files_are_explaine
     assert torch.equal(fresh.score(history), model.score(history))
     assert ckpt["item_ids"] == ["a", "b"] and ckpt["epoch"] == 3
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(RecommendError, match="truncated"):
+    with pytest.raises(CheckpointError, match="truncated"):
         load_checkpoint(path)
     torch.save({"weights": torch.zeros(1)}, tmp_path / "foreign.pt")
-    with pytest.raises(RecommendError, match="not a seqexp checkpoint"):
+    with pytest.raises(CheckpointError, match="not a seqexp checkpoint"):
         load_checkpoint(tmp_path / "foreign.pt")
-    with pytest.raises(RecommendError, match="no checkpoint"):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")

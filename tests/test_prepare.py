@@ -36,11 +36,12 @@ def test_rules_are_counted_with_examples(tmp_path, tmp_cache):
     assert r.rows_in == 13
     assert [(x.rule, x.dropped) for x in r.rules] == [
         ("missing_value", 2),
+        ("invalid_id", 0),
         ("bad_timestamp", 1),
         ("duplicate", 1),
         ("short_user", 2),
     ]
-    assert r.rules[1].examples[0]["raw_timestamp"] == "not-a-time" and r.rules[1].examples[0]["row"] == 9
+    assert r.rules[2].examples[0]["raw_timestamp"] == "not-a-time" and r.rules[2].examples[0]["row"] == 9
     assert r.events == 7 and r.users == 2 and r.items == 6
     assert "short_user" in r.to_text()
 
@@ -116,3 +117,20 @@ def test_damaged_cache_entry_is_rebuilt(tmp_path, tmp_cache):
     rebuilt = prepare(data_cfg(p), tmp_cache)
     np.testing.assert_array_equal(rebuilt.items, first.items)
     assert isinstance(PreparedData.load(entry), PreparedData)  # rewritten: readable again
+
+
+def test_negative_and_mixed_type_ids_and_future_timestamps_are_dropped_with_examples(tmp_path, tmp_cache):
+    rows = [(1, i, 100 + i) for i in range(1, 30)] + [(2, i, 200 + i) for i in range(1, 30)]
+    rows += [(-3, 5, 300), (2, "x7", 301), (2, 6, 4102444800)]  # negative user, a word among integers, year 2100
+    data = prepare(data_cfg(write_log(tmp_path / "log.csv", rows)), tmp_cache)
+    rules = {r.rule: r for r in data.report.rules}
+    assert rules["invalid_id"].dropped == 2
+    assert [e["row"] for e in rules["invalid_id"].examples] == [60, 61]
+    assert rules["bad_timestamp"].dropped == 1 and rules["bad_timestamp"].examples[0]["row"] == 62
+    assert data.n_events == 58 and "x7" not in set(data.item_ids)
+
+
+def test_alphanumeric_ids_are_valid(tmp_path, tmp_cache):
+    rows = [("A1B", "B00X", 1), ("A1B", "C7", 2), ("A1B", "12", 3)]
+    data = prepare(data_cfg(write_log(tmp_path / "log.csv", rows)), tmp_cache)
+    assert data.report.dropped("invalid_id") == 0 and data.n_events == 3

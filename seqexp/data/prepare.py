@@ -2,7 +2,8 @@
 
 Rules, in order, each counted in the `PrepReport` with example rows:
   missing_value   user or item id (or the behaviour, when mapped) is missing or blank
-  bad_timestamp   the timestamp does not parse, or is not a positive finite number
+  invalid_id      a negative id, or a non-integer id in a column of integer ids (a mixed-type column)
+  bad_timestamp   the timestamp does not parse, is not positive and finite, or lies in the future
   duplicate       the same (user, item, timestamp, behaviour) appears again: keep the first
   behavior_filter the behaviour is not in data.behaviors (only when data.behaviors is set)
   short_user      the user has fewer than data.min_seq_len events left
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from seqexp.errors import DataError
 
 log = logging.getLogger(__name__)
 
-PREP_VERSION = 1  # bump when the cleaning rules change, so that old cache entries are not reused
+PREP_VERSION = 2  # bump when the cleaning rules change, so that old cache entries are not reused
 
 # data.* keys that change the prepared result (and so the cache key); max_len is applied later, by the loader.
 PREP_KEYS = (
@@ -85,15 +87,22 @@ def build(path: Path, file_sha: str, key: str, s: dict[str, Any]) -> PreparedDat
         df[col] = df[col].astype("string").str.strip()
     bad = df[id_cols].isna().any(axis=1) | (df[id_cols] == "").fillna(False).any(axis=1)
     df = _drop(df, bad, report, "missing_value", f"missing or blank {'/'.join(id_cols)}")
+    bad = invalid_ids(df["user_id"]) | invalid_ids(df["item_id"])
+    df = _drop(df, bad, report, "invalid_id", "negative number, or not an integer in a column of integer ids")
 
     # 2. timestamps
     if has_ts:
         raw_ts = df["timestamp"]
         ts = parse_timestamps(raw_ts)
-        bad = ~np.isfinite(ts) | (ts <= 0)
+        latest = time.time() + 86400  # a day of clock skew is tolerated
+        bad = ~np.isfinite(ts) | (ts <= 0) | (ts > latest)
         df = df.assign(timestamp=ts)
         df = _drop(
-            df.assign(raw_timestamp=raw_ts), bad, report, "bad_timestamp", "timestamp unparsable, not finite, or <= 0"
+            df.assign(raw_timestamp=raw_ts),
+            bad,
+            report,
+            "bad_timestamp",
+            "timestamp unparsable, not finite, <= 0, or in the future",
         ).drop(columns="raw_timestamp")
     _check_invalid_fraction(path, report, float(s["max_invalid_fraction"] or 0.05))
 
@@ -153,6 +162,16 @@ def build(path: Path, file_sha: str, key: str, s: dict[str, Any]) -> PreparedDat
         report=report,
         fingerprint=key,
     )
+
+
+def invalid_ids(col: pd.Series) -> np.ndarray:
+    """True for ids that are negative numbers, or non-integers in a column whose ids are (>= 90%) integers:
+    such a mix is a shifted column or a corrupt row far more often than a real id."""
+    as_int = pd.to_numeric(col, errors="coerce")
+    negative = (as_int < 0).fillna(False).to_numpy(bool)
+    integer = as_int.notna() & (as_int == as_int.round())
+    mostly_integers = len(col) > 0 and integer.mean() >= 0.9
+    return negative | (~integer.to_numpy(bool) if mostly_integers else np.zeros(len(col), dtype=bool))
 
 
 def parse_timestamps(col: pd.Series) -> np.ndarray:
