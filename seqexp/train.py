@@ -51,6 +51,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     _check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path, last_path = run_dir / "checkpoints" / "best.pt", run_dir / "checkpoints" / "last.pt"
+    resume = _resume_snapshot(cfg, last_path)  # fails early, before any work, when there is nothing to resume
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
     set_seed(int(cfg.seed), deterministic=bool(cfg.trainer.get("deterministic", False)))
@@ -103,8 +105,6 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     # ---- train
     accelerator = make_accelerator(str(cfg.trainer.device), str(cfg.trainer.precision))
-    ckpt_path, last_path = run_dir / "checkpoints" / "best.pt", run_dir / "checkpoints" / "last.pt"
-    resume = _resume_snapshot(cfg, last_path)
 
     def save_best(m: torch.nn.Module, epoch: int, valid: dict[str, float]) -> None:
         if cfg.trainer.save_checkpoint and accelerator.is_main_process:

@@ -88,6 +88,23 @@ def compose_train(tmp_path: Path, *overrides: str):
         )
 
 
+def inspect_wandb_run(run_dir: Path) -> dict:
+    """The offline W&B run of a run dir, read back without network by `wandb leet inspect`."""
+    import json
+    import subprocess
+    import sys
+
+    wandb_bin = Path(sys.executable).with_name("wandb")
+    out = subprocess.run(
+        [str(wandb_bin), "leet", "inspect", "--summary", "--json", str(run_dir / "wandb" / "latest-run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
 @pytest.fixture
 def tmp_cache(tmp_path: Path) -> Path:
     return tmp_path / "cache"

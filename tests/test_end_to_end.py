@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import inspect_wandb_run
 from seqexp.errors import RecommendError
 from seqexp.recommend import Recommender, cli
 
@@ -81,15 +82,7 @@ def test_lstm_beats_popularity(trained):
 
 def test_offline_wandb_run_reads_back_without_network(trained):
     run_dir, res, _ = trained
-    wandb_bin = Path(sys.executable).with_name("wandb")
-    out = subprocess.run(
-        [str(wandb_bin), "leet", "inspect", "--summary", "--json", str(run_dir / "wandb" / "latest-run")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    run = json.loads(out.stdout)
+    run = inspect_wandb_run(run_dir)
     assert run["state"] == "finished" and run["exit_code"] == 0
     assert run["summary"]["test/ndcg@10"] == pytest.approx(res["metrics"]["test/ndcg@10"])
     assert run["summary"]["valid/ndcg@10"] == pytest.approx(res["metrics"]["valid/ndcg@10"])  # the best epoch

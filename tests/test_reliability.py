@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY, compose_train
+from conftest import TINY, compose_train, inspect_wandb_run
 from seqexp.checkpoint import load_checkpoint
 from seqexp.errors import ConfigError, TrainingDiverged
 from seqexp.train import train
@@ -129,15 +129,7 @@ def test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoints(tm
     assert load_checkpoint(run / "checkpoints" / "last.pt")["loop"]["epoch"] == 1  # the last good epoch
     best = load_checkpoint(run / "checkpoints" / "best.pt")
     assert best["epoch"] == 1 and all(torch.isfinite(v).all() for v in best["state_dict"].values())
-    wandb_bin = Path(sys.executable).with_name("wandb")
-    inspected = subprocess.run(
-        [str(wandb_bin), "leet", "inspect", "--summary", "--json", str(run / "wandb" / "latest-run")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert json.loads(inspected.stdout)["exit_code"] == 1  # the W&B run is marked failed
+    assert inspect_wandb_run(run)["exit_code"] == 1  # the W&B run is marked failed
 
 
 def test_repeated_runs_give_identical_results_json_metrics(tmp_path):
