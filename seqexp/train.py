@@ -221,9 +221,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "history": fitted.history,
         "versions": package_versions(),
         "checkpoint": str(ckpt_path.relative_to(run_dir)) if ckpt_path.exists() else None,
+        "overrides": _hydra_overrides(),
         "config": resolved,
     }
     write_json(run_dir / "results.json", results)
+    # the same payload (minus config and history) in W&B, so that `seqexp-compare --from-wandb` can pair runs
+    tracker.summary({"results": {k: v for k, v in results.items() if k not in ("config", "history", "versions")}})
     tracker.summary(
         {
             **metrics,
@@ -265,6 +268,13 @@ def _resume_snapshot(cfg: DictConfig, last_path: Path) -> dict[str, Any] | None:
             f"`seqexp-train <its overrides> hydra.run.dir=<that run dir> trainer.resume=true`"
         )
     return load_checkpoint(last_path)
+
+
+def _hydra_overrides() -> list[str]:
+    """The command-line overrides of this job (empty outside a Hydra app)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def _check_config(cfg: DictConfig) -> None:

@@ -1,0 +1,113 @@
+"""Group runs into leaderboard rows and compare each row with the baseline."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from seqexp.compare.runs import RunRecord
+from seqexp.compare.stats import NotComparable, Paired, Summary, paired_test, summarize
+
+METRICS = ("test/ndcg@10", "test/hr@10", "test/mrr@10")
+PAIRING_PROTOCOL = ("split", "ranking", "filter_seen", "ties")  # what must match for a paired test
+
+
+@dataclass
+class Row:
+    data: str
+    model: str
+    variant: str
+    runs: list[RunRecord]
+    summaries: dict[str, Summary] = field(default_factory=dict)
+    relative_change: float = math.nan  # of mean test NDCG@10 against the baseline row
+    paired: Paired | None = None
+    note: str = ""  # why there is no paired test, when there is none
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(r.seed for r in self.runs if r.seed is not None)
+
+    def mean_of(self, attr: str) -> float:
+        values = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
+        return float(np.mean(values)) if values else math.nan
+
+    def per_user_mean(self) -> tuple[list[str], np.ndarray]:
+        """Per-user test NDCG@10 averaged over this row's seeds (users in the first run's order)."""
+        ids = self.runs[0].per_user_ids
+        stacked = [_align(r, ids) for r in self.runs]
+        return ids, np.mean(stacked, axis=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"data": self.data, "model": self.model, "variant": self.variant, "seeds": self.seeds,
+                               "parameters": self.mean_of("parameters"), "train_seconds": self.mean_of("train_seconds"),
+                               "sequences_per_second": self.mean_of("sequences_per_second"),
+                               "relative_change": self.relative_change, "note": self.note}
+        for name, s in self.summaries.items():
+            out[name] = {"mean": s.mean, "std": s.std, "ci95": [s.ci_low, s.ci_high]}
+        if self.paired is not None:
+            p = self.paired
+            out["paired_vs_baseline"] = {"users": p.n_users, "mean_diff": p.mean_diff, "t_pvalue": p.t_pvalue,
+                                         "wilcoxon_pvalue": p.wilcoxon_pvalue, "bootstrap95": [p.boot_low, p.boot_high]}
+        return out
+
+
+def _align(run: RunRecord, ids: list[str]) -> np.ndarray:
+    if run.per_user_ids == ids:
+        return run.per_user_ndcg
+    index = dict(zip(run.per_user_ids, run.per_user_ndcg, strict=True))
+    if set(index) != set(ids):
+        raise NotComparable(f"{run.source} was evaluated on other users")
+    return np.asarray([index[u] for u in ids])
+
+
+def build_rows(runs: list[RunRecord], baseline: str = "lstm") -> list[Row]:
+    """One row per (data, model, variant) over completed runs; each compared with the baseline model's row
+    of the same data set (its variant-free row when there is one)."""
+    completed = [r for r in runs if r.status == "completed"]
+    shared = set.intersection(*(set(r.overrides) for r in completed)) if completed else set()
+    groups: dict[tuple[str, str, str], list[RunRecord]] = defaultdict(list)
+    for r in completed:
+        r.variant = " ".join(o for o in r.overrides if o not in shared)  # what sets this run apart
+        groups[r.key].append(r)
+    rows = [Row(d, m, v, rs) for (d, m, v), rs in sorted(groups.items())]
+    for row in rows:
+        row.summaries = {name: summarize([r.metrics[name] for r in row.runs]) for name in METRICS}
+    for row in rows:
+        base = _baseline_row(rows, row.data, baseline)
+        if base is None:
+            row.note = f"no {baseline!r} runs on {row.data}"
+        elif base is row:
+            row.note = "baseline"
+        else:
+            _compare(row, base)
+    return sorted(rows, key=lambda r: (r.data, -r.summaries["test/ndcg@10"].mean))
+
+
+def _baseline_row(rows: list[Row], data: str, baseline: str) -> Row | None:
+    candidates = [r for r in rows if r.data == data and r.model == baseline]
+    return next((r for r in candidates if not r.variant), candidates[0] if candidates else None)
+
+
+def _compare(row: Row, base: Row) -> None:
+    b = base.summaries["test/ndcg@10"].mean
+    row.relative_change = (row.summaries["test/ndcg@10"].mean - b) / b if b else math.nan
+    try:
+        _check_pairable(row, base)
+        ids, model_values = row.per_user_mean()
+        base_values = np.mean([_align(r, ids) for r in base.runs], axis=0)
+        row.paired = paired_test(model_values, base_values)
+    except NotComparable as e:
+        row.note = f"not paired: {e}"
+
+
+def _check_pairable(row: Row, base: Row) -> None:
+    fingerprints = {r.fingerprint for r in row.runs + base.runs}
+    if len(fingerprints) > 1:
+        raise NotComparable("different data fingerprints (another file or other cleaning settings)")
+    protocols = {tuple(str(r.protocol.get(k)) for k in PAIRING_PROTOCOL) for r in row.runs + base.runs}
+    if len(protocols) > 1:
+        raise NotComparable(f"different evaluation protocols ({', '.join(PAIRING_PROTOCOL)})")

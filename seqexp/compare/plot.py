@@ -1,0 +1,47 @@
+"""The leaderboard plot: test NDCG@10 with intervals, and validation NDCG@10 per epoch and per second."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from seqexp.compare.leaderboard import Row  # noqa: E402
+
+
+def plot_leaderboard(rows: list[Row], path: str | Path) -> Path:
+    fig, (bars, per_epoch, per_second) = plt.subplots(1, 3, figsize=(13, 3.8), dpi=80)
+    labels = [f"{r.model}{' ' + r.variant if r.variant else ''}\n{r.data}" for r in rows]
+    means = [r.summaries["test/ndcg@10"].mean for r in rows]
+    errors = [[m - (r.summaries["test/ndcg@10"].ci_low if r.summaries["test/ndcg@10"].n > 1 else m) for m, r in
+               zip(means, rows, strict=True)],
+              [(r.summaries["test/ndcg@10"].ci_high if r.summaries["test/ndcg@10"].n > 1 else m) - m for m, r in
+               zip(means, rows, strict=True)]]
+    bars.barh(range(len(rows)), means, xerr=errors, color="tab:blue", alpha=0.8, capsize=3)
+    bars.set_yticks(range(len(rows)), labels, fontsize=7)
+    bars.invert_yaxis()
+    bars.set_xlabel("test NDCG@10 (mean, 95% CI over seeds)")
+    for i, row in enumerate(rows):
+        color = f"C{i % 10}"
+        for n, run in enumerate(row.runs):
+            epochs = [h["epoch"] for h in run.history if "valid/ndcg@10" in h]
+            values = [h["valid/ndcg@10"] for h in run.history if "valid/ndcg@10" in h]
+            seconds = [h.get("wall_seconds", float("nan")) for h in run.history if "valid/ndcg@10" in h]
+            label = labels[i].replace("\n", " · ") if n == 0 else None
+            per_epoch.plot(epochs, values, color=color, alpha=0.7, lw=1, label=label)
+            per_second.plot(seconds, values, color=color, alpha=0.7, lw=1)
+    per_epoch.set_xlabel("epoch")
+    per_second.set_xlabel("training + validation seconds")
+    for ax in (per_epoch, per_second):
+        ax.set_ylabel("valid NDCG@10")
+        ax.grid(alpha=0.3)
+    per_epoch.legend(fontsize=6)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
