@@ -106,18 +106,17 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     # ---- train
     accelerator = make_accelerator(str(cfg.trainer.device), str(cfg.trainer.precision))
 
+    # what recommend needs besides the weights; built once, not at every improvement
+    serving = {
+        "item_ids": data.item_ids.tolist(),
+        "config": OmegaConf.to_yaml(resolved),
+        "n_items": data.n_items,
+        "max_len": max_len,
+    }
+
     def save_best(m: torch.nn.Module, epoch: int, valid: dict[str, float]) -> None:
         if cfg.trainer.save_checkpoint and accelerator.is_main_process:
-            save_checkpoint(
-                ckpt_path,
-                m.state_dict(),
-                epoch=epoch,
-                valid=valid,
-                item_ids=data.item_ids.tolist(),
-                config=OmegaConf.to_yaml(resolved),
-                n_items=data.n_items,
-                max_len=max_len,
-            )
+            save_checkpoint(ckpt_path, m.state_dict(), epoch=epoch, valid=valid, **serving)
 
     def save_last(snapshot: dict[str, Any]) -> None:
         if cfg.trainer.get("save_last", True) and accelerator.is_main_process:

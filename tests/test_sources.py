@@ -16,6 +16,7 @@ COLS = {"user": "uid", "item": "sku", "timestamp": "ts", "behavior": None}
 def test_reads_mapped_columns_with_ids_as_strings(tmp_path):
     p = write_log(tmp_path / "log.tsv", [("007", 1, 10), ("8", 2, 11)], ("uid", "sku", "ts"), sep="\t")
     df = read_log(p, COLS, sep="\t")
+    assert read_log(p, COLS, sep="\\t")["user_id"].tolist() == ["007", "8"]  # a command line's '\t'
     assert list(df.columns) == ["row", "user_id", "item_id", "timestamp"]
     assert df["user_id"].tolist() == ["007", "8"]  # leading zeros kept
     assert df["item_id"].tolist() == ["1", "2"]

@@ -1,9 +1,9 @@
 """`seqexp-compare PATH...`: a leaderboard over run dirs and multirun dirs, or over W&B runs.
 
-    seqexp-compare logs/train/multiruns/2026-11-27_12-00-00                 # terminal table
-    seqexp-compare logs/ --format markdown --plot leaderboard.png --baseline gru
-    seqexp-compare logs/ --log-wandb --group my-sweep                       # + a W&B Table and the plot
-    seqexp-compare --from-wandb my-team/seqexp --group my-sweep             # from W&B (online)
+seqexp-compare logs/train/multiruns/2026-11-27_12-00-00                 # terminal table
+seqexp-compare logs/ --format markdown --plot leaderboard.png --baseline gru
+seqexp-compare logs/ --log-wandb --group my-sweep                       # + a W&B Table and the plot
+seqexp-compare --from-wandb my-team/seqexp --group my-sweep             # from W&B (online)
 """
 
 from __future__ import annotations
@@ -48,16 +48,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.format == "table" and not args.output:
         print_table(rows, others)
     else:
-        text = {"markdown": lambda: to_markdown(rows, others), "csv": lambda: to_csv(rows),
-                "json": lambda: to_json(rows, others), "table": lambda: to_markdown(rows, others)}[args.format]()
+        text = {
+            "markdown": lambda: to_markdown(rows, others),
+            "csv": lambda: to_csv(rows),
+            "json": lambda: to_json(rows, others),
+            "table": lambda: to_markdown(rows, others),
+        }[args.format]()
         if args.output:
             Path(args.output).write_text(text)
         else:
             sys.stdout.write(text)
     plot = plot_leaderboard(rows, args.plot) if args.plot else None
     if args.log_wandb:
-        where = log_leaderboard(rows, others, plot, project=args.project, group=args.group,
-                                mode=os.environ.get("WANDB_MODE", "offline"))
+        where = log_leaderboard(
+            rows, others, plot, project=args.project, group=args.group, mode=os.environ.get("WANDB_MODE", "offline")
+        )
         if where:
             print(f"leaderboard logged to the W&B run in {Path(where).parent}", file=sys.stderr)
     return 0

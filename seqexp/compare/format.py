@@ -13,8 +13,21 @@ from rich.table import Table
 from seqexp.compare.leaderboard import METRICS, Row
 from seqexp.compare.runs import RunRecord
 
-HEADER = ["data", "model", "variant", "seeds", "NDCG@10", "HR@10", "MRR@10", "vs baseline", "paired p (t / W)",
-          "Δ NDCG@10 95% CI", "params", "train s", "seq/s"]
+HEADER = [
+    "data",
+    "model",
+    "variant",
+    "seeds",
+    "NDCG@10",
+    "HR@10",
+    "MRR@10",
+    "vs baseline",
+    "paired p (t / W)",
+    "Δ NDCG@10 95% CI",
+    "params",
+    "train s",
+    "seq/s",
+]
 
 
 def _fmt(x: float, digits: int = 4) -> str:
@@ -31,11 +44,16 @@ def _metric(row: Row, name: str) -> str:
 def cells(row: Row) -> list[str]:
     p = row.paired
     return [
-        row.data, row.model, row.variant or "–", str(len(row.runs)), *(_metric(row, m) for m in METRICS),
+        row.data,
+        row.model,
+        row.variant or "–",
+        str(len(row.runs)),
+        *(_metric(row, m) for m in METRICS),
         f"{100 * row.relative_change:+.1f}%" if math.isfinite(row.relative_change) else (row.note or "–"),
         f"{p.t_pvalue:.3g} / {p.wilcoxon_pvalue:.3g}" if p else (row.note if row.note.startswith("not") else "–"),
         f"{p.mean_diff:+.4f} [{p.boot_low:+.4f}, {p.boot_high:+.4f}]" if p else "–",
-        f"{row.mean_of('parameters'):,.0f}", _fmt(row.mean_of("train_seconds"), 0),
+        f"{row.mean_of('parameters'):,.0f}",
+        _fmt(row.mean_of("train_seconds"), 0),
         _fmt(row.mean_of("sequences_per_second"), 0),
     ]
 
@@ -58,9 +76,14 @@ def to_csv(rows: list[Row]) -> str:
 
 
 def to_json(rows: list[Row], others: list[RunRecord]) -> str:
-    return json.dumps({"rows": [r.to_dict() for r in rows],
-                       "not_averaged": [{"source": r.source, "status": r.status, "error": r.error} for r in others]},
-                      indent=1, default=lambda o: None)
+    return json.dumps(
+        {
+            "rows": [r.to_dict() for r in rows],
+            "not_averaged": [{"source": r.source, "status": r.status, "error": r.error} for r in others],
+        },
+        indent=1,
+        default=lambda o: None,
+    )
 
 
 def print_table(rows: list[Row], others: list[RunRecord], console: Console | None = None) -> None:

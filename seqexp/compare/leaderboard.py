@@ -42,16 +42,28 @@ class Row:
         return ids, np.mean(stacked, axis=0)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"data": self.data, "model": self.model, "variant": self.variant, "seeds": self.seeds,
-                               "parameters": self.mean_of("parameters"), "train_seconds": self.mean_of("train_seconds"),
-                               "sequences_per_second": self.mean_of("sequences_per_second"),
-                               "relative_change": self.relative_change, "note": self.note}
+        out: dict[str, Any] = {
+            "data": self.data,
+            "model": self.model,
+            "variant": self.variant,
+            "seeds": self.seeds,
+            "parameters": self.mean_of("parameters"),
+            "train_seconds": self.mean_of("train_seconds"),
+            "sequences_per_second": self.mean_of("sequences_per_second"),
+            "relative_change": self.relative_change,
+            "note": self.note,
+        }
         for name, s in self.summaries.items():
             out[name] = {"mean": s.mean, "std": s.std, "ci95": [s.ci_low, s.ci_high]}
         if self.paired is not None:
             p = self.paired
-            out["paired_vs_baseline"] = {"users": p.n_users, "mean_diff": p.mean_diff, "t_pvalue": p.t_pvalue,
-                                         "wilcoxon_pvalue": p.wilcoxon_pvalue, "bootstrap95": [p.boot_low, p.boot_high]}
+            out["paired_vs_baseline"] = {
+                "users": p.n_users,
+                "mean_diff": p.mean_diff,
+                "t_pvalue": p.t_pvalue,
+                "wilcoxon_pvalue": p.wilcoxon_pvalue,
+                "bootstrap95": [p.boot_low, p.boot_high],
+            }
         return out
 
 

@@ -12,8 +12,19 @@ import numpy as np
 import yaml
 
 # Overrides that do not change what a run measures: they never split leaderboard rows.
-IGNORED_OVERRIDES = ("seed=", "hydra.", "paths.", "logger", "trainer.progress_bar", "trainer.num_threads",
-                     "data.path", "data=", "model=", "task_name", "trainer.resume")
+IGNORED_OVERRIDES = (
+    "seed=",
+    "hydra.",
+    "paths.",
+    "logger",
+    "trainer.progress_bar",
+    "trainer.num_threads",
+    "data.path",
+    "data=",
+    "model=",
+    "task_name",
+    "trainer.resume",
+)
 
 
 @dataclass
@@ -62,23 +73,41 @@ def read_run_dir(run_dir: Path) -> RunRecord:
     overrides = (yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.exists() else []
     results_path = run_dir / "results.json"
     if not results_path.exists():
-        return RunRecord(str(run_dir), "unfinished", overrides=notable(overrides),
-                         error="no results.json (killed or still running)")
+        return RunRecord(
+            str(run_dir), "unfinished", overrides=notable(overrides), error="no results.json (killed or still running)"
+        )
     return record_from_results(json.loads(results_path.read_text()), str(run_dir), overrides)
 
 
-def record_from_results(res: dict[str, Any], source: str, overrides: list[str] | None = None,
-                        history: list[dict[str, float]] | None = None) -> RunRecord:
+def record_from_results(
+    res: dict[str, Any], source: str, overrides: list[str] | None = None, history: list[dict[str, float]] | None = None
+) -> RunRecord:
     """A results.json payload (or the same fields from a W&B run's summary) -> RunRecord."""
     kept = notable(res.get("overrides") or overrides or [])
     if res.get("status") != "completed":
-        return RunRecord(source, res.get("status", "failed"), model=res.get("model", "?"), data=res.get("data", "?"),
-                         seed=res.get("seed"), overrides=kept, error=res.get("error", ""))
+        return RunRecord(
+            source,
+            res.get("status", "failed"),
+            model=res.get("model", "?"),
+            data=res.get("data", "?"),
+            seed=res.get("seed"),
+            overrides=kept,
+            error=res.get("error", ""),
+        )
     return RunRecord(
-        source=source, status="completed", model=res["model"], data=res["data"], seed=res["seed"], overrides=kept,
-        metrics=res["metrics"], per_user_ids=[str(u) for u in res["per_user"]["user_ids"]],
-        per_user_ndcg=np.asarray(res["per_user"]["values"], dtype=np.float64), fingerprint=res["data_fingerprint"],
-        protocol=res["protocol"], parameters=res["training"]["parameters"], train_seconds=res["timings"]["train_s"],
+        source=source,
+        status="completed",
+        model=res["model"],
+        data=res["data"],
+        seed=res["seed"],
+        overrides=kept,
+        metrics=res["metrics"],
+        per_user_ids=[str(u) for u in res["per_user"]["user_ids"]],
+        per_user_ndcg=np.asarray(res["per_user"]["values"], dtype=np.float64),
+        fingerprint=res["data_fingerprint"],
+        protocol=res["protocol"],
+        parameters=res["training"]["parameters"],
+        train_seconds=res["timings"]["train_s"],
         sequences_per_second=res["throughput"]["train_sequences_per_s"],
         history=history if history is not None else res.get("history", []),
     )

@@ -51,16 +51,8 @@ class PreparedData:
     def n_events(self) -> int:
         return len(self.items)
 
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
     def sequence(self, user: int) -> np.ndarray:
         return self.items[self.offsets[user] : self.offsets[user + 1]]
-
-    def item_index(self) -> dict[str, int]:
-        """raw item id -> item index (1..N)."""
-        return {raw: i + 1 for i, raw in enumerate(self.item_ids.tolist())}
 
     # ---- cache -------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:

@@ -39,10 +39,6 @@ class PrepReport:
             )
         )
 
-    @property
-    def rows_out(self) -> int:
-        return self.events
-
     def dropped(self, rule: str) -> int:
         return sum(r.dropped for r in self.rules if r.rule == rule)
 

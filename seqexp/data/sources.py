@@ -68,6 +68,8 @@ def read_log(
     columns: {"user": <column>, "item": <column>, "timestamp": <column or None>, "behavior": <column or None>}
     """
     wanted = _wanted_columns(columns)
+    if "\\" in sep:  # `data.sep='\t'` on a command line arrives as backslash + t
+        sep = sep.encode().decode("unicode_escape")
     if fmt == "parquet":
         raw = _read_parquet(path, wanted)
         raw.insert(0, "row", range(1, len(raw) + 1))
