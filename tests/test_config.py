@@ -75,3 +75,33 @@ def test_ml100k_preset_reads_a_recbole_atomic_folder(tmp_path):
     assert (data.n_users, data.n_items, data.n_events) == (3, 5, 15)
     assert sorted(data.user_ids) == ["186", "196", "22"]
     assert [data.item_ids[i - 1] for i in data.sequence(0)] == ["1", "2", "3", "4", "5"]
+
+
+@pytest.mark.parametrize(
+    ("preset", "filename", "text", "expected"),
+    [
+        ("beauty", "beauty.txt", "1 1\n1 2\n2 3\n1 3\n2 1\n2 2\n", {"1": ["1", "2", "3"], "2": ["3", "1", "2"]}),
+        (
+            "taobao",
+            "UserBehavior.csv",
+            "7,10,99,pv,1511544070\n7,11,99,cart,1511544080\n7,12,98,buy,1511544090\n8,10,99,pv,15115",
+            {"7": ["10", "11", "12"]},
+        ),  # a truncated last row (user 8) is short, so it is dropped
+        (
+            "yoochoose",
+            "yoochoose-clicks-100k_train_full.txt",
+            "SessionId\tItemId\tTime\n3\t5\t1396437466.9\n3\t6\t1396437470.1\n3\t5\t1396437480.5\n",
+            {"3": ["5", "6", "5"]},
+        ),
+    ],
+)
+def test_real_data_presets_read_their_format(tmp_path, preset, filename, text, expected):
+    from seqexp.data import load_data
+
+    folder = tmp_path / preset
+    folder.mkdir()
+    (folder / filename).write_text(text)
+    cfg = compose_train(tmp_path, f"data={preset}", f"data.path={folder}")
+    data = load_data(cfg.data, cfg.paths.cache_dir)
+    got = {data.user_ids[u]: [data.item_ids[i - 1] for i in data.sequence(u)] for u in range(data.n_users)}
+    assert got == expected
