@@ -84,9 +84,10 @@ def test_ml100k_preset_reads_a_recbole_atomic_folder(tmp_path):
         (
             "taobao",
             "UserBehavior.csv",
-            "7,10,99,pv,1511544070\n7,11,99,cart,1511544080\n7,12,98,buy,1511544090\n8,10,99,pv,15115",
-            {"7": ["10", "11", "12"]},
-        ),  # a truncated last row (user 8) is short, so it is dropped
+            "".join(f"7,{10 + i},99,{'pv' if i % 3 else 'cart'},{1511544070 + i}\n" for i in range(25))
+            + "7,99,98,pv,15",
+            {"7": [str(10 + i) for i in range(25)]},
+        ),  # a truncated last row ("...,pv,15", as in the rdav27_ slice) is dropped as bad_timestamp
         (
             "yoochoose",
             "yoochoose-clicks-100k_train_full.txt",

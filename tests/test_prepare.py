@@ -134,3 +134,12 @@ def test_alphanumeric_ids_are_valid(tmp_path, tmp_cache):
     rows = [("A1B", "B00X", 1), ("A1B", "C7", 2), ("A1B", "12", 3)]
     data = prepare(data_cfg(write_log(tmp_path / "log.csv", rows)), tmp_cache)
     assert data.report.dropped("invalid_id") == 0 and data.n_events == 3
+
+
+def test_truncated_unix_times_are_dropped_but_small_counters_are_kept(tmp_path, tmp_cache):
+    rows = [(1, i, 1511544000 + i) for i in range(1, 6)] + [(1, 9, 15)]  # the rdav27_ Taobao slice ends so
+    data = prepare(data_cfg(write_log(tmp_path / "unix.csv", rows)), tmp_cache)
+    assert data.report.dropped("bad_timestamp") == 1 and data.n_events == 5
+    counters = [(1, i, i) for i in range(1, 6)]  # timestamps that are event counters
+    data = prepare(data_cfg(write_log(tmp_path / "counters.csv", counters)), tmp_cache)
+    assert data.report.dropped("bad_timestamp") == 0 and data.n_events == 5

@@ -3,7 +3,8 @@
 Rules, in order, each counted in the `PrepReport` with example rows:
   missing_value   user or item id (or the behaviour, when mapped) is missing or blank
   invalid_id      a negative id, or a non-integer id in a column of integer ids (a mixed-type column)
-  bad_timestamp   the timestamp does not parse, is not positive and finite, or lies in the future
+  bad_timestamp   the timestamp does not parse, is not positive and finite, lies in the future, or is a
+                  truncated unix time (under 1% of the median of a log in unix seconds)
   duplicate       the same (user, item, timestamp, behaviour) appears again: keep the first
   behavior_filter the behaviour is not in data.behaviors (only when data.behaviors is set)
   short_user      the user has fewer than data.min_seq_len events left
@@ -31,7 +32,7 @@ from seqexp.errors import DataError
 
 log = logging.getLogger(__name__)
 
-PREP_VERSION = 2  # bump when the cleaning rules change, so that old cache entries are not reused
+PREP_VERSION = 3  # bump when the cleaning rules change, so that old cache entries are not reused
 
 # data.* keys that change the prepared result (and so the cache key); max_len is applied later, by the loader.
 PREP_KEYS = (
@@ -95,14 +96,14 @@ def build(path: Path, file_sha: str, key: str, s: dict[str, Any]) -> PreparedDat
         raw_ts = df["timestamp"]
         ts = parse_timestamps(raw_ts)
         latest = time.time() + 86400  # a day of clock skew is tolerated
-        bad = ~np.isfinite(ts) | (ts <= 0) | (ts > latest)
+        bad = ~np.isfinite(ts) | (ts <= 0) | (ts > latest) | implausibly_small(ts)
         df = df.assign(timestamp=ts)
         df = _drop(
             df.assign(raw_timestamp=raw_ts),
             bad,
             report,
             "bad_timestamp",
-            "timestamp unparsable, not finite, <= 0, or in the future",
+            "timestamp unparsable, not finite, <= 0, in the future, or a truncated unix time",
         ).drop(columns="raw_timestamp")
     _check_invalid_fraction(path, report, float(s["max_invalid_fraction"] or 0.05))
 
@@ -172,6 +173,16 @@ def invalid_ids(col: pd.Series) -> np.ndarray:
     integer = as_int.notna() & (as_int == as_int.round())
     mostly_integers = len(col) > 0 and integer.mean() >= 0.9
     return negative | (~integer.to_numpy(bool) if mostly_integers else np.zeros(len(col), dtype=bool))
+
+
+def implausibly_small(ts: np.ndarray) -> np.ndarray:
+    """In a log of unix seconds (median after 1973), a value under 1% of the median is a truncated or
+    mis-scaled time (the Taobao rdav27_ slice ends in `...,pv,15`), not an event from 1970. Logs whose
+    timestamps are small counters are left alone."""
+    finite = ts[np.isfinite(ts)]
+    if not len(finite) or np.median(finite) < 1e8:
+        return np.zeros(len(ts), dtype=bool)
+    return ts < 0.01 * np.median(finite)
 
 
 def parse_timestamps(col: pd.Series) -> np.ndarray:
