@@ -79,6 +79,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     item_counts = torch.from_numpy(split.item_counts(data))  # (N + 1,) training popularity
     model = build_model(cfg.model, data.n_items, item_counts)
     tracker = instantiate(cfg.logger)
+    if getattr(tracker, "group", "") is None:  # group the jobs of one multirun together in W&B
+        tracker.group = _multirun_name()
     tracker.start(
         run_dir,
         config=resolved,
@@ -267,6 +269,16 @@ def _resume_snapshot(cfg: DictConfig, last_path: Path) -> dict[str, Any] | None:
             f"`seqexp-train <its overrides> hydra.run.dir=<that run dir> trainer.resume=true`"
         )
     return load_checkpoint(last_path)
+
+
+def _multirun_name() -> str | None:
+    """The multirun's folder name (e.g. 2026-11-27_12-00-00) inside a Hydra multirun, else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return f"{HydraConfig.get().job.name}-{Path(HydraConfig.get().sweep.dir).name}"
 
 
 def _hydra_overrides() -> list[str]:

@@ -106,3 +106,12 @@ def test_real_data_presets_read_their_format(tmp_path, preset, filename, text, e
     data = load_data(cfg.data, cfg.paths.cache_dir)
     got = {data.user_ids[u]: [data.item_ids[i - 1] for i in data.sequence(u)] for u in range(data.n_users)}
     assert got == expected
+
+
+def test_experiment_presets_hold_overrides_only_and_compose(tmp_path):
+    for path in sorted((CONF_DIR / "experiment").glob("*.yaml")):
+        assert path.read_text().startswith("# @package _global_"), path
+    baseline = compose_train(tmp_path, "experiment=article_baseline")
+    assert (baseline.model.name, baseline.data.name, baseline.trainer.patience) == ("lstm", "ml100k", 10)
+    grid = compose_train(tmp_path, "experiment=compare_encoders")
+    assert grid.trainer.max_epochs == 300 and grid.task_name == "compare_encoders"
