@@ -223,6 +223,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "versions": package_versions(),
         "checkpoint": str(ckpt_path.relative_to(run_dir)) if ckpt_path.exists() else None,
         "overrides": _hydra_overrides(),
+        "wandb_group": getattr(tracker, "group", None),
         "config": resolved,
     }
     write_json(run_dir / "results.json", results)

@@ -80,6 +80,7 @@ def test_rows_counts_and_baseline_comparison(sweep):
     b = lstm.summaries["test/ndcg@10"].mean
     assert gru.relative_change == pytest.approx((expected - b) / b)
     assert gru.variant == "" and gru.mean_of("parameters") > 0
+    assert len({r.group for r in runs if r.group}) == 1  # the multirun's jobs share one W&B group
 
 
 @pytest.mark.slow
@@ -117,6 +118,18 @@ def test_log_wandb_writes_a_leaderboard_run(sweep, tmp_path, monkeypatch):
     assert compare_main([str(sweep), "--log-wandb", "--group", "test-sweep"]) == 0
     run = inspect_wandb_run(tmp_path)  # tmp_path/wandb/latest-run
     assert run["summary"]["leaderboard"]["nrows"] == 2 and "leaderboard_plot" not in run["summary"]
+
+    assert compare_main([str(sweep), "--log-wandb"]) == 0  # no --group: the sweep's own group
+    groups = []
+    for run_dir in sorted((tmp_path / "wandb").glob("offline-run-*")):
+        records = subprocess.run(
+            [str(Path(sys.executable).with_name("wandb")), "leet", "inspect", "--json", str(run_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        groups += [g for g in ("test-sweep", "train-multirun") if f'group":"{g}"' in records.replace(" ", "")]
+    assert sorted(groups) == ["test-sweep", "train-multirun"]
 
 
 @pytest.mark.slow

@@ -30,7 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plot", help="draw the leaderboard and validation curves to this PNG")
     parser.add_argument("--log-wandb", action="store_true", help="log the leaderboard (and plot) as a W&B run")
     parser.add_argument("--from-wandb", metavar="ENTITY/PROJECT", help="read runs from W&B instead of PATHs")
-    parser.add_argument("--group", help="W&B group: to read from (--from-wandb) and to log into (--log-wandb)")
+    parser.add_argument(
+        "--group",
+        help="W&B group to read from (--from-wandb) and to log into (--log-wandb; "
+        "default: the group of the compared runs when they share one)",
+    )
     parser.add_argument("--project", default="seqexp", help="W&B project for --log-wandb")
     args = parser.parse_args(argv)
     if not args.paths and not args.from_wandb:
@@ -60,8 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(text)
     plot = plot_leaderboard(rows, args.plot) if args.plot else None
     if args.log_wandb:
+        groups = {r.group for r in runs if r.group}
+        group = args.group or (groups.pop() if len(groups) == 1 else None)  # default: the sweep's own group
         where = log_leaderboard(
-            rows, others, plot, project=args.project, group=args.group, mode=os.environ.get("WANDB_MODE", "offline")
+            rows, others, plot, project=args.project, group=group, mode=os.environ.get("WANDB_MODE", "offline")
         )
         if where:
             print(f"leaderboard logged to the W&B run in {Path(where).parent}", file=sys.stderr)

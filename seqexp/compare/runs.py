@@ -36,6 +36,7 @@ class RunRecord:
     seed: int | None = None
     overrides: list[str] = field(default_factory=list)  # those that change what the run measures
     variant: str = ""  # set by the leaderboard: the overrides not shared by every compared run
+    group: str | None = None  # the W&B group the run was logged in
     metrics: dict[str, float] = field(default_factory=dict)
     per_user_ids: list[str] = field(default_factory=list)
     per_user_ndcg: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -109,6 +110,7 @@ def record_from_results(
         parameters=res["training"]["parameters"],
         train_seconds=res["timings"]["train_s"],
         sequences_per_second=res["throughput"]["train_sequences_per_s"],
+        group=res.get("wandb_group"),
         history=history if history is not None else res.get("history", []),
     )
 
