@@ -143,3 +143,16 @@ def test_truncated_unix_times_are_dropped_but_small_counters_are_kept(tmp_path, 
     counters = [(1, i, i) for i in range(1, 6)]  # timestamps that are event counters
     data = prepare(data_cfg(write_log(tmp_path / "counters.csv", counters)), tmp_cache)
     assert data.report.dropped("bad_timestamp") == 0 and data.n_events == 5
+
+
+def test_an_unchanged_file_is_hashed_once(tmp_path, tmp_cache, monkeypatch):
+    import seqexp.data.prepare as prep
+
+    calls = []
+    real = prep.file_fingerprint
+    monkeypatch.setattr(prep, "file_fingerprint", lambda p: calls.append(p) or real(p))
+    p = _log(tmp_path)
+    first = prepare(data_cfg(p), tmp_cache)
+    assert prepare(data_cfg(p), tmp_cache).fingerprint == first.fingerprint and len(calls) == 1
+    p.write_text(p.read_text() + "u9,q,1\n")  # new content (size and mtime change): hashed again
+    assert prepare(data_cfg(p), tmp_cache).fingerprint != first.fingerprint and len(calls) == 2

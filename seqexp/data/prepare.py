@@ -29,6 +29,7 @@ from seqexp.data.prepared import PreparedData
 from seqexp.data.report import PrepReport
 from seqexp.data.sources import file_fingerprint, read_log, resolve_log_path
 from seqexp.errors import DataError
+from seqexp.results import write_json
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) ->
     """Read, clean and sequence the log named by `data_cfg`; reuse the cache entry when one matches."""
     path = resolve_log_path(data_cfg["path"], data_cfg.get("filename"))
     settings = {k: _plain(data_cfg.get(k)) for k in PREP_KEYS}
-    file_sha = file_fingerprint(path)
+    file_sha = remembered_fingerprint(path, Path(cache_dir) if cache_dir else None)
     key = hashlib.sha256(json.dumps([PREP_VERSION, file_sha, settings], sort_keys=True).encode()).hexdigest()
     entry = Path(cache_dir) / "prepared" / key[:32] if cache_dir else None
     if entry is not None and entry.exists():
@@ -66,6 +67,24 @@ def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) ->
     if entry is not None:
         data.save(entry)
     return data
+
+
+def remembered_fingerprint(path: Path, cache_dir: Path | None) -> str:
+    """sha256 of the file, remembered by (path, size, mtime) in the cache dir so that an unchanged
+    multi-GB log is not read again just to find its cache entry."""
+    if cache_dir is None:
+        return file_fingerprint(path)
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    memo_path = cache_dir / "fingerprints.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if key not in memo:
+        memo[key] = file_fingerprint(path)
+        write_json(memo_path, memo)
+    return memo[key]
 
 
 def build(path: Path, file_sha: str, key: str, s: dict[str, Any]) -> PreparedData:
