@@ -48,10 +48,7 @@ def evaluate(
         j = min(i + batch_size, len(tensors))
         inputs, targets, seen_rows, seen_cols = (x.to(device, non_blocking=True) for x in tensors.slice(i, j))
         scores = scorer(inputs).float()  # (B, N + 1)
-        if filter_seen:
-            mask_scores(scores, seen_rows, seen_cols)
-        else:
-            mask_scores(scores)
+        mask_scores(scores, *((seen_rows, seen_cols) if filter_seen else ()))  # padding always, history if asked
         for name, values in ranking_metrics(*target_positions(scores, targets), ks=ks).items():
             parts.setdefault(name, []).append(values)
         recommended[scores.topk(min(coverage_k, n_items), dim=1).indices.flatten()] = True

@@ -55,7 +55,10 @@ class Recommender:
         known, unknown = [], []
         for raw in history:
             idx = self.index.get(str(raw).strip())
-            (known.append(idx) if idx is not None else unknown.append(str(raw)))
+            if idx is None:
+                unknown.append(str(raw))
+            else:
+                known.append(idx)
         return known, unknown
 
     @torch.no_grad()

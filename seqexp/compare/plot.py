@@ -15,16 +15,12 @@ from seqexp.compare.leaderboard import Row  # noqa: E402
 def plot_leaderboard(rows: list[Row], path: str | Path) -> Path:
     fig, (bars, per_epoch, per_second) = plt.subplots(1, 3, figsize=(13, 3.8), dpi=80)
     labels = [f"{r.model}{' ' + r.variant if r.variant else ''}\n{r.data}" for r in rows]
-    means = [r.summaries["test/ndcg@10"].mean for r in rows]
+    ndcg = [r.summaries["test/ndcg@10"] for r in rows]
+    means = [s.mean for s in ndcg]
+    # one seed has no interval: no error bar (nan would hide the bar)
     errors = [
-        [
-            m - (r.summaries["test/ndcg@10"].ci_low if r.summaries["test/ndcg@10"].n > 1 else m)
-            for m, r in zip(means, rows, strict=True)
-        ],
-        [
-            (r.summaries["test/ndcg@10"].ci_high if r.summaries["test/ndcg@10"].n > 1 else m) - m
-            for m, r in zip(means, rows, strict=True)
-        ],
+        [s.mean - s.ci_low if s.n > 1 else 0.0 for s in ndcg],
+        [s.ci_high - s.mean if s.n > 1 else 0.0 for s in ndcg],
     ]
     bars.barh(range(len(rows)), means, xerr=errors, color="tab:blue", alpha=0.8, capsize=3)
     bars.set_yticks(range(len(rows)), labels, fontsize=7)
