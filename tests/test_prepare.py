@@ -35,13 +35,14 @@ def test_rules_are_counted_with_examples(tmp_path, tmp_cache):
     r = data.report
     assert r.rows_in == 13
     assert [(x.rule, x.dropped) for x in r.rules] == [
+        ("malformed_row", 0),
         ("missing_value", 2),
         ("invalid_id", 0),
         ("bad_timestamp", 1),
         ("duplicate", 1),
         ("short_user", 2),
     ]
-    assert r.rules[2].examples[0]["raw_timestamp"] == "not-a-time" and r.rules[2].examples[0]["row"] == 9
+    assert r.rules[3].examples[0]["timestamp"] == "not-a-time" and r.rules[3].examples[0]["row"] == 9
     assert r.events == 7 and r.users == 2 and r.items == 6
     assert "short_user" in r.to_text()
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import pandas as pd
-
 
 @dataclass
 class RuleCount:
@@ -27,17 +25,10 @@ class PrepReport:
     items: int = 0
     events: int = 0
 
-    def add(self, rule: str, description: str, dropped_rows: pd.DataFrame, rows_left: int) -> None:
-        examples = dropped_rows.head(3).astype(object).where(dropped_rows.head(3).notna(), None)
-        self.rules.append(
-            RuleCount(
-                rule,
-                description,
-                int(len(dropped_rows)),
-                int(rows_left),
-                [{k: _plain(v) for k, v in r.items()} for r in examples.to_dict("records")],
-            )
-        )
+    def add(self, rule: str, description: str, dropped: int, rows_left: int, examples: list[dict[str, Any]]) -> None:
+        """Record a rule: how many rows it dropped, how many are left, and up to 3 of the dropped rows."""
+        plain = [{k: _plain(v) for k, v in ex.items()} for ex in examples[:3]]
+        self.rules.append(RuleCount(rule, description, int(dropped), int(rows_left), plain))
 
     def dropped(self, rule: str) -> int:
         return sum(r.dropped for r in self.rules if r.rule == rule)
