@@ -13,7 +13,8 @@ from torch import Tensor
 from seqexp.data.loader import EvalTensors
 from seqexp.metrics import mask_scores, ranking_metrics, target_positions
 
-Scorer = Callable[[Tensor], Tensor]  # history (B, L) -> scores (B, N + 1) over all items, column 0 = padding
+# history (B, L) [, features {name: (B, L)}] -> scores (B, N + 1) over all items, column 0 = padding
+Scorer = Callable[..., Tensor]
 
 
 @dataclass
@@ -47,7 +48,8 @@ def evaluate(
     for i in range(0, len(tensors), batch_size):
         j = min(i + batch_size, len(tensors))
         inputs, targets, seen_rows, seen_cols = (x.to(device, non_blocking=True) for x in tensors.slice(i, j))
-        scores = scorer(inputs).float()  # (B, N + 1)
+        features = {k: v.to(device, non_blocking=True) for k, v in tensors.feature_slice(i, j).items()}
+        scores = (scorer(inputs, features) if features else scorer(inputs)).float()  # (B, N + 1)
         mask_scores(scores, *((seen_rows, seen_cols) if filter_seen else ()))  # padding always, history if asked
         for name, values in ranking_metrics(*target_positions(scores, targets), ks=ks).items():
             parts.setdefault(name, []).append(values)

@@ -1,7 +1,8 @@
 """The recommender around an encoder: item embeddings -> encoder -> tied output head.
 
     inputs (B, L) item indices, 0 = padding
-      -> E[inputs] (B, L, D) -> dropout -> encoder -> h (B, L, D)
+      -> E[inputs] (+ behaviour and time-gap embeddings, model.features) (B, L, D) -> dropout
+      -> encoder -> h (B, L, D)
       -> scores = h @ E[:N + 1]^T (B, L, N + 1)
 
 The item table E has N + 2 rows: 0 = padding, 1..N = items, N + 1 = [MASK] (for cloze objectives).
@@ -32,6 +33,7 @@ class SequenceRecommender(nn.Module):
         embedding_dropout: float = 0.0,
         init_std: float = 0.02,
         item_counts: Tensor | None = None,
+        feature_sizes: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(encoder, SequenceEncoder):
@@ -58,35 +60,80 @@ class SequenceRecommender(nn.Module):
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
         self.embedding_dropout = nn.Dropout(embedding_dropout)
+        # per-event side features (operation type, time gap): one table each, row 0 = padding / unknown
+        self.feature_embeddings = nn.ModuleDict(
+            {name: nn.Embedding(rows, encoder.hidden_size, padding_idx=0) for name, rows in (feature_sizes or {}).items()}
+        )
+        for table in self.feature_embeddings.values():
+            nn.init.normal_(table.weight, std=init_std)
+            with torch.no_grad():
+                table.weight[0].zero_()
+        if self.feature_embeddings and not hasattr(objective, "feature_inputs"):
+            raise ConfigError(
+                f"model.features needs an objective with feature_inputs/prediction_features; "
+                f"{type(objective).__name__} has none"
+            )
 
-    def encode(self, inputs: Tensor) -> Tensor:
-        """inputs (B, L) -> hidden states (B, L, D)."""
-        x = self.embedding_dropout(self.item_embedding(inputs))  # (B, L, D)
-        return self.encoder(x, inputs != 0)
+    @property
+    def features(self) -> list[str]:
+        return list(self.feature_embeddings)
+
+    def encode(self, inputs: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
+        """inputs (B, L), features {name: (B, L) codes} -> hidden states (B, L, D)."""
+        x = self.item_embedding(inputs)  # (B, L, D)
+        for name, table in self.feature_embeddings.items():
+            if features is not None and name in features:  # absent (e.g. a bare item history): unknown = row 0
+                x = x + table(features[name])
+        return self.encoder(self.embedding_dropout(x), inputs != 0)
 
     def item_table(self) -> Tensor:
         """(N + 1, D): padding row and real items; the [MASK] row is never a candidate."""
         return self.item_embedding.weight[: self.n_items + 1]
 
-    def forward(self, inputs: Tensor, targets: Tensor) -> Tensor:
+    def forward(self, inputs: Tensor, targets: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
         """Training loss at every position that carries a target (model.loss: full or sampled softmax)."""
-        h = self.encode(inputs)  # (B, L, D)
+        h = self.encode(inputs, features)  # (B, L, D)
         selected = targets > 0  # (B, L)
+        if not bool(selected.any()):  # e.g. a batch without any target behaviour: no loss, no NaN
+            return h.sum() * 0.0
         return self.loss(h[selected], targets[selected], self.item_table())  # h[selected]: (P, D)
 
     @torch.no_grad()
-    def score(self, history: Tensor) -> Tensor:
-        """history (B, L) left-padded -> scores over all items (B, N + 1); column 0 is padding."""
-        h = self.encode(self.objective.prediction_inputs(history, self.mask_index))[:, -1]  # (B, D)
+    def score(self, history: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
+        """history (B, L) left-padded (+ its features) -> scores over all items (B, N + 1); column 0 is padding."""
+        inputs = self.objective.prediction_inputs(history, self.mask_index)
+        if features and self.feature_embeddings:
+            features = {k: self.objective.prediction_features(v) for k, v in features.items()}
+        h = self.encode(inputs, features)[:, -1]  # (B, D)
         return h @ self.item_table().T
 
-    def training_pair(self, windows: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        return self.objective.training_pair(windows, self.mask_index, generator)
+    def training_batch(
+        self,
+        windows: Tensor,
+        features: dict[str, Tensor] | None = None,
+        is_target: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """windows (B, L + 1) (+ feature windows, target mask) -> inputs (B, L), targets (B, L), feature inputs.
+        Position j's target is always window event j + 1, whatever the objective; `is_target` drops the rest."""
+        inputs, targets = self.objective.training_pair(windows, self.mask_index, generator)
+        if is_target is not None:
+            targets = targets.masked_fill(~is_target[:, 1:], 0)
+        side = {}
+        if features and self.feature_embeddings:
+            side = {k: self.objective.feature_inputs(features[k], inputs, self.mask_index) for k in self.features}
+        return inputs, targets, side
 
 
-def build_model(model_cfg: Any, n_items: int, item_counts: Tensor | None = None) -> SequenceRecommender:
+def build_model(
+    model_cfg: Any,
+    n_items: int,
+    item_counts: Tensor | None = None,
+    feature_sizes: dict[str, int] | None = None,
+) -> SequenceRecommender:
     """Instantiate `model.encoder`, `model.objective` (and `model.loss`) through their `_target_` and wrap them.
-    `item_counts` (N + 1,) training counts feed popularity-sampled losses."""
+    `item_counts` (N + 1,) training counts feed popularity-sampled losses; `feature_sizes` {name: rows} the
+    embedding tables of `model.features`."""
     for key in ("encoder", "objective"):
         if key not in model_cfg or "_target_" not in model_cfg[key]:
             raise ConfigError(f"model.{key}._target_ is not set: name the class to build (see conf/model/lstm.yaml)")
@@ -101,6 +148,7 @@ def build_model(model_cfg: Any, n_items: int, item_counts: Tensor | None = None)
         item_counts=item_counts,
         embedding_dropout=float(model_cfg.get("embedding_dropout", 0.0)),
         init_std=float(model_cfg.get("init_std", 0.02)),
+        feature_sizes=feature_sizes,
     )
 
 

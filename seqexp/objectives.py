@@ -34,6 +34,14 @@ class NextItemObjective:
         """history (B, L) -> what the encoder reads to score the next item; read at position L - 1."""
         return history
 
+    def feature_inputs(self, features: Tensor, inputs: Tensor, mask_index: int) -> Tensor:
+        """Feature windows (B, L + 1) -> the features of the input events (B, L)."""
+        return features[:, :-1]
+
+    def prediction_features(self, features: Tensor) -> Tensor:
+        """History features (B, L), aligned with prediction_inputs."""
+        return features
+
 
 class MaskedItemObjective:
     """Cloze / masked-item prediction (BERT4Rec, Sun et al., CIKM 2019) for bidirectional encoders.
@@ -70,3 +78,11 @@ class MaskedItemObjective:
     def prediction_inputs(self, history: Tensor, mask_index: int) -> Tensor:
         mask_column = torch.full_like(history[:, :1], mask_index)
         return torch.cat([history[:, 1:], mask_column], dim=1)  # (B, L)
+
+    def feature_inputs(self, features: Tensor, inputs: Tensor, mask_index: int) -> Tensor:
+        """A masked event's own behaviour and time would give its identity away: they read 0 (unknown),
+        exactly like the appended [MASK] at prediction time."""
+        return features[:, 1:].masked_fill(inputs == mask_index, 0)
+
+    def prediction_features(self, features: Tensor) -> Tensor:
+        return torch.cat([features[:, 1:], torch.zeros_like(features[:, :1])], dim=1)  # (B, L)

@@ -46,7 +46,7 @@ class Recommender:
             raise RecommendError(f"run dir {run_dir} does not exist; pass the folder a `seqexp-train` run wrote")
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
         cfg = OmegaConf.create(ckpt["config"])
-        model = build_model(cfg.model, int(ckpt["n_items"]))
+        model = build_model(cfg.model, int(ckpt["n_items"]), feature_sizes=ckpt.get("feature_sizes"))
         model.load_state_dict(ckpt["state_dict"])
         return cls(model.to(device), list(ckpt["item_ids"]), int(ckpt["max_len"]))
 

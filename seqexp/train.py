@@ -21,8 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 from seqexp.baselines import PopularityScorer
 from seqexp.checkpoint import atomic_save, load_checkpoint, save_checkpoint
 from seqexp.data import load_data
+from seqexp.data.features import event_features, feature_sizes, target_mask
 from seqexp.data.loader import eval_tensors, train_tensors
-from seqexp.data.splits import leave_one_out
+from seqexp.data.splits import make_split
 from seqexp.errors import ConfigError, SeqexpError
 from seqexp.evaluation import evaluate
 from seqexp.model import build_model, count_parameters
@@ -63,10 +64,21 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     prepare_s = time.perf_counter() - t_start
     log.info("\n%s", data.report.to_text())
     write_json(run_dir / "prep_report.json", data.report.to_dict())
-    split = leave_one_out(data)
+    is_target = target_mask(data, cfg.split.get("target_behaviors"))
+    try:
+        split = make_split(data, cfg.split, is_target)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    if not len(split.valid) or not len(split.test):
+        raise ConfigError(
+            f"split={split.name} leaves {len(split.valid)} validation and {len(split.test)} test cases; "
+            f"move the cut times (split.valid_time / split.test_time) or relax split.target_behaviors"
+        )
     max_len = int(cfg.data.max_len)
-    train_t = train_tensors(data, split, max_len, cfg.data.get("train_stride"))
-    valid_t, test_t = eval_tensors(data, split.valid, max_len), eval_tensors(data, split.test, max_len)
+    features = event_features(data, list(cfg.model.get("features") or []))
+    train_t = train_tensors(data, split, max_len, cfg.data.get("train_stride"), features, is_target)
+    valid_t = eval_tensors(data, split.valid, max_len, features)
+    test_t = eval_tensors(data, split.test, max_len, features)
     ks = tuple(int(k) for k in cfg.eval.ks)
     eval_kwargs = {
         "n_items": data.n_items,
@@ -77,7 +89,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     # ---- model, tracker
     item_counts = torch.from_numpy(split.item_counts(data))  # (N + 1,) training popularity
-    model = build_model(cfg.model, data.n_items, item_counts)
+    sizes = {k: v for k, v in feature_sizes(data).items() if k in features}
+    model = build_model(cfg.model, data.n_items, item_counts, sizes)
     tracker = instantiate(cfg.logger)
     if getattr(tracker, "group", "") is None:  # group the jobs of one multirun together in W&B
         tracker.group = _multirun_name()
@@ -114,6 +127,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "config": OmegaConf.to_yaml(resolved),
         "n_items": data.n_items,
         "max_len": max_len,
+        "feature_sizes": sizes,
     }
 
     def save_best(m: torch.nn.Module, epoch: int, valid: dict[str, float]) -> None:
@@ -181,6 +195,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         },
         "protocol": {
             "split": split.name,
+            "split_config": OmegaConf.to_container(cfg.split, resolve=True),
+            "eval_cases": {"valid": len(split.valid), "test": len(split.test)},
+            "features": list(features),
             "ranking": "full",
             "filter_seen": bool(cfg.eval.filter_seen),
             "ks": list(ks),
@@ -295,7 +312,7 @@ def _check_config(cfg: DictConfig) -> None:
             f"data.max_len={cfg.data.max_len} is too short: an encoder needs at least 2 events; "
             f"use e.g. data.max_len=50"
         )
-    if int(cfg.data.min_seq_len) < 3:
+    if int(cfg.data.min_seq_len) < 3 and cfg.split.name == "leave_one_out":
         raise ConfigError(
             f"data.min_seq_len={cfg.data.min_seq_len}: leave-one-out needs 3 events per user "
             f"(train, validation, test); set data.min_seq_len=3 or more"

@@ -1,6 +1,7 @@
 """The training loop: one explicit loop on HF Accelerate (device placement, mixed precision, DDP-ready).
 
-    for epoch: for batch of windows: inputs, targets = objective(windows); loss = model(inputs, targets)
+    for epoch: for batch of windows: inputs, targets, features = model.training_batch(windows, ...);
+               loss = model(inputs, targets, features)
                evaluate on validation every `eval_every` epochs; keep the best state by valid NDCG@10;
                stop after `patience` evaluations without improvement.
 
@@ -99,6 +100,8 @@ def fit(
     ddp_model, optimizer = accelerator.prepare(model, optimizer)
     device = accelerator.device
     windows = train.windows.to(device)  # the whole training set lives on the device: batches are index slices
+    features = {k: v.to(device) for k, v in train.features.items()}
+    is_target = train.is_target.to(device) if train.is_target is not None else None
     order_gen = torch.Generator().manual_seed(seed)
     mask_gen = torch.Generator(device=device).manual_seed(seed + 1)
     state, best_weights = LoopState(), None
@@ -123,9 +126,15 @@ def fit(
         n_batches = seen = 0
         bar = tqdm(total=len(train), unit="seq", desc=f"epoch {epoch}", disable=not progress_bar, leave=False)
         for idx in _index_batches(len(train), batch_size, order_gen):
-            inputs, targets = model.training_pair(windows[idx.to(device)], mask_gen)
+            idx = idx.to(device)
+            inputs, targets, side = model.training_batch(
+                windows[idx],
+                {k: v[idx] for k, v in features.items()},
+                is_target[idx] if is_target is not None else None,
+                mask_gen,
+            )
             with accelerator.autocast():
-                loss = ddp_model(inputs, targets)
+                loss = ddp_model(inputs, targets, side)
             state.step += 1
             bad = ~torch.isfinite(loss.detach())
             first_bad_step = torch.where(bad & (first_bad_step < 0), state.step, first_bad_step)

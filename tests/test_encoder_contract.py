@@ -111,7 +111,7 @@ def test_a_tiny_batch_is_overfit(model):
     gen = torch.Generator().manual_seed(0)
     losses = []
     for _ in range(150):
-        loss = model(*model.training_pair(windows, gen))
+        loss = model(*model.training_batch(windows, generator=gen))
         opt.zero_grad()
         loss.backward()
         opt.step()

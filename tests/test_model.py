@@ -72,7 +72,7 @@ def test_a_tiny_batch_is_overfit():
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(80):
-        loss = model(*model.training_pair(windows))
+        loss = model(*model.training_batch(windows))
         opt.zero_grad()
         loss.backward()
         opt.step()

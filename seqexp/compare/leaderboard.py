@@ -13,7 +13,7 @@ from seqexp.compare.runs import RunRecord
 from seqexp.compare.stats import NotComparable, Paired, Summary, paired_test, summarize
 
 METRICS = ("test/ndcg@10", "test/hr@10", "test/mrr@10")
-PAIRING_PROTOCOL = ("split", "ranking", "filter_seen", "ties")  # what must match for a paired test
+PAIRING_PROTOCOL = ("split", "split_config", "ranking", "filter_seen", "ties")  # what must match for a paired test
 
 
 @dataclass

@@ -7,7 +7,7 @@ recent `max_len` events.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -29,6 +29,8 @@ class TrainTensors:
 
     windows: torch.Tensor  # (M, L + 1) item indices, 0 = padding
     n_targets: int  # positions that carry a next-item target (for throughput figures)
+    features: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (M, L + 1) codes, 0 = padding
+    is_target: torch.Tensor | None = None  # (M, L + 1) bool: events that may carry a loss (data.target_behaviors)
 
     def __len__(self) -> int:
         return self.windows.shape[0]
@@ -41,6 +43,7 @@ class EvalTensors:
     targets: torch.Tensor  # (M,) item indices
     seen_offsets: torch.Tensor  # (M + 1,) CSR offsets into seen_items
     seen_items: torch.Tensor  # (S,) every item of each row's full history (for eval.filter_seen)
+    features: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (M, L) codes of the history events
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
@@ -52,10 +55,21 @@ class EvalTensors:
         rows = torch.repeat_interleave(torch.arange(j - i), lengths)
         return self.inputs[i:j], self.targets[i:j], rows, self.seen_items[a:b]
 
+    def feature_slice(self, i: int, j: int) -> dict[str, torch.Tensor]:
+        return {name: f[i:j] for name, f in self.features.items()}
 
-def train_tensors(data: PreparedData, split: Split, max_len: int, stride: int | None = None) -> TrainTensors:
+
+def train_tensors(
+    data: PreparedData,
+    split: Split,
+    max_len: int,
+    stride: int | None = None,
+    features: dict[str, np.ndarray] | None = None,
+    is_target: np.ndarray | None = None,
+) -> TrainTensors:
     """One window per user (the most recent max_len + 1 training events), or, with `stride`, also windows
-    ending `stride`, 2 * `stride`, ... events earlier until the user's first event is covered."""
+    ending `stride`, 2 * `stride`, ... events earlier until the user's first event is covered.
+    `features`: {name: (E,) codes} windowed alongside the items; `is_target`: (E,) bool, see TrainTensors."""
     starts, ends = split.train_start, split.train_end
     if stride:
         n = ends - starts
@@ -65,12 +79,23 @@ def train_tensors(data: PreparedData, split: Split, max_len: int, stride: int | 
         starts, ends = np.repeat(starts, reps), np.repeat(ends, reps) - back
     windows = left_padded_windows(data.items, starts, ends, max_len + 1)
     n_real = (windows > 0).sum(axis=1)
-    windows = windows[n_real >= 2]  # a window needs an input and a target
-    return TrainTensors(torch.from_numpy(windows), int(np.maximum(n_real - 1, 0).sum()))
+    keep = n_real >= 2  # a window needs an input and a target
+    side = {k: torch.from_numpy(left_padded_windows(v, starts, ends, max_len + 1)[keep]) for k, v in (features or {}).items()}
+    target = None
+    if is_target is not None:
+        target = torch.from_numpy(left_padded_windows(is_target.astype(np.int64), starts, ends, max_len + 1)[keep] > 0)
+    n_targets = int(target[:, 1:].sum()) if target is not None else int(np.maximum(n_real - 1, 0).sum())
+    return TrainTensors(torch.from_numpy(windows[keep]), n_targets, side, target)
 
 
-def eval_tensors(data: PreparedData, eval_set: EvalSet, max_len: int) -> EvalTensors:
+def eval_tensors(
+    data: PreparedData, eval_set: EvalSet, max_len: int, features: dict[str, np.ndarray] | None = None
+) -> EvalTensors:
     inputs = left_padded_windows(data.items, eval_set.history_start, eval_set.history_end, max_len)
+    side = {
+        k: torch.from_numpy(left_padded_windows(v, eval_set.history_start, eval_set.history_end, max_len))
+        for k, v in (features or {}).items()
+    }
     lengths = eval_set.history_end - eval_set.history_start
     seen = data.items[ranges_to_index(eval_set.history_start, lengths)]
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
@@ -81,4 +106,5 @@ def eval_tensors(data: PreparedData, eval_set: EvalSet, max_len: int) -> EvalTen
         targets=torch.from_numpy(eval_set.targets.astype(np.int64)),
         seen_offsets=torch.from_numpy(offsets),
         seen_items=torch.from_numpy(seen.astype(np.int64)),
+        features=side,
     )

@@ -1,8 +1,18 @@
 """Evaluation splits, expressed as ranges into `PreparedData.items` (no copies of the events).
 
-Leave-one-out by user (the default protocol, DESIGN.md): the last event is the test target, the
-second-to-last the validation target, everything before trains. Validation inputs are the training
-events; test inputs are the training events plus the validation target (never the test target).
+leave_one_out (default, DESIGN.md): each user's last event is the test target, the one before it the
+  validation target, everything earlier trains. Validation inputs are the training events; test inputs add
+  the validation target (never the test target).
+temporal (Ji et al., "A Critical Study on Data Leakage in Recommender System Offline Evaluation", TOIS
+  2023): two global cut times. Only events before the validation cut train; each user's first event in
+  [valid cut, test cut) is a validation target and the first event at or after the test cut a test target,
+  predicted from everything before it. No model ever trains on an event later than one it is tested on.
+session: for session logs (a session plays the user): sessions that end before the validation cut train,
+  whole; a session ending in [valid cut, test cut) is a validation case and one ending after the test cut a
+  test case: predict its last click from the clicks before it.
+
+Every split takes an optional `is_target` mask (data.target_behaviors): only events it marks are ever
+evaluated as targets (e.g. the next purchase, predicted from all behaviours).
 """
 
 from __future__ import annotations
@@ -45,14 +55,136 @@ class Split:
         return np.bincount(self.train_items(data), minlength=data.n_items + 1)
 
 
-def leave_one_out(data: PreparedData) -> Split:
+def leave_one_out(data: PreparedData, is_target: np.ndarray | None = None) -> Split:
     start, end = data.offsets[:-1], data.offsets[1:]
-    if np.any(end - start < 3):
-        raise ValueError("leave-one-out needs >= 3 events per user; data.min_seq_len must be >= 3")
-    users = np.arange(data.n_users)
-    valid = EvalSet(users, start.copy(), end - 2, data.items[end - 2])
-    test = EvalSet(users, start.copy(), end - 1, data.items[end - 1])
-    return Split(train_start=start.copy(), train_end=end - 2, valid=valid, test=test, name="leave_one_out")
+    if is_target is None:
+        if np.any(end - start < 3):
+            raise ValueError("leave-one-out needs >= 3 events per user; data.min_seq_len must be >= 3")
+        users = np.arange(data.n_users)
+        valid = EvalSet(users, start.copy(), end - 2, data.items[end - 2])
+        test = EvalSet(users, start.copy(), end - 1, data.items[end - 1])
+        return Split(train_start=start.copy(), train_end=end - 2, valid=valid, test=test, name="leave_one_out")
+    # targets restricted: the user's last target event tests, the one before validates, earlier events train
+    last = last_marked_before(data, is_target, end)
+    second = last_marked_before(data, is_target, np.where(last >= 0, last, start))
+    ok = (second > start)  # a validation target with at least one event before it
+    users = np.flatnonzero(ok)
+    valid = _eval_set(data, users, start, second)
+    test = _eval_set(data, users, start, last)
+    train_end = np.where(ok, second, end)  # users who are never evaluated train on everything
+    return Split(start.copy(), train_end, valid, test, name="leave_one_out")
+
+
+def temporal(data: PreparedData, valid_time: float, test_time: float, is_target: np.ndarray | None = None) -> Split:
+    """Global time cuts (see the module docstring); `valid_time` < `test_time`, unix seconds."""
+    ts = _timestamps(data, "temporal")
+    start, end = data.offsets[:-1], data.offsets[1:]
+    mark = np.ones(data.n_events, dtype=bool) if is_target is None else is_target
+    train_end = start + _count_per_user(data, ts < valid_time)
+    valid_at = first_marked_from(data, mark & (ts >= valid_time) & (ts < test_time))
+    test_at = first_marked_from(data, mark & (ts >= test_time))
+    valid_users = np.flatnonzero((valid_at >= 0) & (valid_at > start))
+    test_users = np.flatnonzero((test_at >= 0) & (test_at > start))
+    return Split(
+        start.copy(),
+        np.minimum(train_end, end),
+        _eval_set(data, valid_users, start, valid_at),
+        _eval_set(data, test_users, start, test_at),
+        name="temporal",
+    )
+
+
+def by_session_end(data: PreparedData, valid_time: float, test_time: float) -> Split:
+    """Whole sessions on each side of the cuts, placed by their last click's time."""
+    ts = _timestamps(data, "session")
+    start, end = data.offsets[:-1], data.offsets[1:]
+    session_end = ts[end - 1]
+    in_train = session_end < valid_time
+    valid_users = np.flatnonzero((session_end >= valid_time) & (session_end < test_time) & (end - start >= 2))
+    test_users = np.flatnonzero((session_end >= test_time) & (end - start >= 2))
+    return Split(
+        start.copy(),
+        np.where(in_train, end, start),
+        _eval_set(data, valid_users, start, end - 1),
+        _eval_set(data, test_users, start, end - 1),
+        name="session",
+    )
+
+
+def make_split(data: PreparedData, split_cfg, is_target: np.ndarray | None = None) -> Split:
+    """The split named by the `split` config group (conf/split/*.yaml)."""
+    name = str(split_cfg.get("name", "leave_one_out"))
+    if name == "leave_one_out":
+        return leave_one_out(data, is_target)
+    if name not in ("temporal", "session"):
+        raise ValueError(f"split.name={name!r} is not a split; use leave_one_out, temporal or session")
+    valid_time, test_time = cut_times(
+        data,
+        split_cfg.get("valid_time"),
+        split_cfg.get("test_time"),
+        float(split_cfg.get("valid_quantile", 0.8)),
+        float(split_cfg.get("test_quantile", 0.9)),
+    )
+    if name == "session":
+        if is_target is not None:
+            raise ValueError("split=session predicts each session's last click; split.target_behaviors must be null")
+        return by_session_end(data, valid_time, test_time)
+    return temporal(data, valid_time, test_time, is_target)
+
+
+def cut_times(data: PreparedData, valid_time, test_time, valid_quantile: float, test_quantile: float):
+    """The two cut times: given (unix seconds or a date string), or quantiles of all event times."""
+    ts = _timestamps(data, "temporal")
+    out = []
+    for given, q, key in ((valid_time, valid_quantile, "valid_time"), (test_time, test_quantile, "test_time")):
+        if given is None:
+            out.append(float(np.quantile(ts, q)))
+        else:
+            try:
+                out.append(float(given))
+            except ValueError:
+                import pandas as pd
+
+                try:
+                    out.append(pd.Timestamp(str(given), tz="UTC").timestamp())
+                except ValueError as e:
+                    raise ValueError(f"split.{key}={given!r} is neither unix seconds nor a date") from e
+    if not out[0] < out[1]:
+        raise ValueError(f"split.valid_time ({out[0]}) must be earlier than split.test_time ({out[1]})")
+    return out[0], out[1]
+
+
+def last_marked_before(data: PreparedData, mark: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """(U,) index of each user's last marked event at an index < before[u] (and >= the user's start); -1 if none."""
+    user_of = np.repeat(np.arange(data.n_users), np.diff(data.offsets))
+    idx = np.flatnonzero(mark & (np.arange(data.n_events) < before[user_of]))
+    out = np.full(data.n_users, -1, dtype=np.int64)
+    out[user_of[idx]] = idx  # later indices overwrite earlier ones: the last one wins
+    return out
+
+
+def first_marked_from(data: PreparedData, mark: np.ndarray) -> np.ndarray:
+    """(U,) index of each user's first marked event; -1 if none."""
+    user_of = np.repeat(np.arange(data.n_users), np.diff(data.offsets))
+    idx = np.flatnonzero(mark)[::-1]
+    out = np.full(data.n_users, -1, dtype=np.int64)
+    out[user_of[idx]] = idx  # reversed: the first one is written last
+    return out
+
+
+def _eval_set(data: PreparedData, users: np.ndarray, start: np.ndarray, target_at: np.ndarray) -> EvalSet:
+    t = target_at[users]
+    return EvalSet(users.astype(np.int64), start[users].copy(), t.copy(), data.items[t])
+
+
+def _count_per_user(data: PreparedData, mask: np.ndarray) -> np.ndarray:
+    return np.add.reduceat(mask.astype(np.int64), data.offsets[:-1]) if data.n_events else np.zeros(0, np.int64)
+
+
+def _timestamps(data: PreparedData, split: str) -> np.ndarray:
+    if data.timestamps is None:
+        raise ValueError(f"split={split} needs timestamps, but this log has none (data.columns.timestamp is null)")
+    return data.timestamps
 
 
 def ranges_to_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
