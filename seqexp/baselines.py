@@ -11,5 +11,5 @@ class PopularityScorer:
     def __init__(self, item_counts: Tensor) -> None:
         self.counts = item_counts.float()  # (N + 1,) training events per item; 0 at padding
 
-    def __call__(self, inputs: Tensor) -> Tensor:
+    def __call__(self, inputs: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
         return self.counts.to(inputs.device).expand(inputs.shape[0], -1).clone()  # (B, N + 1)

@@ -16,7 +16,7 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("group", ["data", "model", "trainer", "logger"])
+@pytest.mark.parametrize("group", ["data", "split", "model", "trainer", "logger"])
 def test_every_option_of_every_group_composes_and_resolves(tmp_path, group):
     for option in _options(group):
         extra = ["data.path=x.csv"] if (group, option) == ("data", "csv") else []

@@ -57,17 +57,17 @@ def time_gap_buckets(timestamps: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 def target_mask(data: PreparedData, target_behaviors: list[str] | None) -> np.ndarray | None:
-    """(E,) True at events that may be prediction targets (data.target_behaviors), or None for all."""
+    """(E,) True at events that may be prediction targets (split.target_behaviors), or None for all."""
     if not target_behaviors:
         return None
     if data.behaviors is None:
         raise ConfigError(
-            f"data.target_behaviors={list(target_behaviors)} needs a behaviour column: set data.columns.behavior"
+            f"split.target_behaviors={list(target_behaviors)} needs a behaviour column: set data.columns.behavior"
         )
     unknown = set(map(str, target_behaviors)) - set(data.behavior_vocab)
     if unknown:
         raise ConfigError(
-            f"data.target_behaviors lists {sorted(unknown)}, which the prepared log does not contain "
+            f"split.target_behaviors lists {sorted(unknown)}, which the prepared log does not contain "
             f"(it has {data.behavior_vocab}); check the spelling or data.behaviors"
         )
     codes = [data.behavior_vocab.index(str(b)) for b in target_behaviors]

@@ -30,7 +30,7 @@ class TrainTensors:
     windows: torch.Tensor  # (M, L + 1) item indices, 0 = padding
     n_targets: int  # positions that carry a next-item target (for throughput figures)
     features: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (M, L + 1) codes, 0 = padding
-    is_target: torch.Tensor | None = None  # (M, L + 1) bool: events that may carry a loss (data.target_behaviors)
+    is_target: torch.Tensor | None = None  # (M, L + 1) bool: events that may carry a loss (split.target_behaviors)
 
     def __len__(self) -> int:
         return self.windows.shape[0]

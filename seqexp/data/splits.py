@@ -11,7 +11,7 @@ session: for session logs (a session plays the user): sessions that end before t
   whole; a session ending in [valid cut, test cut) is a validation case and one ending after the test cut a
   test case: predict its last click from the clicks before it.
 
-Every split takes an optional `is_target` mask (data.target_behaviors): only events it marks are ever
+Every split takes an optional `is_target` mask (split.target_behaviors): only events it marks are ever
 evaluated as targets (e.g. the next purchase, predicted from all behaviours).
 """
 
