@@ -62,7 +62,10 @@ class SequenceRecommender(nn.Module):
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         # per-event side features (operation type, time gap): one table each, row 0 = padding / unknown
         self.feature_embeddings = nn.ModuleDict(
-            {name: nn.Embedding(rows, encoder.hidden_size, padding_idx=0) for name, rows in (feature_sizes or {}).items()}
+            {
+                name: nn.Embedding(rows, encoder.hidden_size, padding_idx=0)
+                for name, rows in (feature_sizes or {}).items()
+            }
         )
         for table in self.feature_embeddings.values():
             nn.init.normal_(table.weight, std=init_std)

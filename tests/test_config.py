@@ -70,7 +70,7 @@ def test_ml100k_preset_reads_a_recbole_atomic_folder(tmp_path):
     lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
     lines += [f"{u}\t{i}\t{1 + (u + i) % 5}\t{881250949 + 10 * i + u}" for u in (196, 186, 22) for i in range(1, 6)]
     (folder / "ml-100k.inter").write_text("\n".join(lines) + "\n")
-    cfg = compose_train(tmp_path, "data=ml100k", f"data.path={folder}")
+    cfg = compose_train(tmp_path, "data=ml100k", f"data.path={folder}", "data.item_side.file=null")
     data = load_data(cfg.data, cfg.paths.cache_dir)
     assert (data.n_users, data.n_items, data.n_events) == (3, 5, 15)
     assert sorted(data.user_ids) == ["186", "196", "22"]

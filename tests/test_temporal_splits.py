@@ -43,7 +43,9 @@ def test_temporal_split_never_trains_on_or_reads_the_future(tmp_path):
     ts = data.timestamps
     for u in range(data.n_users):
         assert np.all(ts[split.train_start[u] : split.train_end[u]] < valid_cut)
-        assert split.train_end[u] - split.train_start[u] == np.sum(ts[data.offsets[u] : data.offsets[u + 1]] < valid_cut)
+        assert split.train_end[u] - split.train_start[u] == np.sum(
+            ts[data.offsets[u] : data.offsets[u + 1]] < valid_cut
+        )
     for es, lo, hi in ((split.valid, valid_cut, test_cut), (split.test, test_cut, np.inf)):
         assert len(es) > 5
         for r in range(len(es)):
@@ -64,7 +66,9 @@ def test_temporal_split_never_trains_on_or_reads_the_future(tmp_path):
 def test_cut_times_from_quantiles_dates_and_a_bad_order(tmp_path):
     data = _random_log(tmp_path)
     v, t = cut_times(data, None, None, 0.5, 0.9)
-    assert v == pytest.approx(np.quantile(data.timestamps, 0.5)) and t == pytest.approx(np.quantile(data.timestamps, 0.9))
+    assert v == pytest.approx(np.quantile(data.timestamps, 0.5)) and t == pytest.approx(
+        np.quantile(data.timestamps, 0.9)
+    )
     v, t = cut_times(data, "2020-09-15", T0 + 9 * DAY, 0.8, 0.9)
     assert v == pytest.approx(1600128000.0) and t == T0 + 9 * DAY
     with pytest.raises(ValueError, match="valid_time .* must be earlier than split.test_time"):

@@ -6,16 +6,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from seqexp.data.download import ensure_downloaded
+from seqexp.data.item_side import read_item_side
 from seqexp.data.prepare import prepare as _prepare
 from seqexp.data.prepared import PreparedData
 from seqexp.data.synthetic import ensure_synthetic_log
 
 
 def load_data(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) -> PreparedData:
-    """The data step of a run: write the synthetic log first when the preset asks for one, then prepare."""
+    """The data step of a run: write the synthetic log or fetch the public archive when the preset says so,
+    prepare (cached), and attach item side data when data.item_side names a table."""
     if data_cfg.get("generate"):
         ensure_synthetic_log(data_cfg["path"], **dict(data_cfg["generate"]))
-    return _prepare(data_cfg, cache_dir)
+    ensure_downloaded(data_cfg)
+    data = _prepare(data_cfg, cache_dir)
+    data.item_side = read_item_side(data_cfg, data)
+    return data
 
 
 __all__ = ["PreparedData", "load_data"]

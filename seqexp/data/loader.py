@@ -80,7 +80,10 @@ def train_tensors(
     windows = left_padded_windows(data.items, starts, ends, max_len + 1)
     n_real = (windows > 0).sum(axis=1)
     keep = n_real >= 2  # a window needs an input and a target
-    side = {k: torch.from_numpy(left_padded_windows(v, starts, ends, max_len + 1)[keep]) for k, v in (features or {}).items()}
+    side = {
+        k: torch.from_numpy(left_padded_windows(v, starts, ends, max_len + 1)[keep])
+        for k, v in (features or {}).items()
+    }
     target = None
     if is_target is not None:
         target = torch.from_numpy(left_padded_windows(is_target.astype(np.int64), starts, ends, max_len + 1)[keep] > 0)

@@ -139,7 +139,9 @@ def build(path: Path, file_sha: str, key: str, s: dict[str, Any], raw: RawLog | 
         latest = time.time() + 86400  # a day of clock skew is tolerated
         with np.errstate(invalid="ignore"):
             bad = ~np.isfinite(ts) | (ts <= 0) | (ts > latest) | implausibly_small(np.where(events.alive, ts, np.nan))
-        events.drop(bad, "bad_timestamp", "timestamp unparsable, not finite, <= 0, in the future, or a truncated unix time")
+        events.drop(
+            bad, "bad_timestamp", "timestamp unparsable, not finite, <= 0, in the future, or a truncated unix time"
+        )
     _check_invalid_fraction(path, report, float(s["max_invalid_fraction"] or 0.05))
 
     # 3. exact duplicates
@@ -151,7 +153,9 @@ def build(path: Path, file_sha: str, key: str, s: dict[str, Any], raw: RawLog | 
     alive_idx = events.indices()
     dup = np.zeros(n, dtype=bool)
     dup[alive_idx] = pd.DataFrame({k: v[alive_idx] for k, v in keys.items()}).duplicated(keep="first").to_numpy()
-    events.drop(dup, "duplicate", f"same ({', '.join(DUP_NAMES[k] for k in keys)}) as an earlier row; the first is kept")
+    events.drop(
+        dup, "duplicate", f"same ({', '.join(DUP_NAMES[k] for k in keys)}) as an earlier row; the first is kept"
+    )
 
     # 4. behaviour filter
     if s["behaviors"]:
@@ -163,7 +167,9 @@ def build(path: Path, file_sha: str, key: str, s: dict[str, Any], raw: RawLog | 
         keep = set(map(str, s["behaviors"]))
         unknown = keep - set(behavior.values)
         if unknown:
-            log.warning("data.behaviors lists %s, which the log never uses (it has %s)", sorted(unknown), list(behavior.values))
+            log.warning(
+                "data.behaviors lists %s, which the log never uses (it has %s)", sorted(unknown), list(behavior.values)
+            )
         outside = behavior.value_mask(~np.isin(behavior.values, list(keep)))
         events.drop(outside, "behavior_filter", f"behaviour not in data.behaviors={sorted(keep)}")
 
@@ -229,7 +235,9 @@ def k_core(events: Events, order: np.ndarray, users: np.ndarray, items: np.ndarr
         if not changed or min_item <= 1:
             break
     if min_item > 1:
-        events.drop(dropped["rare_item"], "rare_item", f"item has fewer than data.min_item_count={min_item} events (k-core)")
+        events.drop(
+            dropped["rare_item"], "rare_item", f"item has fewer than data.min_item_count={min_item} events (k-core)"
+        )
     events.drop(dropped["short_user"], "short_user", f"user has fewer than data.min_seq_len={min_user} events")
     return order
 

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ class PreparedData:
     behavior_vocab: list[str]
     report: PrepReport
     fingerprint: str  # hash of the input file's bytes and the preparation settings
+    item_side: dict[str, np.ndarray] = field(default_factory=dict)  # column -> (N,) side text per item (not cached)
 
     @property
     def n_users(self) -> int:

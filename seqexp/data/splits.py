@@ -67,7 +67,7 @@ def leave_one_out(data: PreparedData, is_target: np.ndarray | None = None) -> Sp
     # targets restricted: the user's last target event tests, the one before validates, earlier events train
     last = last_marked_before(data, is_target, end)
     second = last_marked_before(data, is_target, np.where(last >= 0, last, start))
-    ok = (second > start)  # a validation target with at least one event before it
+    ok = second > start  # a validation target with at least one event before it
     users = np.flatnonzero(ok)
     valid = _eval_set(data, users, start, second)
     test = _eval_set(data, users, start, last)

@@ -19,6 +19,7 @@ from seqexp.data.sources import MalformedRow, RawLog, canonical_table, check_col
 from seqexp.errors import DataError
 
 MAX_EXAMPLES = 20  # malformed rows kept as examples; all of them are counted
+LINE_SPLITTER = "\x1f"  # ASCII unit separator: reading whole lines, split on a character no log holds
 
 
 class _Skipped:
@@ -120,7 +121,10 @@ def _read_single_char(
     table = _arrow_csv(
         path,
         pacsv.ReadOptions(
-            column_names=file_columns, skip_rows=first_data_line - 1, use_threads=False, encoding=_arrow_encoding(encoding)
+            column_names=file_columns,
+            skip_rows=first_data_line - 1,
+            use_threads=False,
+            encoding=_arrow_encoding(encoding),
         ),
         pacsv.ParseOptions(delimiter=sep, invalid_row_handler=skipped, ignore_empty_lines=False),
         # every mapped column as text: a type inferred from the first block would fail on a later odd value
@@ -156,14 +160,30 @@ def _read_multi_char(
 
 def _read_lines(path: Path, encoding: str) -> pa.Array:
     """Every line of the file as one string (blank lines kept, so that indices are line numbers - 1)."""
+    odd: list[int | None] = []
+
+    def unit_separator_inside(row: pacsv.InvalidRow) -> str:
+        odd.append(row.number)
+        return "skip"
+
     table = _arrow_csv(
         path,
         pacsv.ReadOptions(column_names=["line"], use_threads=False, encoding=_arrow_encoding(encoding)),
-        pacsv.ParseOptions(delimiter="\x00", quote_char=False, escape_char=False, ignore_empty_lines=False),
+        pacsv.ParseOptions(
+            delimiter=LINE_SPLITTER,
+            quote_char=False,
+            escape_char=False,
+            ignore_empty_lines=False,
+            invalid_row_handler=unit_separator_inside,
+        ),
         pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False),
         encoding,
         None,
     )
+    if odd:
+        raise DataError(
+            f"{path}: line {odd[0]} holds the control character \\x1f; remove it (it is never valid in a log)"
+        )
     return table.column("line").combine_chunks()
 
 

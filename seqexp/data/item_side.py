@@ -1,0 +1,76 @@
+"""Item side data (titles, categories, genres) from a separate item table, aligned with the item indices.
+
+RecBole atomic data sets ship one as `<name>.item` (`item_id:token  movie_title:token_seq  class:token_seq`);
+any delimited file or parquet with an id column works. Side data feeds pretrained item vectors (text
+initialisation) and reports; it never changes which events are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from seqexp.data.prepared import PreparedData
+from seqexp.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def read_item_side(data_cfg: Mapping[str, Any], data: PreparedData) -> dict[str, np.ndarray]:
+    """{column: (N,) object array of str or None} for data.item_file, in item-index order (item i + 1 <-> row i)."""
+    spec = data_cfg.get("item_side")
+    if not spec or not spec.get("file"):
+        return {}
+    folder = Path(str(data_cfg["path"])).expanduser()
+    path = Path(str(spec["file"])).expanduser()
+    if not path.is_absolute():
+        path = (folder if folder.is_dir() else folder.parent) / path
+    if not path.exists():
+        raise DataError(f"data.item_side.file: {path} does not exist; point it at the item table or set it to null")
+    id_col, columns = str(spec.get("id") or "item_id"), [str(c) for c in spec.get("columns") or []]
+    table = _read_table(path, str(spec.get("sep") or "\t"))
+    missing = [c for c in [id_col, *columns] if c not in table.column_names]
+    if missing:
+        raise DataError(
+            f"{path}: column(s) {missing} (data.item_side.id / .columns) are not in the file, whose columns are "
+            f"{table.column_names}"
+        )
+    ids = pc.utf8_trim_whitespace(table.column(id_col).cast(pa.string()))
+    rows = pc.index_in(pa.array(data.item_ids.astype(str)), value_set=ids.combine_chunks())
+    rows = rows.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    found = rows >= 0
+    out = {}
+    for col in columns:
+        values = table.column(col).cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
+        out[col] = np.where(found, values[np.maximum(rows, 0)], None)
+    log.info("item side data: %d of %d items found in %s", int(found.sum()), data.n_items, path)
+    if not found.any():
+        raise DataError(
+            f"{path}: none of the log's item ids appear in column {id_col!r} (e.g. log {data.item_ids[:3].tolist()} vs "
+            f"table {ids.slice(0, 3).to_pylist()}); check data.item_side.id"
+        )
+    return out
+
+
+def _read_table(path: Path, sep: str) -> pa.Table:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path)
+    import pyarrow.csv as pacsv
+
+    try:
+        return pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=False, invalid_row_handler=lambda row: "skip"),
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=False, auto_dict_encode=False),
+            read_options=pacsv.ReadOptions(encoding="utf8"),
+        )
+    except pa.ArrowInvalid as e:
+        raise DataError(f"{path}: {str(e).splitlines()[0]}; check data.item_side.sep") from e
