@@ -14,6 +14,7 @@ from seqexp.data.features import MAX_GAP_BUCKET, time_gap_buckets
 from seqexp.errors import ConfigError
 from seqexp.model import build_model
 from seqexp.objectives import MaskedItemObjective, NextItemObjective
+from seqexp.recommend import Recommender
 from seqexp.train import train
 
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
@@ -74,6 +75,10 @@ def test_features_and_target_filter_train_end_to_end_under_a_temporal_split(tmp_
     assert np.all(data.behaviors[split.test.history_end] == buy)  # every test target is a purchase
     assert 0 < res["protocol"]["eval_cases"]["test"] == len(split.test) < data.n_users
     assert all(np.isfinite(v) for v in metrics.values())
+    # a saved run with features serves bare item histories (their behaviour and time read as unknown)
+    rec = Recommender.from_run(cfg.paths.output_dir)
+    assert sorted(rec.model.features) == ["behavior", "time_gap"]
+    assert len(rec.recommend([list(data.item_ids[:3])], k=5)[0]) == 5
 
 
 def test_a_feature_the_log_lacks_is_a_config_error(tmp_path):
