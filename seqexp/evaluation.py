@@ -23,6 +23,7 @@ class EvalResult:
     per_user: dict[str, np.ndarray]  # metric -> (M,) values in the order of `users`
     users: np.ndarray  # (M,) user indices
     seconds: float
+    recommended: np.ndarray | None = None  # (N + 1,) bool: items in anybody's top-K (for coverage across shards)
 
     @property
     def users_per_second(self) -> float:
@@ -57,4 +58,4 @@ def evaluate(
     per_user = {k: torch.cat(v).cpu().numpy() for k, v in parts.items()}
     metrics = {k: float(v.mean()) if len(v) else 0.0 for k, v in per_user.items()}
     metrics[f"coverage@{coverage_k}"] = float(recommended[1:].sum()) / n_items
-    return EvalResult(metrics, per_user, tensors.users.numpy(), time.perf_counter() - t0)
+    return EvalResult(metrics, per_user, tensors.users.numpy(), time.perf_counter() - t0, recommended.cpu().numpy())

@@ -43,6 +43,9 @@ class NullTracker:
     def summary(self, values: Mapping[str, Any]) -> None:
         pass
 
+    def log_artifact(self, path: Path, name: str, kind: str) -> None:
+        pass
+
     def finish(self, failed: bool = False) -> None:
         pass
 
@@ -59,8 +62,10 @@ class WandbTracker(NullTracker):
         job_type: str = "train",
         tags: list[str] | None = None,
         init_timeout: float = 60.0,
+        log_checkpoint: bool = False,
     ) -> None:
         self.project, self.entity, self.mode, self.group = project, entity, mode, group
+        self.log_checkpoint = log_checkpoint  # read by train(): upload the best checkpoint as an artifact
         self.init_timeout = init_timeout
         self.job_type, self.tags = job_type, list(tags or [])
         self.run: Any = None
@@ -134,6 +139,18 @@ class WandbTracker(NullTracker):
     def summary(self, values: Mapping[str, Any]) -> None:
         if self.run is not None:
             self._guard("summary", self.run.summary.update, dict(values))
+
+    def log_artifact(self, path: Path, name: str, kind: str) -> None:
+        """Upload a file (the best checkpoint, `logger.log_checkpoint=true`) as a W&B artifact."""
+        if self.run is not None:
+            import wandb
+
+            def _log() -> None:
+                artifact = wandb.Artifact(name, type=kind)
+                artifact.add_file(str(path))
+                self.run.log_artifact(artifact)
+
+            self._guard("artifact", _log)
 
     def finish(self, failed: bool = False) -> None:
         if self.run is not None:

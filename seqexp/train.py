@@ -24,11 +24,14 @@ from seqexp.data import load_data
 from seqexp.data.features import event_features, feature_sizes, target_mask
 from seqexp.data.loader import eval_tensors, train_tensors
 from seqexp.data.splits import make_split
+from seqexp.distributed import evaluate_sharded, export_slurm_environment
 from seqexp.errors import ConfigError, SeqexpError
-from seqexp.evaluation import evaluate
+from seqexp.examples import top_k_examples
+from seqexp.failures import record_failure
 from seqexp.model import build_model, count_parameters
 from seqexp.report_table import print_metrics_table
 from seqexp.results import package_versions, write_json
+from seqexp.tracking import NullTracker
 from seqexp.training import SELECTION_METRIC, fit, make_accelerator
 
 log = logging.getLogger(__name__)
@@ -47,9 +50,21 @@ CONF_DIR = _conf_dir()
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
-    """Prepare data, train the configured model with early stopping, evaluate it and popularity, write results."""
+    """Prepare data, train the configured model with early stopping, evaluate it and popularity, write results.
+    A failure is recorded in the run dir (results.json with status "failed", traceback.txt) and re-raised."""
+    try:
+        return _train(cfg)
+    except Exception as e:
+        record_failure(cfg, e)
+        raise
+
+
+def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     t_start = time.perf_counter()
     _check_config(cfg)
+    export_slurm_environment()  # SLURM tasks of one job -> one process group, as torchrun would
+    accelerator = make_accelerator(str(cfg.trainer.device), str(cfg.trainer.precision))
+    main_process = accelerator.is_main_process  # rank 0 owns the run dir's files and the W&B run
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, last_path = run_dir / "checkpoints" / "best.pt", run_dir / "checkpoints" / "last.pt"
@@ -59,11 +74,13 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     set_seed(int(cfg.seed), deterministic=bool(cfg.trainer.get("deterministic", False)))
     resolved = OmegaConf.to_container(cfg, resolve=True)
 
-    # ---- data
-    data = load_data(cfg.data, cfg.paths.cache_dir)
+    # ---- data (rank 0 prepares and caches first; other ranks then read the cache)
+    with accelerator.main_process_first():
+        data = load_data(cfg.data, cfg.paths.cache_dir)
     prepare_s = time.perf_counter() - t_start
-    log.info("\n%s", data.report.to_text())
-    write_json(run_dir / "prep_report.json", data.report.to_dict())
+    if main_process:
+        log.info("\n%s", data.report.to_text())
+        write_json(run_dir / "prep_report.json", data.report.to_dict())
     is_target = target_mask(data, cfg.split.get("target_behaviors"))
     try:
         split = make_split(data, cfg.split, is_target)
@@ -91,7 +108,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     item_counts = torch.from_numpy(split.item_counts(data))  # (N + 1,) training popularity
     sizes = {k: v for k, v in feature_sizes(data).items() if k in features}
     model = build_model(cfg.model, data.n_items, item_counts, sizes)
-    tracker = instantiate(cfg.logger)
+    tracker = instantiate(cfg.logger) if main_process else NullTracker()
     if getattr(tracker, "group", "") is None:  # group the jobs of one multirun together in W&B
         tracker.group = _multirun_name()
     tracker.start(
@@ -116,10 +133,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     # ---- popularity under the same protocol
     pop = PopularityScorer(item_counts)
-    pop_valid, pop_test = evaluate(pop, valid_t, **eval_kwargs), evaluate(pop, test_t, **eval_kwargs)
+    pop_valid, pop_test = evaluate_sharded(pop, valid_t, **eval_kwargs), evaluate_sharded(pop, test_t, **eval_kwargs)
 
     # ---- train
-    accelerator = make_accelerator(str(cfg.trainer.device), str(cfg.trainer.precision))
 
     # what recommend needs besides the weights; built once, not at every improvement
     serving = {
@@ -159,19 +175,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             progress_bar=bool(cfg.trainer.progress_bar),
         )
         model.eval()
-        test = evaluate(model.score, test_t, device=accelerator.device, **eval_kwargs)
-    except BaseException as e:  # record the failure locally and in W&B, then re-raise
-        write_json(
-            run_dir / "results.json",
-            {
-                "status": "failed",
-                "error": f"{type(e).__name__}: {e}",
-                "model": str(cfg.model.name),
-                "data": str(cfg.data.name),
-                "seed": int(cfg.seed),
-                "config": resolved,
-            },
-        )
+        test = evaluate_sharded(model.score, test_t, device=accelerator.device, **eval_kwargs)
+    except BaseException:  # finish W&B as failed; main() records the failure in the run dir
         tracker.finish(failed=True)
         raise
 
@@ -243,29 +248,34 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "wandb_group": getattr(tracker, "group", None),
         "config": resolved,
     }
-    write_json(run_dir / "results.json", results)
-    # the same payload (minus config and history) in W&B, so that `seqexp-compare --from-wandb` can pair runs
-    tracker.summary({"results": {k: v for k, v in results.items() if k not in ("config", "history", "versions")}})
-    tracker.summary(
-        {
-            **metrics,
-            **{f"popularity/{k}": v for k, v in results["popularity"].items()},
-            "best_epoch": fitted.best_epoch,
-            **{f"throughput/{k}": v for k, v in results["throughput"].items()},
-        }
-    )
-    tracker.finish()
-    print_metrics_table(
-        str(cfg.model.name),
-        fitted.best_valid,
-        test.metrics,
-        pop_valid.metrics,
-        pop_test.metrics,
-        ks,
-        footer=f"{fitted.epochs_run} epochs (best {fitted.best_epoch}), "
-        f"{results['timings']['total_s']:.1f} s total, "
-        f"{fitted.sequences_per_second:.0f} training sequences/s; run dir {run_dir}",
-    )
+    if main_process:
+        write_json(run_dir / "results.json", results)
+        # the same payload (minus config and history) in W&B, so that `seqexp-compare --from-wandb` can pair runs
+        tracker.summary({"results": {k: v for k, v in results.items() if k not in ("config", "history", "versions")}})
+        tracker.summary(
+            {
+                **metrics,
+                **{f"popularity/{k}": v for k, v in results["popularity"].items()},
+                "best_epoch": fitted.best_epoch,
+                **{f"throughput/{k}": v for k, v in results["throughput"].items()},
+            }
+        )
+        columns, rows = top_k_examples(model, data, split.test, test_t, bool(cfg.eval.filter_seen))
+        tracker.log_table("test/top_k_examples", columns, rows)
+        if cfg.logger.get("log_checkpoint") and ckpt_path.exists():
+            tracker.log_artifact(ckpt_path, name=f"model-{cfg.model.name}-{cfg.data.name}-s{cfg.seed}", kind="model")
+        tracker.finish()
+        print_metrics_table(
+            str(cfg.model.name),
+            fitted.best_valid,
+            test.metrics,
+            pop_valid.metrics,
+            pop_test.metrics,
+            ks,
+            footer=f"{fitted.epochs_run} epochs (best {fitted.best_epoch}), "
+            f"{results['timings']['total_s']:.1f} s total, "
+            f"{fitted.sequences_per_second:.0f} training sequences/s; run dir {run_dir}",
+        )
     objects = {
         "model": model,
         "data": data,
@@ -321,18 +331,26 @@ def _check_config(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns `optimized_metric` for sweepers."""
+    """Hydra entry point; returns `optimized_metric` for sweepers (Optuna).
+
+    A failure is recorded in the job's run dir (results.json with status "failed", traceback.txt). A single
+    run then stops: a user error as one clear line (exit 2), anything else with its traceback. Inside a
+    multirun the job returns None instead, so that its siblings finish; the sweep report lists it.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     try:
         metrics, _ = train(cfg)
-    except SeqexpError as e:
-        log.error("%s", e)
-        print(f"seqexp: error: {e}", file=sys.stderr)
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        if HydraConfig.get().mode == RunMode.RUN:
+    except Exception as e:  # train() has recorded it in the run dir
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            log.error("job failed: %s: %s (traceback in %s)", type(e).__name__, e, cfg.paths.output_dir)
+            return None
+        if isinstance(e, SeqexpError):
+            log.error("%s", e)
+            print(f"seqexp: error: {e}", file=sys.stderr)
             sys.exit(2)
-        return None  # in a multirun the other jobs go on
+        raise
     return metrics.get(str(cfg.optimized_metric))
 
 

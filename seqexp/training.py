@@ -25,8 +25,8 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from seqexp.data.loader import EvalTensors, TrainTensors
+from seqexp.distributed import evaluate_sharded, rank_slice, world
 from seqexp.errors import ConfigError, TrainingDiverged
-from seqexp.evaluation import evaluate
 from seqexp.model import SequenceRecommender
 from seqexp.tracking import NullTracker
 
@@ -105,6 +105,7 @@ def fit(
     order_gen = torch.Generator().manual_seed(seed)
     mask_gen = torch.Generator(device=device).manual_seed(seed + 1)
     state, best_weights = LoopState(), None
+    n_ranks = world()[1]
     if resume is not None:
         state, best_weights = _restore(resume, model, optimizer, order_gen, mask_gen)
         log.info(
@@ -125,8 +126,10 @@ def fit(
         first_bad_step = torch.full((), -1, dtype=torch.long, device=device)  # device-side: no sync per step
         n_batches = seen = 0
         bar = tqdm(total=len(train), unit="seq", desc=f"epoch {epoch}", disable=not progress_bar, leave=False)
-        for idx in _index_batches(len(train), batch_size, order_gen):
-            idx = idx.to(device)
+        for batch in _index_batches(len(train), batch_size, order_gen):
+            if len(batch) < n_ranks:  # under DDP every rank needs rows: a last batch smaller than that is skipped
+                continue
+            idx = rank_slice(batch).to(device)
             inputs, targets, side = model.training_batch(
                 windows[idx],
                 {k: v[idx] for k, v in features.items()},
@@ -146,8 +149,8 @@ def fit(
             loss_sum += loss.detach()
             n_targets += (targets > 0).sum()
             n_batches += 1
-            seen += len(idx)
-            bar.update(len(idx))
+            seen += len(batch)  # global: all ranks together
+            bar.update(len(batch))
             if n_batches % SYNC_EVERY == 0:
                 _stop_if_diverged(first_bad_step, epoch)
                 bar.set_postfix(
@@ -168,7 +171,7 @@ def fit(
         }
         if epoch % eval_every == 0 or epoch == max_epochs:
             model.eval()
-            result = evaluate(model.score, valid, device=device, **eval_kwargs)
+            result = evaluate_sharded(model.score, valid, device=device, **eval_kwargs)
             state.eval_seconds += result.seconds
             row.update({f"valid/{k}": v for k, v in result.metrics.items()})
             row["wall_seconds"] = state.train_seconds + state.eval_seconds

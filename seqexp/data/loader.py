@@ -55,6 +55,18 @@ class EvalTensors:
         rows = torch.repeat_interleave(torch.arange(j - i), lengths)
         return self.inputs[i:j], self.targets[i:j], rows, self.seen_items[a:b]
 
+    def rows(self, i: int, j: int) -> EvalTensors:
+        """Rows i..j as their own EvalTensors (one rank's shard)."""
+        a, b = int(self.seen_offsets[i]), int(self.seen_offsets[j])
+        return EvalTensors(
+            users=self.users[i:j],
+            inputs=self.inputs[i:j],
+            targets=self.targets[i:j],
+            seen_offsets=self.seen_offsets[i : j + 1] - a,
+            seen_items=self.seen_items[a:b],
+            features=self.feature_slice(i, j),
+        )
+
     def feature_slice(self, i: int, j: int) -> dict[str, torch.Tensor]:
         return {name: f[i:j] for name, f in self.features.items()}
 
