@@ -30,6 +30,7 @@ from seqexp.examples import top_k_examples
 from seqexp.failures import record_failure
 from seqexp.model import build_model, count_parameters
 from seqexp.report_table import print_metrics_table
+from seqexp.resolvers import register as register_resolvers
 from seqexp.results import package_versions, write_json
 from seqexp.tracking import NullTracker
 from seqexp.training import SELECTION_METRIC, fit, make_accelerator
@@ -47,6 +48,7 @@ def _conf_dir() -> str:
 
 
 CONF_DIR = _conf_dir()
+register_resolvers()
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
@@ -227,6 +229,7 @@ def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             "train_windows": len(train_t),
             "train_targets": train_t.n_targets,
             "device": str(accelerator.device),
+            "processes": accelerator.num_processes,  # > 1 under torchrun / SLURM tasks (DDP)
             "precision": str(cfg.trainer.precision),
         },
         "timings": {

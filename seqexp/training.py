@@ -158,6 +158,8 @@ def fit(
                 )
         bar.close()
         _stop_if_diverged(first_bad_step, epoch)
+        if n_ranks > 1:  # the epoch's loss over all ranks' slices
+            loss_sum = accelerator.reduce(loss_sum, reduction="mean")
         epoch_s = time.perf_counter() - t0
         state.epoch, state.train_seconds = epoch, state.train_seconds + epoch_s
         state.sequences += seen
@@ -185,7 +187,7 @@ def fit(
                 state.bad_evals += 1
         state.history.append(row)
         tracker.log({k: v for k, v in row.items() if k != "epoch"}, epoch=epoch)
-        log.info(
+        (log.info if accelerator.is_main_process else log.debug)(
             "epoch %d  loss %.4f  valid ndcg@10 %s  (%.1fs)",
             epoch,
             row["train/loss"],

@@ -1,0 +1,48 @@
+"""OmegaConf resolvers used by conf/ (registered when seqexp.train is imported, before Hydra composes).
+
+  ${seqexp.run_stamp:}     a run folder's time stamp, the same in every rank of one `torchrun` job
+  ${seqexp.gpus_if_any:1}  the given GPU count when CUDA is visible, else 0 (Ray's num_gpus per job)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from omegaconf import OmegaConf
+
+STAMP = "%Y-%m-%d_%H-%M-%S"
+
+
+def run_stamp() -> str:
+    """Now, except under torchrun: there every rank is a child of the same elastic agent, so the agent's
+    start time names one shared run dir (rank 0 writes it; the others write nothing of their own)."""
+    if "LOCAL_RANK" in os.environ and "TORCHELASTIC_RUN_ID" in os.environ:
+        started = _process_start_time(os.getppid())
+        if started is not None:
+            return time.strftime(STAMP, time.localtime(started)) + "_ddp"
+    return time.strftime(STAMP)
+
+
+def _process_start_time(pid: int) -> float | None:
+    """Unix start time of a process from /proc (Linux); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # starttime: field 22 of stat, after pid and (comm)
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def gpus_if_any(n: int = 1) -> int:
+    import torch
+
+    return int(n) if torch.cuda.is_available() else 0
+
+
+def register() -> None:
+    OmegaConf.register_new_resolver("seqexp.run_stamp", run_stamp, replace=True)
+    OmegaConf.register_new_resolver("seqexp.gpus_if_any", gpus_if_any, replace=True)

@@ -1,0 +1,63 @@
+"""One job on two processes: `torchrun --nproc_per_node 2` on CPU (gloo). One run dir, one W&B run, and test
+metrics equal to a single-process evaluation of the saved checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY, compose_train
+from seqexp.checkpoint import load_checkpoint
+from seqexp.data import load_data
+from seqexp.data.features import event_features
+from seqexp.data.loader import eval_tensors
+from seqexp.data.splits import make_split
+from seqexp.distributed import shard_bounds
+from seqexp.evaluation import evaluate
+from seqexp.model import build_model
+
+pytestmark = pytest.mark.slow
+
+
+def test_shards_tile_the_rows_in_order():
+    for n, size in ((10, 3), (2, 4), (0, 2), (7, 1)):
+        blocks = [shard_bounds(n, r, size) for r in range(size)]
+        assert blocks[0][0] == 0 and blocks[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:], strict=False))
+
+
+def test_torchrun_two_processes_match_a_single_process_evaluation(tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    overrides = [o for o in TINY if o != "logger=none"] + ["logger=wandb", "trainer.max_epochs=3"]
+    env = {**os.environ, "SEQEXP_ROOT": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    cmd = [str(torchrun if torchrun.exists() else shutil.which("torchrun")), "--nproc_per_node", "2"]
+    proc = subprocess.run(
+        [*cmd, "-m", "seqexp.train", *overrides], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    runs = list((tmp_path / "logs" / "train" / "runs").iterdir())
+    assert len(runs) == 1, runs  # both ranks share one run dir
+    run = runs[0]
+    res = json.loads((run / "results.json").read_text())
+    assert res["status"] == "completed" and res["training"]["processes"] == 2
+    assert len(list((run / "wandb").glob("offline-run-*"))) == 1  # one W&B run, rank 0's
+
+    # the saved checkpoint, evaluated in this single process, gives the same test metrics
+    cfg = compose_train(tmp_path, *overrides, f"paths.data_dir={tmp_path / 'data'}")
+    data = load_data(cfg.data, tmp_path / "other-cache")
+    split = make_split(data, cfg.split)
+    test_t = eval_tensors(data, split.test, int(cfg.data.max_len), event_features(data, list(cfg.model.features)))
+    ckpt = load_checkpoint(run / "checkpoints" / "best.pt")
+    model = build_model(cfg.model, data.n_items, feature_sizes=ckpt.get("feature_sizes"))
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    single = evaluate(model.score, test_t, n_items=data.n_items, filter_seen=True, ks=(5, 10, 20))
+    for name, value in single.metrics.items():
+        assert res["metrics"][f"test/{name}"] == pytest.approx(value, abs=1e-6), name
+    assert res["per_user"]["values"] == pytest.approx(single.per_user["ndcg@10"].tolist(), abs=1e-6)
