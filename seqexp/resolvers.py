@@ -1,13 +1,14 @@
 """OmegaConf resolvers used by conf/ (registered when seqexp.train is imported, before Hydra composes).
 
-  ${seqexp.run_stamp:}     a run folder's time stamp, the same in every rank of one `torchrun` job
-  ${seqexp.gpus_if_any:1}  the given GPU count when CUDA is visible, else 0 (Ray's num_gpus per job)
+${seqexp.run_stamp:}     a run folder's time stamp, the same in every rank of one `torchrun` job
+${seqexp.gpus_if_any:1}  the given GPU count when CUDA is visible, else 0 (Ray's num_gpus per job)
 """
 
 from __future__ import annotations
 
 import os
 import time
+import warnings
 
 from omegaconf import OmegaConf
 
@@ -45,4 +46,7 @@ def gpus_if_any(n: int = 1) -> int:
 
 def register() -> None:
     OmegaConf.register_new_resolver("seqexp.run_stamp", run_stamp, replace=True)
+    # conf/hydra/launcher/ray.yaml shares its name with the plugin's schema on purpose: Hydra 1.3 validates
+    # it against that schema (a typo fails) and warns that this matching is deprecated; the warning is noise.
+    warnings.filterwarnings("ignore", message=r"(?s).*'hydra/launcher/ray' is validated against ConfigStore schema")
     OmegaConf.register_new_resolver("seqexp.gpus_if_any", gpus_if_any, replace=True)

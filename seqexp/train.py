@@ -7,6 +7,7 @@ main(cfg) -> train(cfg) -> (metrics, objects). `train` does the work and is what
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -112,7 +113,7 @@ def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     model = build_model(cfg.model, data.n_items, item_counts, sizes)
     tracker = instantiate(cfg.logger) if main_process else NullTracker()
     if getattr(tracker, "group", "") is None:  # group the jobs of one multirun together in W&B
-        tracker.group = _multirun_name()
+        tracker.group = _multirun_name() or _wandb_sweep_name()
     tracker.start(
         run_dir,
         config=resolved,
@@ -310,6 +311,12 @@ def _multirun_name() -> str | None:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
     return f"{HydraConfig.get().job.name}-{Path(HydraConfig.get().sweep.dir).name}"
+
+
+def _wandb_sweep_name() -> str | None:
+    """Inside a `wandb agent` run: the sweep's id, so that its runs share a group too."""
+    sweep_id = os.environ.get("WANDB_SWEEP_ID")
+    return f"sweep-{sweep_id}" if sweep_id else None
 
 
 def _hydra_overrides() -> list[str]:
