@@ -89,6 +89,8 @@ def test_offline_wandb_run_reads_back_without_network(trained):
     assert run["summary"]["epoch"] == res["training"]["epochs_run"]
     assert run["config"]["model.encoder.num_layers"] == 2 and run["config"]["data.name"] == "synthetic"
     assert set(run["tags"]) >= {"lstm", "synthetic"}
+    table = run["summary"]["test/top_k_examples"]  # a few users' top-10 beside their target
+    assert table["_type"] == "table-file" and table["nrows"] == 8 and table["ncols"] == 5
 
 
 def test_recommend_api_excludes_history_and_reports_unknown_items(trained):
