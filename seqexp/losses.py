@@ -1,6 +1,8 @@
 """Losses over the catalogue, computed at the positions an objective selected.
 
-Each takes hidden states h (P, D), targets (P,) and the item table E (N + 1, D; row 0 = padding).
+Each takes hidden states h (P, D), targets (P,), the item table E (N + 1, D; row 0 = padding) and optionally
+`candidates` (N + 1,) bool: the items a prediction may name (items without training events are left out when
+their vectors come from text, so that training does not push never-seen items down).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ class FullSoftmax(nn.Module):
     def bind(self, n_items: int, item_counts: Tensor | None = None) -> None:
         pass
 
-    def forward(self, h: Tensor, targets: Tensor, item_table: Tensor) -> Tensor:
+    def forward(self, h: Tensor, targets: Tensor, item_table: Tensor, candidates: Tensor | None = None) -> Tensor:
         logits = h @ item_table.T  # (P, N + 1)
         logits[:, 0] = float("-inf")  # never predict padding
+        if candidates is not None:
+            logits = logits.masked_fill(~candidates[None, :], float("-inf"))
         return F.cross_entropy(logits.float(), targets)
 
 
@@ -51,7 +55,7 @@ class SampledSoftmax(nn.Module):
         probs[0] = 0.0
         self.probs = (probs / probs.sum()).float()
 
-    def forward(self, h: Tensor, targets: Tensor, item_table: Tensor) -> Tensor:
+    def forward(self, h: Tensor, targets: Tensor, item_table: Tensor, candidates: Tensor | None = None) -> Tensor:
         if self.probs.numel() != item_table.shape[0]:
             raise RuntimeError("SampledSoftmax has no sampling distribution: build the model with item_counts")
         negatives = torch.multinomial(self.probs, self.num_negatives, replacement=True)  # (K,)
@@ -62,5 +66,7 @@ class SampledSoftmax(nn.Module):
             pos = pos - log_kq[targets][:, None]
             neg = neg - log_kq[negatives][None, :]
         neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))  # accidental hits
+        if candidates is not None:
+            neg = neg.masked_fill(~candidates[negatives][None, :], float("-inf"))
         logits = torch.cat([pos, neg], dim=1).float()  # the target is class 0
         return F.cross_entropy(logits, torch.zeros_like(targets))

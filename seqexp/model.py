@@ -71,6 +71,9 @@ class SequenceRecommender(nn.Module):
             nn.init.normal_(table.weight, std=init_std)
             with torch.no_grad():
                 table.weight[0].zero_()
+        self.text_projection: nn.Linear | None = None  # set by attach_text (model.item_init=text, side mode)
+        self.register_buffer("item_text", None)  # (N + 2, H) frozen text vectors of the items
+        self.register_buffer("candidates", None)  # (N + 1,) bool: items a training loss may predict (None: all)
         if self.feature_embeddings and not hasattr(objective, "feature_inputs"):
             raise ConfigError(
                 f"model.features needs an objective with feature_inputs/prediction_features; "
@@ -81,9 +84,26 @@ class SequenceRecommender(nn.Module):
     def features(self) -> list[str]:
         return list(self.feature_embeddings)
 
+    def attach_text(self, text_vectors: Tensor, scale: float = 1.0) -> None:
+        """Item text as an additive side feature: E'[i] = E[i] + W t_i for every lookup and for the output head,
+        so that an item never seen in training is still scored through its text (cold start). With unit-norm
+        t_i, W ~ N(0, scale^2) gives W t_i the per-dimension scale of the item table."""
+        self.item_text = text_vectors.float()  # (N + 2, H); rows 0 (padding) and N + 1 ([MASK]) are zero
+        self.text_projection = nn.Linear(text_vectors.shape[1], self.encoder.hidden_size, bias=False)
+        nn.init.normal_(self.text_projection.weight, std=scale)
+
+    def item_vectors(self) -> Tensor:
+        """(N + 2, D): the item table, plus the projected text when attached."""
+        if self.text_projection is None:
+            return self.item_embedding.weight
+        return self.item_embedding.weight + self.text_projection(self.item_text)
+
     def encode(self, inputs: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
         """inputs (B, L), features {name: (B, L) codes} -> hidden states (B, L, D)."""
-        x = self.item_embedding(inputs)  # (B, L, D)
+        if self.text_projection is None:
+            x = self.item_embedding(inputs)  # (B, L, D)
+        else:
+            x = self.item_vectors()[inputs]  # (B, L, D)
         for name, table in self.feature_embeddings.items():
             if features is not None and name in features:  # absent (e.g. a bare item history): unknown = row 0
                 x = x + table(features[name])
@@ -91,7 +111,7 @@ class SequenceRecommender(nn.Module):
 
     def item_table(self) -> Tensor:
         """(N + 1, D): padding row and real items; the [MASK] row is never a candidate."""
-        return self.item_embedding.weight[: self.n_items + 1]
+        return self.item_vectors()[: self.n_items + 1]
 
     def forward(self, inputs: Tensor, targets: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
         """Training loss at every position that carries a target (model.loss: full or sampled softmax)."""
@@ -99,6 +119,8 @@ class SequenceRecommender(nn.Module):
         selected = targets > 0  # (B, L)
         if not bool(selected.any()):  # e.g. a batch without any target behaviour: no loss, no NaN
             return h.sum() * 0.0
+        if self.candidates is not None:  # items without training events are not pushed down as negatives
+            return self.loss(h[selected], targets[selected], self.item_table(), self.candidates)
         return self.loss(h[selected], targets[selected], self.item_table())  # h[selected]: (P, D)
 
     @torch.no_grad()
@@ -153,6 +175,21 @@ def build_model(
         init_std=float(model_cfg.get("init_std", 0.02)),
         feature_sizes=feature_sizes,
     )
+
+
+def restore_model(ckpt: dict[str, Any]) -> SequenceRecommender:
+    """A trained model from a checkpoint written by `seqexp-train` (weights, config and serving info)."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(ckpt["config"])
+    state = ckpt["state_dict"]
+    model = build_model(cfg.model, int(ckpt["n_items"]), feature_sizes=ckpt.get("feature_sizes"))
+    if state.get("item_text") is not None:  # model.item_init=text (side mode)
+        model.attach_text(state["item_text"])
+    if state.get("candidates") is not None:
+        model.candidates = state["candidates"]
+    model.load_state_dict(state)
+    return model.eval()
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from seqexp.checkpoint import load_checkpoint
 from seqexp.errors import RecommendError, SeqexpError
 from seqexp.metrics import mask_scores
-from seqexp.model import SequenceRecommender, build_model
+from seqexp.model import SequenceRecommender, restore_model
 
 CHECKPOINT = Path("checkpoints") / "best.pt"
 
@@ -45,9 +44,7 @@ class Recommender:
         if not run_dir.is_dir():
             raise RecommendError(f"run dir {run_dir} does not exist; pass the folder a `seqexp-train` run wrote")
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
-        cfg = OmegaConf.create(ckpt["config"])
-        model = build_model(cfg.model, int(ckpt["n_items"]), feature_sizes=ckpt.get("feature_sizes"))
-        model.load_state_dict(ckpt["state_dict"])
+        model = restore_model(ckpt)
         return cls(model.to(device), list(ckpt["item_ids"]), int(ckpt["max_len"]))
 
     def encode_history(self, history: Sequence[object]) -> tuple[list[int], list[str]]:

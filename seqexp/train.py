@@ -29,6 +29,7 @@ from seqexp.distributed import evaluate_sharded, export_slurm_environment
 from seqexp.errors import ConfigError, SeqexpError
 from seqexp.examples import top_k_examples
 from seqexp.failures import record_failure
+from seqexp.item_init import apply_item_init
 from seqexp.model import build_model, count_parameters
 from seqexp.report_table import print_metrics_table
 from seqexp.resolvers import register as register_resolvers
@@ -111,6 +112,15 @@ def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     item_counts = torch.from_numpy(split.item_counts(data))  # (N + 1,) training popularity
     sizes = {k: v for k, v in feature_sizes(data).items() if k in features}
     model = build_model(cfg.model, data.n_items, item_counts, sizes)
+    item_init = apply_item_init(
+        model,
+        str(cfg.model.get("item_init") or "random"),
+        data,
+        split,
+        cfg.pretrained,
+        int(cfg.seed),
+        cfg.paths.cache_dir,
+    )
     tracker = instantiate(cfg.logger) if main_process else NullTracker()
     if getattr(tracker, "group", "") is None:  # group the jobs of one multirun together in W&B
         tracker.group = _multirun_name() or _wandb_sweep_name()
@@ -206,6 +216,7 @@ def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             "split_config": OmegaConf.to_container(cfg.split, resolve=True),
             "eval_cases": {"valid": len(split.valid), "test": len(split.test)},
             "features": list(features),
+            "item_init": item_init,
             "ranking": "full",
             "filter_seen": bool(cfg.eval.filter_seen),
             "ks": list(ks),

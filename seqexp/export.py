@@ -1,0 +1,118 @@
+"""`seqexp-export RUN_DIR`: a trained run's user and item representations, with their raw ids, as parquet.
+
+    users.parquet  user_id (str), vector (list<float32>, D): the encoder's state after the user's whole
+                   history (its most recent data.max_len events; for BERT4Rec, the appended [MASK] position)
+                   - the vector the model scores the next item with
+    items.parquet  item_id (str), vector (list<float32>, D): the item table the scores are dot products with
+    meta.json      run dir, model, data, dimension, what each vector is
+
+Read them back with pandas / pyarrow:
+
+    users = pd.read_parquet("export/users.parquet")
+    U = np.stack(users["vector"].to_numpy())          # (n_users, D), row r <-> users["user_id"][r]
+    scores = U @ np.stack(pd.read_parquet("export/items.parquet")["vector"].to_numpy()).T
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from omegaconf import OmegaConf
+
+from seqexp.checkpoint import load_checkpoint
+from seqexp.data import load_data
+from seqexp.data.features import event_features
+from seqexp.data.loader import left_padded_windows
+from seqexp.errors import RecommendError, SeqexpError
+from seqexp.model import SequenceRecommender, restore_model
+from seqexp.recommend import CHECKPOINT
+
+
+@torch.no_grad()
+def user_vectors(
+    model: SequenceRecommender, history: np.ndarray, features: dict[str, np.ndarray], batch_size: int = 512
+) -> np.ndarray:
+    """history (U, L) left-padded item indices (+ feature codes) -> (U, D) states at the prediction position."""
+    out = []
+    for i in range(0, len(history), batch_size):
+        inputs = torch.from_numpy(history[i : i + batch_size])
+        feats = {
+            k: model.objective.prediction_features(torch.from_numpy(v[i : i + batch_size])) for k, v in features.items()
+        }
+        h = model.encode(model.objective.prediction_inputs(inputs, model.mask_index), feats or None)[:, -1]  # (B, D)
+        out.append(h)
+    return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, model.encoder.hidden_size), np.float32)
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Write users.parquet, items.parquet and meta.json for a finished run; returns the output folder."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RecommendError(f"run dir {run_dir} does not exist; pass the folder a `seqexp-train` run wrote")
+    ckpt = load_checkpoint(run_dir / CHECKPOINT)
+    cfg = OmegaConf.create(ckpt["config"])
+    model = restore_model(ckpt)
+    data = load_data(cfg.data, cfg.paths.cache_dir)
+    if list(data.item_ids) != list(ckpt["item_ids"]):
+        raise RecommendError(
+            f"the data at {cfg.data.path} no longer matches the run's item ids (the log changed since training); "
+            f"export needs the log the run was trained on"
+        )
+    max_len = int(ckpt["max_len"])
+    starts, ends = data.offsets[:-1], data.offsets[1:]
+    history = left_padded_windows(data.items, starts, ends, max_len)
+    features = {
+        k: left_padded_windows(v, starts, ends, max_len) for k, v in event_features(data, model.features).items()
+    }
+    users = user_vectors(model, history, features)
+    items = model.item_table()[1:].detach().numpy().astype(np.float32)  # (N, D), row i <-> item index i + 1
+    out = Path(out_dir) if out_dir else run_dir / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    dim = users.shape[1]
+    pq.write_table(_table("user_id", data.user_ids, users), out / "users.parquet")
+    pq.write_table(_table("item_id", data.item_ids, items), out / "items.parquet")
+    meta = {
+        "run_dir": str(run_dir.resolve()),
+        "model": str(cfg.model.name),
+        "data": str(cfg.data.name),
+        "dim": dim,
+        "users": len(users),
+        "items": len(items),
+        "user_vector": "encoder state after the user's most recent max_len events, at the prediction position",
+        "item_vector": "output item table (scores are user_vector . item_vector)",
+        "max_len": max_len,
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    return out
+
+
+def _table(id_name: str, ids: np.ndarray, vectors: np.ndarray) -> pa.Table:
+    dim = vectors.shape[1]
+    flat = pa.array(vectors.reshape(-1), pa.float32())
+    return pa.table({id_name: pa.array(ids.astype(str)), "vector": pa.FixedSizeListArray.from_arrays(flat, dim)})
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="seqexp-export", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", help="a run folder written by seqexp-train")
+    parser.add_argument("--out", help="output folder (default: <run_dir>/export)")
+    args = parser.parse_args(argv)
+    try:
+        out = export_run(args.run_dir, args.out)
+    except SeqexpError as e:
+        print(f"seqexp-export: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out / 'users.parquet'}, {out / 'items.parquet'}, {out / 'meta.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,138 @@
+"""Pretrained item representations: item2vec without leakage, text vectors from a tiny local model, cold
+items recommended through their text, and the export of user and item vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import TINY, compose_train, data_cfg, write_log
+from seqexp.data.prepare import prepare
+from seqexp.data.splits import leave_one_out
+from seqexp.export import export_run
+from seqexp.item_init.item2vec import item2vec_vectors, training_sentences
+from seqexp.item_init.text import encode_texts
+from seqexp.recommend import Recommender
+from seqexp.train import train
+
+pytest.importorskip("gensim")
+
+
+@pytest.fixture(scope="module")
+def tiny_text_model(tmp_path_factory):
+    """A small random BertModel and a word-level tokenizer, saved like any local model folder."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "genre", "|", "drama", "comedy"] + [
+        f"g{i}" for i in range(12)
+    ]
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(words)})
+    assert tokenizer("genre g0")["input_ids"] == [2, 5, 9, 3]  # real tokens, not [UNK]
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    )
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def _unique_item_log(tmp_path):
+    rows, item = [], 0
+    for u in range(6):
+        for t in range(5 + u):
+            item += 1
+            rows.append((u, item, 100 + t))
+    return prepare(data_cfg(write_log(tmp_path / "log.csv", rows)), tmp_path / "cache")
+
+
+def test_item2vec_reads_training_events_only(tmp_path):
+    data = _unique_item_log(tmp_path)
+    split = leave_one_out(data)
+    tokens = {int(t) for sentence in training_sentences(data, split) for t in sentence}
+    held_out = set(split.valid.targets.tolist()) | set(split.test.targets.tolist())
+    assert tokens and not tokens & held_out
+    vectors, trained = item2vec_vectors(data, split, 8, {"epochs": 2}, seed=0, cache_dir=tmp_path / "c")
+    assert vectors.shape == (data.n_items + 1, 8) and not trained[list(held_out)].any()
+    assert np.all(vectors[list(held_out)] == 0) and trained[list(tokens)].all()
+    again, _ = item2vec_vectors(data, split, 8, {"epochs": 2}, seed=0, cache_dir=tmp_path / "c")  # from the cache
+    np.testing.assert_array_equal(vectors, again)
+
+
+def test_text_vectors_are_mean_pooled_normalised_and_equal_for_equal_text(tiny_text_model, tmp_path):
+    texts = ["genre g0 | drama", "genre g1 | comedy", "genre g0 | drama", ""]
+    v = encode_texts(texts, tiny_text_model, batch_size=2, cache_dir=tmp_path)
+    assert v.shape == (4, 16)
+    np.testing.assert_allclose(np.linalg.norm(v[:3], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(v[0], v[2], rtol=1e-6) and not np.allclose(v[0], v[1])
+    assert np.all(v[3] == 0)  # no text, no vector
+
+
+def _genre_log(tmp_path):
+    """10 genres x 3 items; each user cycles through one genre. Item 'cold' (text of genre g0) occurs only as
+    the last event of one g0 user: in the catalogue, never in training."""
+    rows, t = [], 0
+    for u in range(40):
+        g = u % 10
+        for k in range(9):
+            t += 1
+            rows.append((f"u{u}", f"g{g}_{k % 3}", t))
+    rows.append(("u0", "cold", t + 1))
+    log = write_log(tmp_path / "log.csv", rows)
+    items = [(f"g{g}_{k}", f"genre g{g}") for g in range(10) for k in range(3)] + [("cold", "genre g0")]
+    pd.DataFrame(items, columns=["item_id", "title"]).to_csv(tmp_path / "items.csv", index=False)
+    return log
+
+
+def _train_genres(tmp_path, *extra):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    log = _genre_log(tmp_path)
+    cfg = compose_train(
+        tmp_path,
+        *[o for o in TINY if not o.startswith("data.generate")],
+        "data=csv",
+        f"data.path={log}",
+        "data.columns.behavior=null",
+        f"data.item_side.file={tmp_path / 'items.csv'}",
+        "data.item_side.columns=[title]",
+        "trainer.max_epochs=40",
+        "model.embedding_dim=32",
+        "model.optimizer.lr=1e-2",
+        *extra,
+    )
+    metrics, objects = train(cfg)
+    return cfg, objects
+
+
+def test_cold_items_are_recommended_through_their_text(tiny_text_model, tmp_path):
+    history = ["g0_0", "g0_1", "g0_2"]
+    cfg, objects = _train_genres(
+        tmp_path / "text", "model.item_init=text", f"pretrained.text.model_dir={tiny_text_model}"
+    )
+    assert objects["results"]["protocol"]["item_init"]["mode"] == "side"
+    recs = [r.item_id for r in Recommender.from_run(cfg.paths.output_dir).recommend([history], k=3)[0]]
+    assert "cold" in recs  # its text says g0, like the history: it is recommended without any training event
+    cfg_r, _ = _train_genres(tmp_path / "random")
+    ranked = [r.item_id for r in Recommender.from_run(cfg_r.paths.output_dir).recommend([history], k=28)[0]]
+    assert ranked.index("cold") > recs.index("cold")  # a random vector gives it no such place
+
+
+def test_item2vec_init_trains_and_export_round_trips_ids_and_shapes(tmp_path):
+    cfg, objects = _train_genres(tmp_path, "model.item_init=item2vec", "pretrained.freeze=true")
+    model, data = objects["model"], objects["data"]
+    info = objects["results"]["protocol"]["item_init"]
+    assert info["kind"] == "item2vec" and info["frozen"] and info["items_initialised"] == 30  # not 'cold'
+    assert not model.item_embedding.weight.requires_grad
+    out = export_run(cfg.paths.output_dir)
+    users, items = pd.read_parquet(out / "users.parquet"), pd.read_parquet(out / "items.parquet")
+    assert users["user_id"].tolist() == list(data.user_ids) and items["item_id"].tolist() == list(data.item_ids)
+    U, V = np.stack(users["vector"].to_numpy()), np.stack(items["vector"].to_numpy())
+    assert U.shape == (data.n_users, 32) and V.shape == (data.n_items, 32) and U.dtype == np.float32
+    np.testing.assert_allclose(V, model.item_table()[1:].detach().numpy(), rtol=1e-6)
+    # a user's exported vector scores like the model does on the user's latest events
+    seq = torch.from_numpy(data.sequence(3)[-int(cfg.data.max_len) :])[None]
+    expected = model.score(seq)[0, 1:].numpy()
+    np.testing.assert_allclose(U[3] @ V.T, expected, rtol=1e-4, atol=1e-5)
