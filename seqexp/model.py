@@ -126,6 +126,9 @@ class SequenceRecommender(nn.Module):
     @torch.no_grad()
     def score(self, history: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
         """history (B, L) left-padded (+ its features) -> scores over all items (B, N + 1); column 0 is padding."""
+        keep = _columns_to_keep(history)
+        history = history[:, -keep:]
+        features = {k: v[:, -keep:] for k, v in features.items()} if features else features
         inputs = self.objective.prediction_inputs(history, self.mask_index)
         if features and self.feature_embeddings:
             features = {k: self.objective.prediction_features(v) for k, v in features.items()}
@@ -148,6 +151,18 @@ class SequenceRecommender(nn.Module):
         if features and self.feature_embeddings:
             side = {k: self.objective.feature_inputs(features[k], inputs, self.mask_index) for k in self.features}
         return inputs, targets, side
+
+
+def _columns_to_keep(x: Tensor) -> int:
+    """Columns of a left-padded batch worth computing: the longest row's real events plus one padding column
+    (so that a cloze model's appended [MASK] never pushes out a real event). Leading columns that are padding
+    in every row change no output (tested: left padding never does), only the cost: on short-history data
+    (Amazon Beauty: 8.8 events on average, windows of 51) they are most of the work."""
+    return columns_to_keep(x.shape[1], int((x != 0).sum(dim=1).max()) if x.numel() else 0)
+
+
+def columns_to_keep(width: int, longest: int) -> int:
+    return min(width, longest + 1)
 
 
 def build_model(

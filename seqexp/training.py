@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from seqexp.data.loader import EvalTensors, TrainTensors
 from seqexp.distributed import evaluate_sharded, rank_slice, world
 from seqexp.errors import ConfigError, TrainingDiverged
-from seqexp.model import SequenceRecommender
+from seqexp.model import SequenceRecommender, columns_to_keep
 from seqexp.tracking import NullTracker
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ def fit(
     ddp_model, optimizer = accelerator.prepare(model, optimizer)
     device = accelerator.device
     windows = train.windows.to(device)  # the whole training set lives on the device: batches are index slices
+    real_events = (train.windows > 0).sum(dim=1)  # (M,) on the host: trimming a batch needs no device sync
     features = {k: v.to(device) for k, v in train.features.items()}
     is_target = train.is_target.to(device) if train.is_target is not None else None
     order_gen = torch.Generator().manual_seed(seed)
@@ -129,11 +130,13 @@ def fit(
         for batch in _index_batches(len(train), batch_size, order_gen):
             if len(batch) < n_ranks:  # under DDP every rank needs rows: a last batch smaller than that is skipped
                 continue
-            idx = rank_slice(batch).to(device)
+            rows = rank_slice(batch)
+            keep = columns_to_keep(windows.shape[1], int(real_events[rows].max()))  # drop all-padding columns
+            idx = rows.to(device)
             inputs, targets, side = model.training_batch(
-                windows[idx],
-                {k: v[idx] for k, v in features.items()},
-                is_target[idx] if is_target is not None else None,
+                windows[idx, -keep:],
+                {k: v[idx, -keep:] for k, v in features.items()},
+                is_target[idx, -keep:] if is_target is not None else None,
                 mask_gen,
             )
             with accelerator.autocast():
