@@ -78,34 +78,39 @@ def test_ml100k_preset_reads_a_recbole_atomic_folder(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("preset", "filename", "text", "expected"),
+    ("preset", "filename", "text", "expected", "malformed_line"),
     [
-        ("beauty", "beauty.txt", "1 1\n1 2\n2 3\n1 3\n2 1\n2 2\n", {"1": ["1", "2", "3"], "2": ["3", "1", "2"]}),
+        ("beauty", "beauty.txt", "1 1\n1 2\n2 3\n1 3\n2 1\n2 2\n7\n", {"1": ["1", "2", "3"], "2": ["3", "1", "2"]}, 7),
         (
             "taobao",
             "UserBehavior.csv",
             "".join(f"7,{10 + i},99,{'pv' if i % 3 else 'cart'},{1511544070 + i}\n" for i in range(25))
             + "7,99,98,pv,15",
             {"7": [str(10 + i) for i in range(25)]},
+            None,
         ),  # a truncated last row ("...,pv,15", as in the rdav27_ slice) is dropped as bad_timestamp
         (
             "yoochoose",
             "yoochoose-clicks-100k_train_full.txt",
-            "SessionId\tItemId\tTime\n3\t5\t1396437466.9\n3\t6\t1396437470.1\n3\t5\t1396437480.5\n",
+            "SessionId\tItemId\tTime\n3\t5\t1396437466.9\n3\t6\t1396437470.1\n3\t5\t1396437480.5\n4\t1\t2\t3\n",
             {"3": ["5", "6", "5"]},
+            5,
         ),
     ],
 )
-def test_real_data_presets_read_their_format(tmp_path, preset, filename, text, expected):
+def test_real_data_presets_read_their_format(tmp_path, preset, filename, text, expected, malformed_line):
     from seqexp.data import load_data
 
     folder = tmp_path / preset
     folder.mkdir()
     (folder / filename).write_text(text)
-    cfg = compose_train(tmp_path, f"data={preset}", f"data.path={folder}")
+    cfg = compose_train(tmp_path, f"data={preset}", f"data.path={folder}", "data.max_invalid_fraction=0.5")
     data = load_data(cfg.data, cfg.paths.cache_dir)
     got = {data.user_ids[u]: [data.item_ids[i - 1] for i in data.sequence(u)] for u in range(data.n_users)}
     assert got == expected
+    malformed = next(r for r in data.report.rules if r.rule == "malformed_row")
+    assert malformed.dropped == (malformed_line is not None)  # a row with the wrong field count, counted ...
+    assert [e["row"] for e in malformed.examples] == ([malformed_line] if malformed_line else [])  # ... at its line
 
 
 def test_experiment_presets_hold_overrides_only_and_compose(tmp_path):
