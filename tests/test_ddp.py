@@ -61,3 +61,27 @@ def test_torchrun_two_processes_match_a_single_process_evaluation(tmp_path):
     for name, value in single.metrics.items():
         assert res["metrics"][f"test/{name}"] == pytest.approx(value, abs=1e-6), name
     assert res["per_user"]["values"] == pytest.approx(single.per_user["ndcg@10"].tolist(), abs=1e-6)
+
+
+def test_slurm_tasks_launched_by_submitit_become_ranks(monkeypatch):
+    from seqexp.distributed import export_slurm_environment
+
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    slurm = {
+        "SLURM_JOB_ID": "123",
+        "SLURM_NTASKS": "2",
+        "SLURM_JOB_NUM_NODES": "1",
+        "SLURM_NODEID": "0",
+        "SLURM_JOB_NODELIST": "gpu[07-08]",
+        "SLURM_PROCID": "1",
+        "SLURM_LOCALID": "1",
+    }
+    for k, v in slurm.items():
+        monkeypatch.setenv(k, v)
+    export_slurm_environment()
+    assert "RANK" not in os.environ  # plain srun, not submitit: left to torchrun
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    export_slurm_environment()
+    assert (os.environ["RANK"], os.environ["WORLD_SIZE"], os.environ["LOCAL_RANK"]) == ("1", "2", "1")
+    assert os.environ["MASTER_ADDR"] == "gpu07" and int(os.environ["MASTER_PORT"]) > 0

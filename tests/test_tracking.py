@@ -62,3 +62,22 @@ def test_training_completes_with_local_results_when_wandb_fails(monkeypatch, tmp
         metrics, _ = train(cfg)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["status"] == "completed" and results["metrics"] == metrics
+
+
+def test_checkpoint_artifact_is_logged_when_asked(tmp_path):
+    from seqexp.tracking import WandbTracker
+
+    logged = []
+
+    class FakeRun:
+        def log_artifact(self, artifact):
+            logged.append(artifact)
+
+    tracker = WandbTracker(log_checkpoint=True)
+    tracker.run = FakeRun()
+    ckpt = tmp_path / "best.pt"
+    ckpt.write_bytes(b"weights")
+    tracker.log_artifact(ckpt, name="model-lstm-synthetic-s0", kind="model")
+    (artifact,) = logged
+    assert artifact.name == "model-lstm-synthetic-s0" and artifact.type == "model"
+    assert "best.pt" in artifact.manifest.entries
