@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import torch
+from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
 from hydra import compose, initialize_config_dir
 
 from seqexp.data import load_data
@@ -80,9 +81,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    out = ROOT / "benchmarks" / "results" / f"padding_trim_{args.data}.md"
-    out.write_text(text)
+    emit(text, ROOT / "benchmarks" / "results" / f"padding_trim_{args.data}.md")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
 
 CHILD = """
 import json, resource, sys, time
@@ -99,9 +100,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    emit(text, args.out)
 
 
 if __name__ == "__main__":

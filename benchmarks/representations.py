@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 FILMS = ["Star Wars", "Toy Story", "Fargo", "Scream"]  # ml-100k.item titles (the year is its own column)
@@ -162,9 +163,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    emit(text, args.out)
 
 
 if __name__ == "__main__":

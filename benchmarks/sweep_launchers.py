@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["model=lstm,gru,sasrec,bert4rec", "seed=0,1"]
 
@@ -70,9 +72,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,18 @@ def data_cfg(path: Path, **overrides: object) -> dict:
     return cfg
 
 
+def unique_item_log(tmp_path: Path, lengths: tuple[int, ...] = (3, 4, 9, 12)):
+    """A prepared log in which every event has its own item, so an item's presence anywhere identifies the event."""
+    from seqexp.data.prepare import prepare
+
+    rows, item = [], 0
+    for u, n in enumerate(lengths):
+        for t in range(n):
+            item += 1
+            rows.append((u, item, 100 + t))
+    return prepare(data_cfg(write_log(tmp_path / "log.csv", rows)), tmp_path / "cache")
+
+
 # A run that takes a couple of seconds: tiny synthetic log, tiny model, two epochs, no tracking.
 TINY = [
     "logger=none",

@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import TINY, compose_train, data_cfg, write_log
-from seqexp.data.prepare import prepare
+from conftest import TINY, compose_train, unique_item_log, write_log
 from seqexp.data.splits import leave_one_out
 from seqexp.export import export_run
 from seqexp.item_init.item2vec import item2vec_vectors, training_sentences
@@ -40,17 +39,8 @@ def tiny_text_model(tmp_path_factory):
     return folder
 
 
-def _unique_item_log(tmp_path):
-    rows, item = [], 0
-    for u in range(6):
-        for t in range(5 + u):
-            item += 1
-            rows.append((u, item, 100 + t))
-    return prepare(data_cfg(write_log(tmp_path / "log.csv", rows)), tmp_path / "cache")
-
-
 def test_item2vec_reads_training_events_only(tmp_path):
-    data = _unique_item_log(tmp_path)
+    data = unique_item_log(tmp_path, lengths=(5, 6, 7, 8, 9, 10))
     split = leave_one_out(data)
     tokens = {int(t) for sentence in training_sentences(data, split) for t in sentence}
     held_out = set(split.valid.targets.tolist()) | set(split.test.targets.tolist())

@@ -5,25 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from conftest import data_cfg, write_log
+from conftest import unique_item_log
 from seqexp.data.loader import eval_tensors, left_padded_windows, train_tensors
-from seqexp.data.prepare import prepare
 from seqexp.data.splits import leave_one_out, ranges_to_index
 from seqexp.objectives import NextItemObjective
 
 
-def _unique_item_log(tmp_path, lengths=(3, 4, 9, 12)):
-    """Every event has its own item, so an item's presence anywhere identifies the event."""
-    rows, item = [], 0
-    for u, n in enumerate(lengths):
-        for t in range(n):
-            item += 1
-            rows.append((u, item, 100 + t))
-    return prepare(data_cfg(write_log(tmp_path / "log.csv", rows)), tmp_path / "cache")
-
-
 def test_leave_one_out_targets(tmp_path):
-    data = _unique_item_log(tmp_path)
+    data = unique_item_log(tmp_path)
     split = leave_one_out(data)
     for u in range(data.n_users):
         seq = data.sequence(u)
@@ -33,7 +22,7 @@ def test_leave_one_out_targets(tmp_path):
 
 
 def test_no_validation_or_test_target_reaches_training_inputs(tmp_path):
-    data = _unique_item_log(tmp_path)
+    data = unique_item_log(tmp_path)
     split = leave_one_out(data)
     for stride in (None, 2):
         train = train_tensors(data, split, max_len=4, stride=stride)
@@ -54,7 +43,7 @@ def test_windows_are_left_padded_and_keep_the_most_recent_events():
 
 
 def test_train_windows_shift_targets_and_stride_covers_long_histories(tmp_path):
-    data = _unique_item_log(tmp_path, lengths=(12,))
+    data = unique_item_log(tmp_path, lengths=(12,))
     split = leave_one_out(data)  # trains on items 1..10
     one = train_tensors(data, split, max_len=4)
     np.testing.assert_array_equal(one.windows.numpy(), [[6, 7, 8, 9, 10]])
@@ -68,7 +57,7 @@ def test_train_windows_shift_targets_and_stride_covers_long_histories(tmp_path):
 
 
 def test_eval_tensors_carry_the_full_history_for_filtering(tmp_path):
-    data = _unique_item_log(tmp_path, lengths=(9,))
+    data = unique_item_log(tmp_path, lengths=(9,))
     test = eval_tensors(data, leave_one_out(data).test, max_len=3)
     inputs, targets, rows, cols = test.slice(0, 1)
     assert inputs.tolist() == [[6, 7, 8]] and targets.tolist() == [9]
