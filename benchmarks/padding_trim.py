@@ -39,12 +39,24 @@ def step_seconds(model, optimizer, windows: torch.Tensor, trim: bool, gen: torch
     return time.perf_counter() - t0
 
 
+def profile_steps(model, optimizer, windows: torch.Tensor, name: str, steps: int = 5) -> None:
+    """Where a (trimmed) training step spends its time: torch.profiler's operators by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for s in range(steps):
+            step_seconds(model, optimizer, windows, True, torch.Generator().manual_seed(s))
+    print(f"## {name}: {steps} training steps\n")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="beauty")
     ap.add_argument("--path", required=True)
     ap.add_argument("--models", nargs="+", default=["lstm", "gru", "sasrec", "bert4rec"])
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--profile", action="store_true", help="also print torch.profiler's top operators per model")
     args = ap.parse_args()
     torch.manual_seed(0)
     rows = []
@@ -63,6 +75,8 @@ def main() -> None:
             batch = train.windows[order[s * bs : (s + 1) * bs]]
             for trim in (s % 2 == 0, s % 2 == 1):  # alternate which variant goes first
                 times[trim] += step_seconds(model, optimizer, batch, trim, torch.Generator().manual_seed(s))
+        if args.profile:
+            profile_steps(model, optimizer, train.windows[order[:bs]], name)
         full, trimmed = times[False] / args.steps, times[True] / args.steps
         rows.append(f"| {name} | {bs} | {full * 1000:.1f} | {trimmed * 1000:.1f} | {full / trimmed:.2f}x |")
         print(rows[-1], flush=True)
