@@ -108,6 +108,8 @@ def test_real_data_presets_read_their_format(tmp_path, preset, filename, text, e
     data = load_data(cfg.data, cfg.paths.cache_dir)
     got = {data.user_ids[u]: [data.item_ids[i - 1] for i in data.sequence(u)] for u in range(data.n_users)}
     assert got == expected
+    if preset == "taobao":  # the log itself is the item table: category ids as item text
+        assert set(data.item_side["category_id"]) == {"99"}
     malformed = next(r for r in data.report.rules if r.rule == "malformed_row")
     assert malformed.dropped == (malformed_line is not None)  # a row with the wrong field count, counted ...
     assert [e["row"] for e in malformed.examples] == ([malformed_line] if malformed_line else [])  # ... at its line

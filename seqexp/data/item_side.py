@@ -34,7 +34,8 @@ def read_item_side(data_cfg: Mapping[str, Any], data: PreparedData) -> dict[str,
     if not path.exists():
         raise DataError(f"data.item_side.file: {path} does not exist; point it at the item table or set it to null")
     id_col, columns = str(spec.get("id") or "item_id"), [str(c) for c in spec.get("columns") or []]
-    table = _read_table(path, str(spec.get("sep") or "\t"))
+    names = [str(n) for n in spec["names"]] if spec.get("names") else None
+    table = _read_table(path, str(spec.get("sep") or "\t"), names)
     missing = [c for c in [id_col, *columns] if c not in table.column_names]
     if missing:
         raise DataError(
@@ -58,7 +59,8 @@ def read_item_side(data_cfg: Mapping[str, Any], data: PreparedData) -> dict[str,
     return out
 
 
-def _read_table(path: Path, sep: str) -> pa.Table:
+def _read_table(path: Path, sep: str, names: list[str] | None = None) -> pa.Table:
+    """The item table; `names` for a file without a header (e.g. the Taobao log itself, for its categories)."""
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -70,7 +72,7 @@ def _read_table(path: Path, sep: str) -> pa.Table:
             path,
             parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=False, invalid_row_handler=lambda row: "skip"),
             convert_options=pacsv.ConvertOptions(strings_can_be_null=False, auto_dict_encode=False),
-            read_options=pacsv.ReadOptions(encoding="utf8"),
+            read_options=pacsv.ReadOptions(encoding="utf8", column_names=names),
         )
     except pa.ArrowInvalid as e:
         raise DataError(f"{path}: {str(e).splitlines()[0]}; check data.item_side.sep") from e
