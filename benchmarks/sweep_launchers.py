@@ -47,12 +47,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "sweep_launchers.md")
     args = ap.parse_args()
     cores = len(os.sched_getaffinity(0))
-    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b, tempfile.TemporaryDirectory() as c:
         basic = sweep([], args.epochs, Path(a), threads=cores)
+        basic_1 = sweep([], args.epochs, Path(c), threads=1)
         ray = sweep(["hydra/launcher=ray"], args.epochs, Path(b), threads=1)
     rows = [
         f"| basic: sequential, {cores} torch threads per job | {basic['jobs']} | {basic['wall']:.0f} | "
         f"{basic['job_seconds']:.0f} |",
+        f"| basic: sequential, 1 torch thread per job | {basic_1['jobs']} | {basic_1['wall']:.0f} | "
+        f"{basic_1['job_seconds']:.0f} |",
         f"| ray: parallel tasks, 1 CPU and 1 thread per job | {ray['jobs']} | {ray['wall']:.0f} | "
         f"{ray['job_seconds']:.0f} |",
     ]
@@ -62,13 +65,14 @@ def main() -> None:
             "",
             f"Command: `python benchmarks/sweep_launchers.py --epochs {args.epochs}`  ",
             f"Sweep: `seqexp-train -m {' '.join(GRID)} trainer.max_epochs={args.epochs}` on the synthetic data.  ",
-            f"Machine: {platform.machine()}, {cores} cores, no GPU; both sweeps in one session, one after the other.",
+            f"Machine: {platform.machine()}, {cores} cores, no GPU; the three sweeps in one session, one after the other.",
             "",
             "| launcher | jobs | sweep wall s | sum of job wall s |",
             "|---|---|---|---|",
             *rows,
             "",
-            f"Speed-up: {basic['wall'] / ray['wall']:.2f}x (Ray includes its ~10 s start).",
+            f"Ray vs basic with the same 1 thread per job: {basic_1['wall'] / ray['wall']:.2f}x; vs basic with all "
+            f"{cores} cores per job: {basic['wall'] / ray['wall']:.2f}x (Ray's wall time includes its start).",
             "",
         ]
     )
