@@ -65,7 +65,8 @@ def main() -> None:
             "",
             f"Command: `python benchmarks/sweep_launchers.py --epochs {args.epochs}`  ",
             f"Sweep: `seqexp-train -m {' '.join(GRID)} trainer.max_epochs={args.epochs}` on the synthetic data.  ",
-            f"Machine: {platform.machine()}, {cores} cores, no GPU; the three sweeps in one session, one after the other.",
+            f"Machine: {platform.machine()}, {cores} cores, no GPU; the three sweeps in one session, "
+            "one after the other.",
             "",
             "| launcher | jobs | sweep wall s | sum of job wall s |",
             "|---|---|---|---|",
