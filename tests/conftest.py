@@ -24,6 +24,8 @@ for var, value in {
     "OMP_NUM_THREADS": "1",
 }.items():
     os.environ.setdefault(var, value)
+for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SUBMITIT_EXECUTOR"):
+    os.environ.pop(var, None)  # a distributed launcher's variables would make every run wait for its peers
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -23,6 +23,7 @@ from seqexp.evaluation import evaluate
 from seqexp.model import build_model
 
 pytestmark = pytest.mark.slow
+DDP_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
 def test_shards_tile_the_rows_in_order():
@@ -66,8 +67,8 @@ def test_torchrun_two_processes_match_a_single_process_evaluation(tmp_path):
 def test_slurm_tasks_launched_by_submitit_become_ranks(monkeypatch):
     from seqexp.distributed import export_slurm_environment
 
-    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(var, raising=False)
+    # a private copy of the environment: RANK/WORLD_SIZE must not leak into later tests (they would start DDP)
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k not in DDP_VARIABLES})
     slurm = {
         "SLURM_JOB_ID": "123",
         "SLURM_NTASKS": "2",
@@ -77,11 +78,10 @@ def test_slurm_tasks_launched_by_submitit_become_ranks(monkeypatch):
         "SLURM_PROCID": "1",
         "SLURM_LOCALID": "1",
     }
-    for k, v in slurm.items():
-        monkeypatch.setenv(k, v)
+    os.environ.update(slurm)
     export_slurm_environment()
     assert "RANK" not in os.environ  # plain srun, not submitit: left to torchrun
-    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    os.environ["SUBMITIT_EXECUTOR"] = "slurm"
     export_slurm_environment()
     assert (os.environ["RANK"], os.environ["WORLD_SIZE"], os.environ["LOCAL_RANK"]) == ("1", "2", "1")
     assert os.environ["MASTER_ADDR"] == "gpu07" and int(os.environ["MASTER_PORT"]) > 0
