@@ -111,7 +111,7 @@ def test_agent_launcher_script_is_valid_bash():
     assert proc.returncode != 0 and "usage: launch_agents.sh" in proc.stderr
 
 
-@pytest.mark.filterwarnings("ignore:.*validated against ConfigStore schema")  # deliberate, see seqexp/resolvers.py
+@pytest.mark.filterwarnings("ignore:(?s).*validated against ConfigStore schema")  # deliberate, see seqexp/resolvers.py
 @pytest.mark.parametrize("launcher", ["ray", "slurm"])
 def test_launcher_presets_compose_with_their_plugin_schema(tmp_path, launcher):
     from hydra import compose, initialize_config_dir
