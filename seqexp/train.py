@@ -149,7 +149,6 @@ def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     pop_valid, pop_test = evaluate_sharded(pop, valid_t, **eval_kwargs), evaluate_sharded(pop, test_t, **eval_kwargs)
 
     # ---- train
-
     # what recommend needs besides the weights; built once, not at every improvement
     serving = {
         "item_ids": data.item_ids.tolist(),
