@@ -1,0 +1,112 @@
+"""Every encoder with its default settings against the reference numbers (issue #7): ml-100k with 3 seeds,
+Amazon Beauty (the BERT4Rec authors' file) with 1 seed; leave-one-out, full ranking, max length 50. Each data
+set is evaluated under its anchor's protocol: ml-100k as RecBole ran it (seen items NOT filtered,
+../shared/peer/RESULTS.md; `--ml100k-filter-seen` for the filtered variant), Beauty as published (seen items
+filtered). Prints a markdown table beside the anchors and writes benchmarks/results/quality.md.
+
+    python benchmarks/quality.py --ml100k ../shared/data/ml-100k --beauty ../shared/data/beauty-bert4rec [--jobs 2]
+
+Runs `seqexp-train` in subprocesses (--jobs at a time, one torch thread each); a finished run is reused, so an
+interrupted benchmark continues where it stopped. Extra Hydra overrides after the options apply to every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ["lstm", "gru", "sasrec", "bert4rec"]
+# test NDCG@10 anchors: RecBole 1.2.1 on this machine (../shared/peer/RESULTS.md) and Klenitskiy & Vasilev,
+# RecSys 2023 on Beauty (../shared/data/README.md); the LSTM has no published counterpart
+ANCHORS = {
+    ("ml100k", "lstm"): ("RecBole GRU4Rec", 0.0600),  # the nearest recurrent model RecBole has
+    ("ml100k", "gru"): ("RecBole GRU4Rec", 0.0600),
+    ("ml100k", "sasrec"): ("RecBole SASRec", 0.0564),
+    ("ml100k", "bert4rec"): ("RecBole BERT4Rec", 0.0484),
+    ("beauty", "sasrec"): ("SASRec+ (RecSys'23)", 0.0327),
+    ("beauty", "bert4rec"): ("BERT4Rec (RecSys'23)", 0.0187),
+}
+
+
+def run(data: str, path: str, model: str, seed: int, args: argparse.Namespace) -> dict:
+    run_dir = args.workdir / f"{data}-{model}-s{seed}-filter{int(args.filter_seen[data])}"
+    results = run_dir / "results.json"
+    if results.exists() and json.loads(results.read_text()).get("status") == "completed":
+        return json.loads(results.read_text())
+    cmd = [
+        sys.executable, "-m", "seqexp.train", f"data={data}", f"data.path={path}", f"model={model}", f"seed={seed}",
+        f"eval.filter_seen={str(args.filter_seen[data]).lower()}", "trainer=long", "logger=none",
+        "trainer.progress_bar=false", "trainer.num_threads=1",
+        f"hydra.run.dir={run_dir}", f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if proc.returncode:
+        raise SystemExit(f"{data}/{model}/seed {seed} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(results.read_text())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ml100k", help="folder holding ml-100k.inter (skipped when not given)")
+    ap.add_argument("--beauty", help="folder holding beauty.txt (skipped when not given)")
+    ap.add_argument("--models", nargs="+", default=MODELS)
+    ap.add_argument("--jobs", type=int, default=2, help="runs at a time (one torch thread each)")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/seqexp-quality"))
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.md")
+    ap.add_argument("--ml100k-filter-seen", action="store_true", help="filter seen items on ml-100k too")
+    ap.add_argument("override", nargs="*", help="extra Hydra overrides for every run")
+    args = ap.parse_args()
+    args.filter_seen = {"ml100k": args.ml100k_filter_seen, "beauty": True}
+    plan = [("ml100k", args.ml100k, m, s) for m in args.models for s in (0, 1, 2) if args.ml100k]
+    plan += [("beauty", args.beauty, m, 0) for m in args.models if args.beauty]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(lambda p: (p, run(*p, args)), plan))
+    rows = []
+    for data in ("ml100k", "beauty"):
+        for model in args.models:
+            runs = [r for (d, _, m, _), r in results if (d, m) == (data, model)]
+            if not runs:
+                continue
+            ndcg = np.array([r["metrics"]["test/ndcg@10"] for r in runs])
+            hr = np.mean([r["metrics"]["test/hr@10"] for r in runs])
+            mrr = np.mean([r["metrics"]["test/mrr@10"] for r in runs])
+            anchor, value = ANCHORS.get((data, model), ("–", None))
+            gap = f"{ndcg.mean() - value:+.4f}" if value is not None else "–"
+            spread = f" ± {ndcg.std(ddof=1):.4f}" if len(ndcg) > 1 else ""
+            wall = np.mean([r["timings"]["total_s"] for r in runs])
+            rows.append(
+                f"| {data} | {model} | {len(runs)} | {ndcg.mean():.4f}{spread} | {hr:.4f} | {mrr:.4f} | {anchor} "
+                f"{value if value is not None else ''} | {gap} | {wall:.0f} |"
+            )
+    text = "\n".join(
+        [
+            "# Quality against the anchors (test metrics, full ranking, max length 50)",
+            "",
+            f"Command: `python benchmarks/quality.py --ml100k {args.ml100k} --beauty {args.beauty} "
+            f"--jobs {args.jobs}`  ",
+            f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, {args.jobs} runs at a time, one "
+            "torch thread each; trainer=long (early stopping on validation NDCG@10).",
+            "",
+            f"Seen items filtered: ml-100k {args.filter_seen['ml100k']} (RecBole's protocol: false), Beauty true.",
+            "",
+            "| data | model | seeds | NDCG@10 | HR@10 | MRR@10 | anchor NDCG@10 | gap | wall s per run |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+    emit(text, args.out)
+
+
+if __name__ == "__main__":
+    main()
