@@ -57,7 +57,8 @@ def test_text_vectors_are_mean_pooled_normalised_and_equal_for_equal_text(tiny_t
     v = encode_texts(texts, tiny_text_model, batch_size=2, cache_dir=tmp_path)
     assert v.shape == (4, 16)
     np.testing.assert_allclose(np.linalg.norm(v[:3], axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(v[0], v[2], rtol=1e-6) and not np.allclose(v[0], v[1])
+    np.testing.assert_allclose(v[0], v[2], rtol=1e-6)  # equal text, equal vector
+    assert not np.allclose(v[0], v[1])  # different text, different vector
     assert np.all(v[3] == 0)  # no text, no vector
 
 
