@@ -48,11 +48,18 @@ def run(data: str, path: str, model: str, seed: int, args: argparse.Namespace) -
         f"eval.filter_seen={str(args.filter_seen[data]).lower()}", "trainer=long", "logger=none",
         "trainer.progress_bar=false", "trainer.num_threads=1",
         f"hydra.run.dir={run_dir}", f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
+        *(args.beauty_override if data == "beauty" else []),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode:
         raise SystemExit(f"{data}/{model}/seed {seed} failed:\n{proc.stderr[-3000:]}")
     return json.loads(results.read_text())
+
+
+def _seconds_to_best(result: dict) -> float:
+    """Training + validation seconds until the epoch with the best validation NDCG@10."""
+    best = result["training"]["best_epoch"]
+    return next(row["wall_seconds"] for row in result["history"] if row["epoch"] == best)
 
 
 def main() -> None:
@@ -64,6 +71,12 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/seqexp-quality"))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.md")
     ap.add_argument("--ml100k-filter-seen", action="store_true", help="filter seen items on ml-100k too")
+    ap.add_argument(
+        "--beauty-override",
+        action="append",
+        default=[],
+        help="a Hydra override for the Beauty runs only, e.g. +model/loss=sampled (repeat for several)",
+    )
     ap.add_argument("override", nargs="*", help="extra Hydra overrides for every run")
     args = ap.parse_args()
     args.filter_seen = {"ml100k": args.ml100k_filter_seen, "beauty": True}
@@ -84,23 +97,25 @@ def main() -> None:
             gap = f"{ndcg.mean() - value:+.4f}" if value is not None else "–"
             spread = f" ± {ndcg.std(ddof=1):.4f}" if len(ndcg) > 1 else ""
             wall = np.mean([r["timings"]["total_s"] for r in runs])
+            epochs = "/".join(f"{r['training']['epochs_run']} ({r['training']['best_epoch']})" for r in runs)
+            to_best = np.mean([_seconds_to_best(r) for r in runs])
             rows.append(
                 f"| {data} | {model} | {len(runs)} | {ndcg.mean():.4f}{spread} | {hr:.4f} | {mrr:.4f} | {anchor} "
-                f"{value if value is not None else ''} | {gap} | {wall:.0f} |"
+                f"{value if value is not None else ''} | {gap} | {epochs} | {to_best:.0f} | {wall:.0f} |"
             )
     text = "\n".join(
         [
             "# Quality against the anchors (test metrics, full ranking, max length 50)",
             "",
-            f"Command: `python benchmarks/quality.py --ml100k {args.ml100k} --beauty {args.beauty} "
-            f"--jobs {args.jobs}`  ",
+            f"Command: `python benchmarks/quality.py {' '.join(sys.argv[1:])}`  ",
             f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, {args.jobs} runs at a time, one "
             "torch thread each; trainer=long (early stopping on validation NDCG@10).",
             "",
             f"Seen items filtered: ml-100k {args.filter_seen['ml100k']} (RecBole's protocol: false), Beauty true.",
             "",
-            "| data | model | seeds | NDCG@10 | HR@10 | MRR@10 | anchor NDCG@10 | gap | wall s per run |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| data | model | seeds | NDCG@10 | HR@10 | MRR@10 | anchor NDCG@10 | gap | epochs (best) | "
+            "s to best valid | wall s per run |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
         ]

@@ -7,6 +7,7 @@ main(cfg) -> train(cfg) -> (metrics, objects). `train` does the work and is what
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -67,7 +68,9 @@ def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     t_start = time.perf_counter()
     _check_config(cfg)
     export_slurm_environment()  # SLURM tasks of one job -> one process group, as torchrun would
-    accelerator = make_accelerator(str(cfg.trainer.device), str(cfg.trainer.precision))
+    accelerator = make_accelerator(
+        str(cfg.trainer.device), str(cfg.trainer.precision), bool(cfg.trainer.get("compile", False))
+    )
     main_process = accelerator.is_main_process  # rank 0 owns the run dir's files and the W&B run
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +188,7 @@ def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             on_epoch_end=save_last,
             resume=resume,
             progress_bar=bool(cfg.trainer.progress_bar),
+            limit_train_batches=cfg.trainer.get("limit_train_batches"),
         )
         model.eval()
         test = evaluate_sharded(model.score, test_t, device=accelerator.device, **eval_kwargs)
@@ -242,6 +246,8 @@ def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             "device": str(accelerator.device),
             "processes": accelerator.num_processes,  # > 1 under torchrun / SLURM tasks (DDP)
             "precision": str(cfg.trainer.precision),
+            "compile": bool(cfg.trainer.get("compile", False)),
+            "batches_per_epoch": math.ceil(len(train_t) / int(cfg.model.batch_size)),
         },
         "timings": {
             "prepare_s": prepare_s,

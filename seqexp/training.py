@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import TorchDynamoPlugin
 from tqdm.auto import tqdm
 
 from seqexp.data.loader import EvalTensors, TrainTensors
@@ -66,11 +67,14 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def make_accelerator(device: str = "auto", precision: str = "no") -> Accelerator:
+def make_accelerator(device: str = "auto", precision: str = "no", compile: bool = False) -> Accelerator:
+    """Accelerate places the model, runs autocast for `precision` and, with `compile`, wraps the training
+    forward in `torch.compile` (inductor, dynamic shapes: padding trimming changes the length per batch)."""
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("trainer.device=cuda but no CUDA device is visible; use trainer.device=auto or cpu")
     use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    return Accelerator(cpu=use_cpu, mixed_precision=str(precision))
+    dynamo = TorchDynamoPlugin(backend="inductor", dynamic=True) if compile else None
+    return Accelerator(cpu=use_cpu, mixed_precision=str(precision), dynamo_plugin=dynamo)
 
 
 def fit(
@@ -92,8 +96,10 @@ def fit(
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     resume: dict[str, Any] | None = None,
     progress_bar: bool = True,
+    limit_train_batches: int | None = None,
 ) -> FitResult:
-    """Train `model` in place; on return it holds the best-validation weights."""
+    """Train `model` in place; on return it holds the best-validation weights. `limit_train_batches` ends every
+    epoch after that many batches (smoke runs and speed measurements; None = whole epochs)."""
     tracker = tracker or NullTracker()
     eval_kwargs = dict(eval_kwargs or {})
     optimizer = optimizer_factory(model.parameters())
@@ -154,6 +160,8 @@ def fit(
             n_batches += 1
             seen += len(batch)  # global: all ranks together
             bar.update(len(batch))
+            if limit_train_batches and n_batches >= limit_train_batches:
+                break
             if n_batches % SYNC_EVERY == 0:
                 _stop_if_diverged(first_bad_step, epoch)
                 bar.set_postfix(
@@ -171,6 +179,7 @@ def fit(
             "epoch": epoch,
             "train/loss": loss_sum.item() / max(n_batches, 1),
             "train/epoch_seconds": epoch_s,
+            "train/batches": n_batches,
             "train/sequences_per_second": seen / epoch_s,
             "train/targets_per_second": int(n_targets.item()) / epoch_s,
         }
