@@ -49,17 +49,26 @@ def test_too_short_max_len_is_a_config_error(tmp_path):
 def test_sampled_softmax_trains_through_the_config(tmp_path):
     metrics, objects = train(
         compose_train(
-            tmp_path,
-            *TINY,
-            "model=sasrec",
-            "model.loss._target_=seqexp.losses.SampledSoftmax",
-            "+model.loss.num_negatives=10",
-            "+model.loss.distribution=popularity",
+            tmp_path, *TINY, "model=sasrec", "+model/loss=sampled", "model.loss.num_negatives=10",
+            "model.loss.distribution=popularity",
         )
-    )
-    assert type(objects["model"].loss).__name__ == "SampledSoftmax"
-    assert objects["model"].loss.probs.shape == (objects["data"].n_items + 1,)
+    )  # fmt: skip
+    loss = objects["model"].loss
+    assert type(loss).__name__ == "SampledSoftmax" and loss.num_negatives == 10 and loss.logq_correction
+    assert loss.probs.shape == (objects["data"].n_items + 1,)
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    preset = compose_train(tmp_path, "model=lstm", "+model/loss=sampled").model.loss  # any card takes it
+    assert preset._target_ == "seqexp.losses.SampledSoftmax" and preset.num_negatives == 2048
+
+
+def test_limit_train_batches_ends_each_epoch_early(tmp_path):
+    _, objects = train(compose_train(tmp_path, *TINY, "model.batch_size=16", "trainer.limit_train_batches=3"))
+    results = objects["results"]
+    assert results["training"]["batches_per_epoch"] > 3
+    assert [row["train/batches"] for row in results["history"]] == [3, 3]
+    # 3 batches of 16 windows per epoch, counted as such in the throughput
+    rows = results["history"][0]
+    assert rows["train/sequences_per_second"] * rows["train/epoch_seconds"] == pytest.approx(48)
 
 
 def test_ml100k_preset_reads_a_recbole_atomic_folder(tmp_path):
