@@ -163,7 +163,7 @@ def ml100k_recbole_settings(args: argparse.Namespace, peer: dict[str, dict]) -> 
             f"| {model} | {PEER_OF[model]} | {epoch_seconds(res):.2f} | "
             f"{median_rate(res, 'train/sequences_per_second'):,.0f} | {ours:,.0f} | "
             f"{fmt(p and p['median_full_epoch_s_est'])} | {fmt(theirs, ',.0f')} | "
-            f"{fmt(theirs and ours / theirs, '.1f')}x |"
+            f"{fmt(theirs and ours / theirs, '.1f')}{'x' if theirs else ''} |"
         )
     return [
         f"## ml-100k with RecBole's settings ({args.epochs} epochs; RecBole capped at {args.peer_cap} s)",
