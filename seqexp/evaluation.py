@@ -44,6 +44,8 @@ def evaluate(
     """Score every row against all `n_items` items, mask padding (and the history when `filter_seen`),
     and compute per-user metrics; `coverage@K` is the share of the catalogue in anybody's top-K."""
     t0 = time.perf_counter()
+    cover = min(coverage_k, n_items)
+    top_k = min(max(*ks, cover), n_items + 1)  # ranks beyond the largest cut-off need no exact count
     parts: dict[str, list[Tensor]] = {}
     recommended = torch.zeros(n_items + 1, dtype=torch.bool, device=device)
     for i in range(0, len(tensors), batch_size):
@@ -52,9 +54,10 @@ def evaluate(
         features = {k: v.to(device, non_blocking=True) for k, v in tensors.feature_slice(i, j).items()}
         scores = (scorer(inputs, features) if features else scorer(inputs)).float()  # (B, N + 1)
         mask_scores(scores, *((seen_rows, seen_cols) if filter_seen else ()))  # padding always, history if asked
-        for name, values in ranking_metrics(*target_positions(scores, targets), ks=ks).items():
+        top = scores.topk(top_k, dim=1)  # (B, top_k) descending: bounds the ranks and gives the coverage set
+        for name, values in ranking_metrics(*target_positions(scores, targets, top.values), ks=ks).items():
             parts.setdefault(name, []).append(values)
-        recommended[scores.topk(min(coverage_k, n_items), dim=1).indices.flatten()] = True
+        recommended[top.indices[:, :cover].flatten()] = True
     per_user = {k: torch.cat(v).cpu().numpy() for k, v in parts.items()}
     metrics = {k: float(v.mean()) if len(v) else 0.0 for k, v in per_user.items()}
     metrics[f"coverage@{coverage_k}"] = float(recommended[1:].sum()) / n_items

@@ -16,13 +16,36 @@ from torch import Tensor
 METRICS = ("hr", "ndcg", "mrr")
 
 
-def target_positions(scores: Tensor, targets: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """scores (B, N), targets (B,) -> (greater (B,), ties (B,), reachable (B,) bool)."""
+def target_positions(
+    scores: Tensor, targets: Tensor, top_values: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """scores (B, N), targets (B,) -> (greater (B,), ties (B,), reachable (B,) bool).
+
+    With `top_values` (B, K), the K best scores of each row in descending order (from the `topk` the evaluation
+    takes anyway), only rows whose target can reach the top K are counted over the whole catalogue: a target
+    scored below the K-th best has at least K items strictly above it, so it gets greater = K, ties = 0, which
+    gives the same metrics at every cut-off <= K. Counting every row was half of a Beauty evaluation's time
+    (benchmarks/results/eval_breakdown.md).
+    """
     t = scores.gather(1, targets[:, None])  # (B, 1)
-    greater = (scores > t).sum(dim=1)
-    ties = (scores == t).sum(dim=1) - 1
     reachable = torch.isfinite(t.squeeze(1))
+    if top_values is None:
+        return _count_around(scores, t) + (reachable,)
+    k = top_values.shape[1]
+    near = (t.squeeze(1) >= top_values[:, -1]).nonzero().squeeze(1)  # (R,) rows that may rank in the top K
+    greater = torch.full_like(targets, k, dtype=torch.int32)
+    ties = torch.zeros_like(targets, dtype=torch.int32)
+    if near.numel():
+        greater[near], ties[near] = _count_around(scores[near], t[near])
     return greater, ties, reachable
+
+
+def _count_around(scores: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+    """Items scored strictly higher than / tied with each row's target score t (B, 1); int32 accumulation
+    (counting the bool mask into int64 took twice as long)."""
+    greater = (scores > t).sum(dim=1, dtype=torch.int32)
+    ties = (scores == t).sum(dim=1, dtype=torch.int32) - 1
+    return greater, ties
 
 
 def _discount(metric: str, k: int, device: torch.device) -> Tensor:

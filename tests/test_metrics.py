@@ -91,3 +91,22 @@ def test_popularity_ranks_by_training_counts_with_ties_by_expectation():
     assert r.per_user["hr@1"].tolist() == [1.0, 0.0, 0.0]  # 1 is filtered, 2 leads
     assert r.per_user["hr@2"].tolist() == pytest.approx([1.0, 0.5, 0.0])  # 3 and 4 tie for position 2
     assert r.per_user["mrr@5"].tolist() == pytest.approx([1.0, (1 / 2 + 1 / 3) / 2, 1 / 4])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ranks_bounded_by_the_top_k_give_the_same_metrics_as_full_counts(seed):
+    gen = torch.Generator().manual_seed(seed)
+    scores = torch.randint(0, 6, (64, 30), generator=gen).float()  # heavy ties, as a popularity scorer has
+    scores[torch.rand(64, 30, generator=gen) < 0.2] = float("-inf")  # filtered (seen) items, some targets too
+    targets = torch.randint(1, 30, (64,), generator=gen)
+    top = scores.topk(7, dim=1).values
+    greater, ties, reachable = target_positions(scores, targets, top)
+    full = target_positions(scores, targets)
+    near = greater < 7  # rows counted exactly: identical to the full count
+    assert torch.equal(greater[near], full[0][near]) and torch.equal(ties[near], full[1][near])
+    assert bool((full[0][~near] >= 7).all()) and torch.equal(reachable, full[2])
+    bounded = ranking_metrics(greater, ties, reachable, ks=(1, 5, 7))
+    exact = ranking_metrics(*full, ks=(1, 5, 7))
+    for name in exact:
+        torch.testing.assert_close(bounded[name], exact[name], rtol=0, atol=1e-12)
+    assert 0 < int(near.sum()) < 64  # both kinds of rows occur
