@@ -189,6 +189,7 @@ def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             resume=resume,
             progress_bar=bool(cfg.trainer.progress_bar),
             limit_train_batches=cfg.trainer.get("limit_train_batches"),
+            max_minutes=cfg.trainer.get("max_minutes"),
         )
         model.eval()
         test = evaluate_sharded(model.score, test_t, device=accelerator.device, **eval_kwargs)
@@ -240,6 +241,7 @@ def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             "best_epoch": fitted.best_epoch,
             "epochs_run": fitted.epochs_run,
             "stopped_early": fitted.stopped_early,
+            "out_of_time": fitted.out_of_time,
             "parameters": count_parameters(model),
             "train_windows": len(train_t),
             "train_targets": train_t.n_targets,

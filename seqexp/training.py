@@ -60,6 +60,7 @@ class FitResult:
     best_valid: dict[str, float]
     epochs_run: int
     stopped_early: bool
+    out_of_time: bool  # stopped by the time budget (max_minutes) before early stopping or max_epochs
     train_seconds: float  # time in training steps only
     eval_seconds: float  # time in validation
     sequences_per_second: float  # training windows per second of training steps
@@ -97,9 +98,12 @@ def fit(
     resume: dict[str, Any] | None = None,
     progress_bar: bool = True,
     limit_train_batches: int | None = None,
+    max_minutes: float | None = None,
 ) -> FitResult:
     """Train `model` in place; on return it holds the best-validation weights. `limit_train_batches` ends every
-    epoch after that many batches (smoke runs and speed measurements; None = whole epochs)."""
+    epoch after that many batches (smoke runs and speed measurements; None = whole epochs). `max_minutes` stops
+    after the first epoch that ends past that much training + validation time (a budget, as RecBole's peer runs
+    had; counted across a resume)."""
     tracker = tracker or NullTracker()
     eval_kwargs = dict(eval_kwargs or {})
     optimizer = optimizer_factory(model.parameters())
@@ -124,7 +128,8 @@ def fit(
         )
 
     stopped_early = state.bad_evals >= patience
-    while not stopped_early and state.epoch < max_epochs:
+    out_of_time = False
+    while not stopped_early and not out_of_time and state.epoch < max_epochs:
         epoch = state.epoch + 1
         model.train()
         t0 = time.perf_counter()
@@ -209,6 +214,9 @@ def fit(
         if on_epoch_end is not None:
             on_epoch_end(_snapshot(state, model, optimizer, order_gen, mask_gen, best_weights))
         stopped_early = state.bad_evals >= patience
+        out_of_time = bool(max_minutes) and state.train_seconds + state.eval_seconds >= 60 * max_minutes
+        if out_of_time and not stopped_early and state.epoch < max_epochs:
+            log.warning("time budget trainer.max_minutes=%s spent after epoch %d: stopping", max_minutes, epoch)
 
     if not stopped_early and state.best_epoch >= state.epoch - eval_every:
         log.warning(
@@ -223,6 +231,7 @@ def fit(
         best_valid=state.best_valid,
         epochs_run=state.epoch,
         stopped_early=stopped_early,
+        out_of_time=out_of_time and not stopped_early,
         train_seconds=state.train_seconds,
         eval_seconds=state.eval_seconds,
         sequences_per_second=state.sequences / max(state.train_seconds, 1e-9),

@@ -131,3 +131,11 @@ def test_experiment_presets_hold_overrides_only_and_compose(tmp_path):
     assert (baseline.model.name, baseline.data.name, baseline.trainer.patience) == ("lstm", "ml100k", 10)
     grid = compose_train(tmp_path, "experiment=compare_encoders")
     assert grid.trainer.max_epochs == 300 and grid.task_name == "compare_encoders"
+
+
+def test_max_minutes_stops_after_the_epoch_that_spends_the_budget(tmp_path):
+    _, objects = train(compose_train(tmp_path, *TINY, "trainer.max_epochs=5", "trainer.max_minutes=1e-6"))
+    training = objects["results"]["training"]
+    assert training["epochs_run"] == 1 and training["out_of_time"] and not training["stopped_early"]
+    _, unlimited = train(compose_train(tmp_path / "b", *TINY))
+    assert not unlimited["results"]["training"]["out_of_time"]
