@@ -38,11 +38,13 @@ ANCHORS = {
 }
 
 
-def run(data: str, path: str, model: str, seed: int, args: argparse.Namespace) -> dict:
+def run(data: str, path: str, model: str, seed: int, args: argparse.Namespace) -> dict | None:
     run_dir = args.workdir / f"{data}-{model}-s{seed}-filter{int(args.filter_seen[data])}"
     results = run_dir / "results.json"
     if results.exists() and json.loads(results.read_text()).get("status") == "completed":
         return json.loads(results.read_text())
+    if args.collect_only:
+        return None
     cmd = [
         sys.executable, "-m", "seqexp.train", f"data={data}", f"data.path={path}", f"model={model}", f"seed={seed}",
         f"eval.filter_seen={str(args.filter_seen[data]).lower()}", "trainer=long", "logger=none",
@@ -54,6 +56,10 @@ def run(data: str, path: str, model: str, seed: int, args: argparse.Namespace) -
     if proc.returncode:
         raise SystemExit(f"{data}/{model}/seed {seed} failed:\n{proc.stderr[-3000:]}")
     return json.loads(results.read_text())
+
+
+def _out_of_time(result: dict) -> bool:
+    return bool(result["training"].get("out_of_time"))
 
 
 def _seconds_to_best(result: dict) -> float:
@@ -71,6 +77,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/seqexp-quality"))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.md")
     ap.add_argument("--ml100k-filter-seen", action="store_true", help="filter seen items on ml-100k too")
+    ap.add_argument("--collect-only", action="store_true", help="tabulate finished runs only; start none")
     ap.add_argument(
         "--beauty-override",
         action="append",
@@ -87,7 +94,7 @@ def main() -> None:
     rows = []
     for data in ("ml100k", "beauty"):
         for model in args.models:
-            runs = [r for (d, _, m, _), r in results if (d, m) == (data, model)]
+            runs = [r for (d, _, m, _), r in results if (d, m) == (data, model) and r is not None]
             if not runs:
                 continue
             ndcg = np.array([r["metrics"]["test/ndcg@10"] for r in runs])
@@ -97,11 +104,14 @@ def main() -> None:
             gap = f"{ndcg.mean() - value:+.4f}" if value is not None else "–"
             spread = f" ± {ndcg.std(ddof=1):.4f}" if len(ndcg) > 1 else ""
             wall = np.mean([r["timings"]["total_s"] for r in runs])
-            epochs = "/".join(f"{r['training']['epochs_run']} ({r['training']['best_epoch']})" for r in runs)
+            epochs = "/".join(
+                f"{r['training']['epochs_run']} ({r['training']['best_epoch']}){'†' if _out_of_time(r) else ''}"
+                for r in runs
+            )
             to_best = np.mean([_seconds_to_best(r) for r in runs])
             rows.append(
                 f"| {data} | {model} | {len(runs)} | {ndcg.mean():.4f}{spread} | {hr:.4f} | {mrr:.4f} | {anchor} "
-                f"{value if value is not None else ''} | {gap} | {epochs} | {to_best:.0f} | {wall:.0f} |"
+                f"{format(value, '.4f') if value is not None else ''} | {gap} | {epochs} | {to_best:.0f} | {wall:.0f} |"
             )
     text = "\n".join(
         [
@@ -113,10 +123,20 @@ def main() -> None:
             "",
             f"Seen items filtered: ml-100k {args.filter_seen['ml100k']} (RecBole's protocol: false), Beauty true.",
             "",
-            "| data | model | seeds | NDCG@10 | HR@10 | MRR@10 | anchor NDCG@10 | gap | epochs (best) | "
-            "s to best valid | wall s per run |",
+            "| data | model | seeds | NDCG@10 (mean ± sd over seeds) | HR@10 | MRR@10 | anchor NDCG@10 | gap | "
+            "epochs (best) | s to best valid | wall s per run |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
+            "",
+            "† stopped by its time budget (`trainer.max_minutes`), not by early stopping: not converged.",
+            "",
+            "Overrides of each run (from its results.json):",
+            "",
+            *[
+                f"- {d} {m} seed {seed}: `{' '.join(r.get('overrides', []))}`"
+                for (d, _, m, seed), r in results
+                if r is not None
+            ],
             "",
         ]
     )
