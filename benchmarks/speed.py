@@ -213,6 +213,9 @@ def main() -> None:
     ap.add_argument("--peer", type=Path, help="../shared/peer: re-run RecBole here for a same-session ratio")
     ap.add_argument("--peer-cap", type=int, default=150, help="RecBole wall-time cap per model (s)")
     ap.add_argument("--models", nargs="+", default=MODELS)
+    ap.add_argument(
+        "--sections", nargs="+", default=["recbole", "defaults", "beauty"], choices=["recbole", "defaults", "beauty"]
+    )
     ap.add_argument("--variants", nargs="+", default=["fp32"], choices=list(VARIANTS))
     ap.add_argument("--epochs", type=int, default=5, help="epochs of the RecBole-settings runs")
     ap.add_argument("--beauty-batches", type=int, default=40, help="training batches per Beauty measurement")
@@ -225,9 +228,11 @@ def main() -> None:
     t0 = time.perf_counter()
     peer = run_peer(args) if args.peer else {}
     sections = []
-    if args.ml100k:
-        sections += ml100k_recbole_settings(args, peer) + ml100k_defaults(args, peer)
-    if args.beauty:
+    if args.ml100k and "recbole" in args.sections:
+        sections += ml100k_recbole_settings(args, peer)
+    if args.ml100k and "defaults" in args.sections:
+        sections += ml100k_defaults(args, peer)
+    if args.beauty and "beauty" in args.sections:
         sections += beauty(args)
     load = os.getloadavg()
     text = "\n".join(
