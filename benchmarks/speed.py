@@ -30,6 +30,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -38,6 +39,7 @@ from _markdown import emit  # benchmarks/_markdown.py: run as a script, its fold
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["lstm", "gru", "sasrec", "bert4rec"]
 VARIANTS = {"fp32": [], "bf16": ["trainer.precision=bf16"], "compile": ["trainer.compile=true"]}
+Report = Callable[[list[str]], None]  # rewrites the results file with a section's rows so far
 PEER_OF = {"gru": "GRU4Rec", "sasrec": "SASRec", "bert4rec": "BERT4Rec", "lstm": "GRU4Rec"}
 # RecBole's settings (../shared/peer/configs/base.yaml + <model>.yaml) in our config keys
 RECBOLE_SETTINGS = {
@@ -119,8 +121,15 @@ def fmt(x: float | None, spec: str = ".1f") -> str:
     return "–" if x is None else format(x, spec)
 
 
-def ml100k_defaults(args: argparse.Namespace, peer: dict[str, dict]) -> list[str]:
-    rows = []
+def ml100k_defaults(args: argparse.Namespace, peer: dict[str, dict], report: Report) -> list[str]:
+    head = [
+        "## ml-100k: defaults, trained to the best validation NDCG@10 (RecBole's protocol: seen items not filtered)",
+        "",
+        "| model | test NDCG@10 | epochs (best) | s/epoch | train seq/s | train targets/s | eval users/s | "
+        "s to best valid | s to RecBole's best valid | total wall s | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows: list[str] = []
     for model in args.models:
         res, rss, wall = run_train(
             f"ml100k-{model}",
@@ -136,19 +145,21 @@ def ml100k_defaults(args: argparse.Namespace, peer: dict[str, dict]) -> list[str
             f"{median_rate(res, 'train/targets_per_second'):,.0f} | {th['eval_users_per_s']:,.0f} | "
             f"{fmt(time_to(res))} | {peer_name} {target:.3f}: {fmt(time_to(res, target))} | {wall:.0f} | {rss:,.0f} |"
         )
-    return [
-        "## ml-100k: defaults, trained to the best validation NDCG@10 (RecBole's protocol: seen items not filtered)",
+        report(head + rows + [""])
+    return head + rows + [""]
+
+
+def ml100k_recbole_settings(args: argparse.Namespace, peer: dict[str, dict], report: Report) -> list[str]:
+    head = [
+        f"## ml-100k with RecBole's settings ({args.epochs} epochs; RecBole capped at {args.peer_cap} s)",
         "",
-        "| model | test NDCG@10 | epochs (best) | s/epoch | train seq/s | train targets/s | eval users/s | "
-        "s to best valid | s to RecBole's best valid | total wall s | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-        *rows,
+        "Targets/s = positions that carry a loss per second (RecBole: one per training sample).",
         "",
+        "| model | RecBole model | our s/epoch | our seq/s | our targets/s | RecBole s/epoch | RecBole targets/s | "
+        "ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-
-
-def ml100k_recbole_settings(args: argparse.Namespace, peer: dict[str, dict]) -> list[str]:
-    rows = []
+    rows: list[str] = []
     for model in [m for m in args.models if m in RECBOLE_SETTINGS]:
         res, _, _ = run_train(
             f"ml100k-{model}-recbole-settings",
@@ -165,21 +176,18 @@ def ml100k_recbole_settings(args: argparse.Namespace, peer: dict[str, dict]) -> 
             f"{fmt(p and p['median_full_epoch_s_est'])} | {fmt(theirs, ',.0f')} | "
             f"{fmt(theirs and ours / theirs, '.1f')}{'x' if theirs else ''} |"
         )
-    return [
-        f"## ml-100k with RecBole's settings ({args.epochs} epochs; RecBole capped at {args.peer_cap} s)",
+        report(head + rows + [""])
+    return head + rows + [""]
+
+
+def beauty(args: argparse.Namespace, peer: dict[str, dict], report: Report) -> list[str]:
+    head = [
+        f"## Amazon Beauty (40,226 users, 54,542 items): {args.beauty_batches} training batches, s/epoch extrapolated",
         "",
-        "Targets/s = positions that carry a loss per second (RecBole: one per training sample).",
-        "",
-        "| model | RecBole model | our s/epoch | our seq/s | our targets/s | RecBole s/epoch | RecBole targets/s | "
-        "ratio |",
+        "| model | loss | variant | s/epoch | train seq/s | train targets/s | eval users/s | peak RSS MiB |",
         "|---|---|---|---|---|---|---|---|",
-        *rows,
-        "",
     ]
-
-
-def beauty(args: argparse.Namespace) -> list[str]:
-    rows = []
+    rows: list[str] = []
     for model in args.models:
         for loss in ("full", "sampled"):
             for variant in args.variants:
@@ -196,14 +204,8 @@ def beauty(args: argparse.Namespace) -> list[str]:
                     f"{row['train/sequences_per_second']:,.0f} | {row['train/targets_per_second']:,.0f} | "
                     f"{len(res['per_user']['values']) / res['timings']['test_eval_s']:,.0f} | {rss:,.0f} |"
                 )
-    return [
-        f"## Amazon Beauty (40,226 users, 54,542 items): {args.beauty_batches} training batches, s/epoch extrapolated",
-        "",
-        "| model | loss | variant | s/epoch | train seq/s | train targets/s | eval users/s | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|",
-        *rows,
-        "",
-    ]
+                report(head + rows + [""])
+    return head + rows + [""]
 
 
 def main() -> None:
@@ -226,29 +228,36 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     t0 = time.perf_counter()
-    peer = run_peer(args) if args.peer else {}
-    sections = []
-    if args.ml100k and "recbole" in args.sections:
-        sections += ml100k_recbole_settings(args, peer)
-    if args.ml100k and "defaults" in args.sections:
-        sections += ml100k_defaults(args, peer)
-    if args.beauty and "beauty" in args.sections:
-        sections += beauty(args)
-    load = os.getloadavg()
-    text = "\n".join(
+    peer = run_peer(args) if args.peer and "recbole" in args.sections else {}
+    # the file is rewritten after every section, so an interrupted benchmark keeps what it measured
+    out = args.out or ROOT / "benchmarks" / "results" / f"speed_{'gpu' if device != 'cpu' else 'cpu'}.md"
+    sections: list[str] = []
+
+    def report(partial: list[str]) -> None:
+        emit(_document(args, device, sections + partial, time.perf_counter() - t0), out)
+
+    for name, wanted, build in (
+        ("recbole", args.ml100k, ml100k_recbole_settings),
+        ("defaults", args.ml100k, ml100k_defaults),
+        ("beauty", args.beauty, beauty),
+    ):
+        if wanted and name in args.sections:
+            sections += build(args, peer, report)
+
+
+def _document(args: argparse.Namespace, device: str, sections: list[str], seconds: float) -> str:
+    return "\n".join(
         [
             f"# Speed per encoder ({device})",
             "",
             f"Command: `python benchmarks/speed.py {' '.join(sys.argv[1:])}`  ",
             f"Machine: {platform.machine()} {device}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, "
-            f"{args.threads} threads per run, one run at a time; load average at the end {load[0]:.1f}; "
-            f"{time.perf_counter() - t0:.0f} s in all.",
+            f"{args.threads} threads per run, one run at a time; load average when written {os.getloadavg()[0]:.1f}; "
+            f"{seconds:.0f} s so far.",
             "",
             *sections,
         ]
     )
-    out = args.out or ROOT / "benchmarks" / "results" / f"speed_{'gpu' if device != 'cpu' else 'cpu'}.md"
-    emit(text, out)
 
 
 if __name__ == "__main__":
