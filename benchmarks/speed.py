@@ -17,8 +17,8 @@ Three tables, each run one at a time (never in parallel: timings are compared), 
 3. Amazon Beauty (54,542 items), every encoder x variant for `--beauty-batches` batches of one epoch (s/epoch
    extrapolated to the whole epoch) plus a full validation pass: full softmax and `+model/loss=sampled`.
 
-Variants: fp32 (default), bf16 (`trainer.precision=bf16` autocast), compile (`trainer.compile=true`). On a GPU
-add `trainer.device=cuda` implicitly (auto). Writes benchmarks/results/speed_<device>.md.
+Variants: fp32 (default), bf16 (`trainer.precision=bf16` autocast), compile (`trainer.compile=true`). With CUDA
+visible the runs use it (`trainer.device=auto`); writes benchmarks/results/speed_<cpu|gpu>.md.
 """
 
 from __future__ import annotations
