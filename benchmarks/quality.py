@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from _history import seconds_to  # benchmarks/_history.py
 from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,17 +66,6 @@ def _out_of_time(result: dict) -> bool:
     return bool(result["training"].get("out_of_time"))
 
 
-def _seconds_to_valid(result: dict, threshold: float) -> float | None:
-    """Training + validation seconds until valid NDCG@10 first reaches `threshold` (None: never)."""
-    return next((r["wall_seconds"] for r in result["history"] if r.get("valid/ndcg@10", -1) >= threshold), None)
-
-
-def _seconds_to_best(result: dict) -> float:
-    """Training + validation seconds until the epoch with the best validation NDCG@10."""
-    best = result["training"]["best_epoch"]
-    return next(row["wall_seconds"] for row in result["history"] if row["epoch"] == best)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ml100k", help="folder holding ml-100k.inter (skipped when not given)")
@@ -116,10 +106,10 @@ def main() -> None:
                 f"{r['training']['epochs_run']} ({r['training']['best_epoch']}){'†' if _out_of_time(r) else ''}"
                 for r in runs
             )
-            to_best = np.mean([_seconds_to_best(r) for r in runs])
+            to_best = np.mean([seconds_to(r) for r in runs])
             to_anchor = "–"
             if data == "ml100k":
-                reached = [_seconds_to_valid(r, ANCHOR_VALID[model]) for r in runs]
+                reached = [seconds_to(r, ANCHOR_VALID[model]) for r in runs]
                 to_anchor = "/".join("never" if t is None else f"{t:.0f}" for t in reached)
             rows.append(
                 f"| {data} | {model} | {len(runs)} | {ndcg.mean():.4f}{spread} | {hr:.4f} | {mrr:.4f} | {anchor} "

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _history import seconds_to  # benchmarks/_history.py
 from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,19 +92,6 @@ def median_rate(res: dict, key: str) -> float:
     return values[len(values) // 2]
 
 
-def time_to(res: dict, threshold: float | None = None) -> float | None:
-    """Wall seconds (training + validation) until the best epoch, or until valid NDCG@10 first reaches
-    `threshold`; None when it never does."""
-    for row in res["history"]:
-        if "valid/ndcg@10" not in row:
-            continue
-        if threshold is None and row["epoch"] == res["training"]["best_epoch"]:
-            return row["wall_seconds"]
-        if threshold is not None and row["valid/ndcg@10"] >= threshold:
-            return row["wall_seconds"]
-    return None
-
-
 def run_peer(args: argparse.Namespace) -> dict[str, dict]:
     """Re-run RecBole's GRU4Rec/SASRec/BERT4Rec with a wall-time cap; {name: its JSON line}."""
     env = {**os.environ, "CAP": str(args.peer_cap), "THREADS": str(args.threads)}
@@ -143,7 +131,8 @@ def ml100k_defaults(args: argparse.Namespace, peer: dict[str, dict], report: Rep
             f"| {model} | {res['metrics']['test/ndcg@10']:.4f} | {tr['epochs_run']} ({tr['best_epoch']}) | "
             f"{epoch_seconds(res):.2f} | {median_rate(res, 'train/sequences_per_second'):,.0f} | "
             f"{median_rate(res, 'train/targets_per_second'):,.0f} | {th['eval_users_per_s']:,.0f} | "
-            f"{fmt(time_to(res))} | {peer_name} {target:.3f}: {fmt(time_to(res, target))} | {wall:.0f} | {rss:,.0f} |"
+            f"{fmt(seconds_to(res))} | {peer_name} {target:.3f}: {fmt(seconds_to(res, target))} | "
+            f"{wall:.0f} | {rss:,.0f} |"
         )
         report(head + rows + [""])
     return head + rows + [""]
