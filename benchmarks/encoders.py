@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
-from seqexp.train import CONF_DIR, train
+from seqexp.app.train import CONF_DIR, train
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = [

@@ -2,7 +2,7 @@
 
     python benchmarks/eval_breakdown.py [--items 54543 --batch 512 --dim 64 --threads 1]
 
-Random hidden states and item vectors of Amazon Beauty's size; each stage of seqexp.evaluation.evaluate timed
+Random hidden states and item vectors of Amazon Beauty's size; each stage of seqexp.evaluation.protocol.evaluate timed
 alone (median of --repeats), beside the way it was done before (every row's rank counted over the catalogue).
 Random vectors are a pessimistic case for the bounded count: few targets reach the top 20, as with a weak model.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
 
-from seqexp.metrics import mask_scores, ranking_metrics, target_positions
+from seqexp.evaluation.metrics import mask_scores, ranking_metrics, target_positions
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,7 @@ def one_run(policy: str, i: int, args: argparse.Namespace) -> tuple[float, float
     """(median training seconds per epoch, validation seconds) of one run."""
     run_dir = args.workdir / f"{policy}-{i}"
     cmd = [
-        sys.executable, "-m", "seqexp.train", "data=ml100k", f"data.path={args.path}", f"model={args.model}",
+        sys.executable, "-m", "seqexp.app.train", "data=ml100k", f"data.path={args.path}", f"model={args.model}",
         "logger=none", "trainer.progress_bar=false", "trainer.max_epochs=2", f"trainer.num_threads={args.threads}",
         "trainer.save_checkpoint=false", f"hydra.run.dir={run_dir}", f"paths.cache_dir={args.workdir / 'cache'}",
     ]  # fmt: skip

@@ -18,11 +18,11 @@ import torch
 from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
 from hydra import compose, initialize_config_dir
 
+from seqexp.app.train import CONF_DIR
 from seqexp.data import load_data
 from seqexp.data.loader import train_tensors
 from seqexp.data.splits import leave_one_out
-from seqexp.model import build_model, columns_to_keep
-from seqexp.train import CONF_DIR
+from seqexp.model.recommender import build_model, columns_to_keep
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -50,7 +50,7 @@ def run(data: str, path: str, model: str, seed: int, args: argparse.Namespace) -
     if args.collect_only:
         return None
     cmd = [
-        sys.executable, "-m", "seqexp.train", f"data={data}", f"data.path={path}", f"model={model}", f"seed={seed}",
+        sys.executable, "-m", "seqexp.app.train", f"data={data}", f"data.path={path}", f"model={model}", f"seed={seed}",
         f"eval.filter_seen={str(args.filter_seen[data]).lower()}", "trainer=long", "logger=none",
         "trainer.progress_bar=false", "trainer.num_threads=1",
         f"hydra.run.dir={run_dir}", f"paths.cache_dir={args.workdir / 'cache'}", *args.override,

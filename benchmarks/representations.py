@@ -39,7 +39,7 @@ def train_run(model: str, init: str, args: argparse.Namespace) -> Path:
     ] == "completed":
         return run_dir
     cmd = [
-        sys.executable, "-m", "seqexp.train",
+        sys.executable, "-m", "seqexp.app.train",
         f"model={model}", "data=ml100k", f"data.path={args.path}", f"model.item_init={init}",
         "logger=none", "trainer=long", "trainer.progress_bar=false", "trainer.num_threads=1", f"seed={args.seed}",
         f"hydra.run.dir={run_dir}", f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
@@ -111,8 +111,8 @@ def main() -> None:
 
     from omegaconf import OmegaConf
 
+    from seqexp.app.export import export_run
     from seqexp.data import load_data
-    from seqexp.export import export_run
 
     grid = [(m, i) for m in args.models for i in args.inits]
     with ThreadPoolExecutor(args.jobs) as pool:

@@ -62,7 +62,7 @@ def run_train(name: str, overrides: list[str], args: argparse.Namespace) -> tupl
     """One `seqexp-train` subprocess -> (results.json, its peak RSS in MiB, wall seconds)."""
     run_dir = args.workdir / name
     cmd = [
-        sys.executable, "-m", "seqexp.train", "logger=none", "trainer.progress_bar=false",
+        sys.executable, "-m", "seqexp.app.train", "logger=none", "trainer.progress_bar=false",
         f"trainer.num_threads={args.threads}", f"hydra.run.dir={run_dir}",
         f"paths.cache_dir={args.workdir / 'cache'}", *overrides, *args.override,
     ]  # fmt: skip

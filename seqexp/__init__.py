@@ -8,3 +8,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+
+from seqexp import _legacy  # noqa: E402  (after the environment default above; imports nothing heavy)
+
+_legacy.install()  # old module paths (seqexp.encoders.rnn, seqexp.objectives, ...) keep working

@@ -30,7 +30,7 @@ def sweep(tmp_path_factory) -> Path:
         [
             sys.executable,
             "-m",
-            "seqexp.train",
+            "seqexp.app.train",
             "-m",
             "model=lstm,gru",
             "seed=0,1",

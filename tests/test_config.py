@@ -7,9 +7,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from conftest import CONF_DIR, TINY, compose_train
+from seqexp.app.train import train
 from seqexp.errors import ConfigError
-from seqexp.tracking import NullTracker, WandbTracker
-from seqexp.train import train
+from seqexp.tracking.trackers import NullTracker, WandbTracker
 
 
 def _options(group: str) -> list[str]:
@@ -58,7 +58,7 @@ def test_sampled_softmax_trains_through_the_config(tmp_path):
     assert loss.probs.shape == (objects["data"].n_items + 1,)
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
     preset = compose_train(tmp_path, "model=lstm", "+model/loss=sampled").model.loss  # any card takes it
-    assert preset._target_ == "seqexp.losses.SampledSoftmax" and preset.num_negatives == 2048
+    assert preset._target_ == "seqexp.model.losses.SampledSoftmax" and preset.num_negatives == 2048
 
 
 def test_limit_train_batches_ends_each_epoch_early(tmp_path):

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, compose_train
-from seqexp.checkpoint import load_checkpoint
 from seqexp.data import load_data
 from seqexp.data.features import event_features
 from seqexp.data.loader import eval_tensors
 from seqexp.data.splits import make_split
-from seqexp.distributed import shard_bounds
-from seqexp.evaluation import evaluate
-from seqexp.model import build_model
+from seqexp.evaluation.protocol import evaluate
+from seqexp.model.recommender import build_model
+from seqexp.ranks import shard_bounds
+from seqexp.training.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 DDP_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -39,7 +39,7 @@ def test_torchrun_two_processes_match_a_single_process_evaluation(tmp_path):
     env = {**os.environ, "SEQEXP_ROOT": str(tmp_path), "OMP_NUM_THREADS": "1"}
     cmd = [str(torchrun if torchrun.exists() else shutil.which("torchrun")), "--nproc_per_node", "2"]
     proc = subprocess.run(
-        [*cmd, "-m", "seqexp.train", *overrides], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+        [*cmd, "-m", "seqexp.app.train", *overrides], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     runs = list((tmp_path / "logs" / "train" / "runs").iterdir())
@@ -65,7 +65,7 @@ def test_torchrun_two_processes_match_a_single_process_evaluation(tmp_path):
 
 
 def test_slurm_tasks_launched_by_submitit_become_ranks(monkeypatch):
-    from seqexp.distributed import export_slurm_environment
+    from seqexp.training.distributed import export_slurm_environment
 
     # a private copy of the environment: RANK/WORLD_SIZE must not leak into later tests (they would start DDP)
     monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k not in DDP_VARIABLES})

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from conftest import CONF_DIR, TINY, compose_train
-from seqexp.checkpoint import load_checkpoint, save_checkpoint
-from seqexp.model import SequenceRecommender, build_model
-from seqexp.train import train
+from seqexp.app.train import train
+from seqexp.model.recommender import SequenceRecommender, build_model
+from seqexp.training.checkpoint import load_checkpoint, save_checkpoint
 
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 N_ITEMS, MAX_LEN = 25, 8
@@ -26,7 +26,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from seqexp.encoders import SequenceEncoder
+from seqexp.model.encoders import SequenceEncoder
 
 
 class CausalMeanPool(SequenceEncoder):
@@ -163,7 +163,7 @@ def test_user_encoder_with_its_own_yaml_in_a_user_config_dir(tmp_path, user_modu
           _target_: my_encoders.CausalMeanPool
           hidden_size: ${model.embedding_dim}
         objective:
-          _target_: seqexp.objectives.NextItemObjective
+          _target_: seqexp.model.objectives.NextItemObjective
         optimizer:
           _target_: torch.optim.Adam
           _partial_: true
@@ -177,7 +177,7 @@ def test_user_encoder_with_its_own_yaml_in_a_user_config_dir(tmp_path, user_modu
         [
             sys.executable,
             "-m",
-            "seqexp.train",
+            "seqexp.app.train",
             f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]",
             "model=meanpool",
             f"hydra.run.dir={tmp_path / 'run'}",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import inspect_wandb_run
+from seqexp.app.recommend import Recommender, cli
 from seqexp.errors import RecommendError
-from seqexp.recommend import Recommender, cli
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def run_app(tmp: Path, *overrides: str, check: bool = True) -> subprocess.Comple
     args = [
         sys.executable,
         "-m",
-        "seqexp.train",
+        "seqexp.app.train",
         f"hydra.run.dir={tmp / 'run'}",
         f"paths.data_dir={tmp / 'data'}",
         f"paths.cache_dir={tmp / 'cache'}",
@@ -41,7 +41,9 @@ def run_app(tmp: Path, *overrides: str, check: bool = True) -> subprocess.Comple
     ]
     proc = subprocess.run(args, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
     if check and proc.returncode != 0:
-        raise AssertionError(f"seqexp.train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"seqexp.app.train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 

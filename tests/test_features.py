@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from conftest import CONF_DIR, TINY, compose_train
+from seqexp.app.recommend import Recommender
+from seqexp.app.train import train
 from seqexp.data.features import MAX_GAP_BUCKET, time_gap_buckets
 from seqexp.errors import ConfigError
-from seqexp.model import build_model
-from seqexp.objectives import MaskedItemObjective, NextItemObjective
-from seqexp.recommend import Recommender
-from seqexp.train import train
+from seqexp.model.objectives import MaskedItemObjective, NextItemObjective
+from seqexp.model.recommender import build_model
 
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 

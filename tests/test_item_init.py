@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from conftest import TINY, compose_train, unique_item_log, write_log
+from seqexp.app.export import export_run
+from seqexp.app.recommend import Recommender
+from seqexp.app.train import train
 from seqexp.data.splits import leave_one_out
-from seqexp.export import export_run
-from seqexp.item_init.item2vec import item2vec_vectors, training_sentences
-from seqexp.item_init.text import encode_texts
-from seqexp.recommend import Recommender
-from seqexp.train import train
+from seqexp.model.item_init.item2vec import item2vec_vectors, training_sentences
+from seqexp.model.item_init.text import encode_texts
 
 pytest.importorskip("gensim")
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from seqexp.baselines import PopularityScorer
 from seqexp.data.loader import EvalTensors
-from seqexp.evaluation import evaluate
-from seqexp.metrics import mask_scores, ranking_metrics, target_positions
+from seqexp.evaluation.baselines import PopularityScorer
+from seqexp.evaluation.metrics import mask_scores, ranking_metrics, target_positions
+from seqexp.evaluation.protocol import evaluate
 
 NEG = float("-inf")
 

@@ -9,12 +9,12 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import CONF_DIR
-from seqexp.checkpoint import load_checkpoint, save_checkpoint
-from seqexp.encoders.base import SequenceEncoder
-from seqexp.encoders.rnn import LSTMEncoder
 from seqexp.errors import CheckpointError, ConfigError
-from seqexp.model import SequenceRecommender, build_model
-from seqexp.objectives import NextItemObjective
+from seqexp.model.encoders.base import SequenceEncoder
+from seqexp.model.encoders.rnn import LSTMEncoder
+from seqexp.model.objectives import NextItemObjective
+from seqexp.model.recommender import SequenceRecommender, build_model
+from seqexp.training.checkpoint import load_checkpoint, save_checkpoint
 
 
 def _lstm_model(n_items=30, d=16, dropout=0.0):
@@ -86,7 +86,7 @@ def test_model_builds_from_the_shipped_yaml():
     model = build_model(cfg, n_items=5)
     assert isinstance(model.encoder, LSTMEncoder) and model.encoder.rnn.num_layers == 2
     with pytest.raises(ConfigError, match=r"model.encoder._target_"):
-        build_model(OmegaConf.create({"objective": {"_target_": "seqexp.objectives.NextItemObjective"}}), 5)
+        build_model(OmegaConf.create({"objective": {"_target_": "seqexp.model.objectives.NextItemObjective"}}), 5)
 
 
 def test_checkpoint_round_trip_gives_identical_scores_and_bad_files_are_explained(tmp_path):

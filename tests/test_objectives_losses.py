@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqexp.losses import FullSoftmax, SampledSoftmax
-from seqexp.objectives import MaskedItemObjective, NextItemObjective
+from seqexp.model.losses import FullSoftmax, SampledSoftmax
+from seqexp.model.objectives import MaskedItemObjective, NextItemObjective
 
 MASK = 99
 

@@ -150,8 +150,8 @@ def test_an_unchanged_file_is_hashed_once(tmp_path, tmp_cache, monkeypatch):
     import seqexp.data.prepare as prep
 
     calls = []
-    real = prep.file_fingerprint
-    monkeypatch.setattr(prep, "file_fingerprint", lambda p: calls.append(p) or real(p))
+    real = prep.sha256_file
+    monkeypatch.setattr(prep, "sha256_file", lambda p: calls.append(p) or real(p))
     p = _log(tmp_path)
     first = prepare(data_cfg(p), tmp_cache)
     assert prepare(data_cfg(p), tmp_cache).fingerprint == first.fingerprint and len(calls) == 1

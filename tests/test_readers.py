@@ -10,7 +10,7 @@ import pytest
 from conftest import compose_train, data_cfg, write_log
 from seqexp.data import load_data
 from seqexp.data.prepare import prepare
-from seqexp.data.sources import read_log
+from seqexp.data.readers import read_log
 from seqexp.errors import DataError
 
 

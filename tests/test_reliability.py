@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from conftest import TINY, compose_train, inspect_wandb_run
-from seqexp.checkpoint import load_checkpoint
+from seqexp.app.train import train
 from seqexp.errors import ConfigError, TrainingDiverged
-from seqexp.train import train
+from seqexp.training.checkpoint import load_checkpoint
 
 RESUMABLE = [
     "logger=none",
@@ -37,7 +37,7 @@ def _app(run_dir: Path, tmp: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "seqexp.train",
+        "seqexp.app.train",
         f"hydra.run.dir={run_dir}",
         f"paths.data_dir={tmp / 'data'}",
         f"paths.cache_dir={tmp / 'cache'}",
@@ -84,7 +84,7 @@ def test_resume_without_a_snapshot_says_where_to_resume(tmp_path):
 
 
 NAN_ENCODER = '''
-from seqexp.encoders.rnn import LSTMEncoder
+from seqexp.model.encoders.rnn import LSTMEncoder
 
 
 class NaNAfter(LSTMEncoder):
@@ -147,7 +147,7 @@ def test_repeated_runs_give_identical_results_json_metrics(tmp_path):
 )
 def test_an_unknown_config_name_lists_the_options(tmp_path, override, listed):
     proc = subprocess.run(
-        [sys.executable, "-m", "seqexp.train", override, f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "-m", "seqexp.app.train", override, f"hydra.run.dir={tmp_path}"],
         capture_output=True,
         text=True,
         timeout=120,

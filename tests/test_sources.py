@@ -7,7 +7,7 @@ import pytest
 
 from conftest import data_cfg, write_log
 from seqexp.data.prepare import prepare
-from seqexp.data.sources import read_log, resolve_log_path
+from seqexp.data.readers import read_log, resolve_log_path
 from seqexp.errors import DataError
 
 COLS = {"user": "uid", "item": "sku", "timestamp": "ts", "behavior": None}

@@ -8,7 +8,7 @@ import torch
 from conftest import unique_item_log
 from seqexp.data.loader import eval_tensors, left_padded_windows, train_tensors
 from seqexp.data.splits import leave_one_out, ranges_to_index
-from seqexp.objectives import NextItemObjective
+from seqexp.model.objectives import NextItemObjective
 
 
 def test_leave_one_out_targets(tmp_path):

@@ -21,7 +21,7 @@ TINY_JOB = [o for o in TINY if not o.startswith("data.max_len")]
 
 def _multirun(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "SEQEXP_ROOT": str(tmp_path), "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "seqexp.train", "-m", *overrides]
+    cmd = [sys.executable, "-m", "seqexp.app.train", "-m", *overrides]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
 
 
@@ -92,7 +92,7 @@ def _sweep_overrides(spec: dict) -> list[list[str]]:
 def test_every_wandb_sweep_combination_composes_as_hydra_overrides(tmp_path, path):
     spec = yaml.safe_load(path.read_text())
     assert spec["method"] in ("grid", "random", "bayes") and spec["metric"]["name"] == "valid/ndcg@10"
-    assert spec["command"][-3:] == ["-m", "seqexp.train", "${args_no_hyphens}"]
+    assert spec["command"][-3:] == ["-m", "seqexp.app.train", "${args_no_hyphens}"]
     combos = _sweep_overrides(spec)
     assert combos
     for overrides in combos:
@@ -117,7 +117,7 @@ def test_launcher_presets_compose_with_their_plugin_schema(tmp_path, launcher):
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
 
-    import seqexp.train  # noqa: F401  (registers the seqexp.* resolvers, as the app does)
+    import seqexp.app.train  # noqa: F401  (registers the seqexp.* resolvers, as the app does)
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)

@@ -9,7 +9,7 @@ import pytest
 import wandb
 
 from conftest import TINY, compose_train
-from seqexp.tracking import WandbTracker, flatten
+from seqexp.tracking.trackers import WandbTracker, flatten
 
 
 def test_flatten_nests_with_dots_and_keeps_lists():
@@ -56,7 +56,7 @@ def test_an_unreachable_online_wandb_falls_back_to_offline_and_says_how_to_sync(
 def test_training_completes_with_local_results_when_wandb_fails(monkeypatch, tmp_path):
     monkeypatch.setattr(wandb, "init", _broken_init)
     cfg = compose_train(tmp_path, *[o for o in TINY if o != "logger=none"], "logger=wandb")
-    from seqexp.train import train
+    from seqexp.app.train import train
 
     with pytest.warns(UserWarning, match="W&B init failed"):
         metrics, _ = train(cfg)
@@ -65,7 +65,7 @@ def test_training_completes_with_local_results_when_wandb_fails(monkeypatch, tmp
 
 
 def test_checkpoint_artifact_is_logged_when_asked(tmp_path):
-    from seqexp.tracking import WandbTracker
+    from seqexp.tracking.trackers import WandbTracker
 
     logged = []
 

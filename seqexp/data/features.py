@@ -5,7 +5,7 @@ time_gap  the log-scaled gap to the user's previous event: 1 = first event of th
           2 + floor(log2(1 + seconds)), capped, so that 1 s, 1 min, 1 h, 1 day, 1 week fall in different buckets
 
 The reference article represents each event by its item, its operation type and its operation time;
-these codes feed the behaviour and time-gap embeddings of `seqexp.model.SequenceRecommender`.
+these codes feed the behaviour and time-gap embeddings of `seqexp.model.recommender.SequenceRecommender`.
 """
 
 from __future__ import annotations

@@ -33,10 +33,10 @@ import pyarrow as pa
 
 from seqexp.data.columns import CodedColumn, implausibly_small, invalid_id_mask, parse_timestamps
 from seqexp.data.prepared import PreparedData
+from seqexp.data.readers import RawLog, read_log, resolve_log_path
 from seqexp.data.report import PrepReport
-from seqexp.data.sources import RawLog, file_fingerprint, read_log, resolve_log_path
 from seqexp.errors import DataError
-from seqexp.results import write_json
+from seqexp.io import sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def remembered_fingerprint(path: Path, cache_dir: Path | None) -> str:
     """sha256 of the file, remembered by (path, size, mtime) in the cache dir so that an unchanged
     multi-GB log is not read again just to find its cache entry."""
     if cache_dir is None:
-        return file_fingerprint(path)
+        return sha256_file(path)
     st = path.stat()
     key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
     memo_path = cache_dir / "fingerprints.json"
@@ -98,7 +98,7 @@ def remembered_fingerprint(path: Path, cache_dir: Path | None) -> str:
     except (OSError, ValueError):
         memo = {}
     if key not in memo:
-        memo[key] = file_fingerprint(path)
+        memo[key] = sha256_file(path)
         write_json(memo_path, memo)
     return memo[key]
 

@@ -6,7 +6,6 @@ Layout: all events in one flat array ordered by (user, time); user u owns
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,12 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from seqexp.data.report import PrepReport
+from seqexp.io import sha256_file, umask
 
 PARTS = ("events.parquet", "users.parquet", "items.parquet")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass
@@ -60,6 +56,7 @@ class PreparedData:
         """Write atomically: a temp folder renamed into place, so a killed job never leaves half a cache."""
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=directory.name + ".tmp-", dir=directory.parent))
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700: keep a shared cache readable
         events = {"item": self.items}
         if self.timestamps is not None:
             events["timestamp"] = self.timestamps
@@ -75,7 +72,7 @@ class PreparedData:
             "behavior_vocab": self.behavior_vocab,
             "n_events": self.n_events,
             "report": self.report.to_dict(),
-            "sha256": {name: _sha256(tmp / name) for name in PARTS},
+            "sha256": {name: sha256_file(tmp / name) for name in PARTS},
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if directory.exists():  # a damaged entry being rebuilt
@@ -89,7 +86,7 @@ class PreparedData:
     def load(cls, directory: Path) -> PreparedData:
         meta = json.loads((directory / "meta.json").read_text())
         for name in PARTS:  # a damaged entry must fail here, not train on garbage
-            if _sha256(directory / name) != meta["sha256"][name]:
+            if sha256_file(directory / name) != meta["sha256"][name]:
                 raise ValueError(f"checksum mismatch for {directory / name}")
         events = pq.read_table(directory / "events.parquet")
         users = pq.read_table(directory / "users.parquet")

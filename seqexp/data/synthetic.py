@@ -15,12 +15,12 @@ The file is written once per parameter set and then read through the same reader
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from seqexp.io import atomic_write
 
 COLUMNS = ["user_id", "item_id", "category_id", "behavior", "timestamp"]
 
@@ -99,11 +99,8 @@ def ensure_synthetic_log(path: str | Path, **params: object) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     df = generate_log(**params)  # type: ignore[arg-type]
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     if path.suffix == ".parquet":
-        df.to_parquet(tmp, index=False)
+        atomic_write(path, lambda f: df.to_parquet(f, index=False))
     else:
-        df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+        atomic_write(path, lambda f: f.write(df.to_csv(index=False).encode()))
     return path

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from rich.console import Console
 from rich.table import Table
 
-from seqexp.metrics import METRICS
+from seqexp.evaluation.metrics import METRICS
 
 
 def print_metrics_table(

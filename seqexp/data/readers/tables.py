@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from seqexp.data.sources import RawLog, canonical_table, check_columns
+from seqexp.data.readers.raw_log import RawLog, canonical_table, check_columns
 from seqexp.errors import DataError
 
 

@@ -2,7 +2,7 @@
 at prediction time. Masking is its own module, outside the encoders (as in Transformers4Rec).
 
 An objective declares which kind of encoder it needs (`causal`); building a model with a wrong pair
-fails (see `seqexp.model.SequenceRecommender`).
+fails (see `seqexp.model.recommender.SequenceRecommender`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""OmegaConf resolvers used by conf/ (registered when seqexp.train is imported, before Hydra composes).
+"""OmegaConf resolvers used by conf/ (registered when seqexp.app.train is imported, before Hydra composes).
 
 ${seqexp.run_stamp:}     a run folder's time stamp, the same in every rank of one `torchrun` job
 ${seqexp.gpus_if_any:1}  the given GPU count when CUDA is visible, else 0 (Ray's num_gpus per job)

@@ -8,28 +8,19 @@ Both are written atomically (temp file + rename): a job killed mid-write leaves 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from seqexp.errors import CheckpointError
+from seqexp.io import atomic_write
 
 FORMAT = "seqexp-checkpoint-v1"
 
 
 def atomic_save(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save({"format": FORMAT, **payload}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda f: torch.save({"format": FORMAT, **payload}, f))
 
 
 def save_checkpoint(path: Path, state_dict: dict[str, torch.Tensor], **meta: Any) -> None:

@@ -19,33 +19,13 @@ lines (one user per line, `uid i1 i2 ...`: the S3Rec format), parquet, hf (Huggi
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import pyarrow as pa
-
+from seqexp.data.readers.raw_log import RawLog, wanted_columns
 from seqexp.errors import DataError
 
-CANONICAL = ("user", "item", "timestamp", "behavior")
 FORMATS = ("csv", "tsv", "lines", "parquet", "hf")
-
-
-@dataclass
-class MalformedRow:
-    line: int | None  # 1-based line number in the file
-    text: str  # the row as it was read
-    why: str  # e.g. "5 fields, expected 3"
-
-
-@dataclass
-class RawLog:
-    table: pa.Table  # canonical columns, see the module docstring
-    malformed: list[MalformedRow] = field(default_factory=list)  # examples of the rows the reader skipped
-    n_malformed: int = 0  # how many rows the reader skipped
-    fingerprint: str | None = None  # set by readers whose input is not one file (hf)
 
 
 def resolve_log_path(path: str | Path, filename: str | None = None) -> Path:
@@ -66,15 +46,6 @@ def resolve_log_path(path: str | Path, filename: str | None = None) -> Path:
     return p
 
 
-def file_fingerprint(path: Path, chunk: int = 1 << 22) -> str:
-    """sha256 of the file's bytes: the identity of the input in cache keys and results.json."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_log(
     path: Path | str,
     columns: Mapping[str, str | None],
@@ -93,19 +64,19 @@ def read_log(
     if sep and "\\" in sep:  # `data.sep='\t'` on a command line arrives as backslash + t
         sep = sep.encode().decode("unicode_escape")
     if fmt in ("csv", "tsv"):
-        from seqexp.data.text_readers import read_delimited
+        from seqexp.data.readers.text import read_delimited
 
         raw = read_delimited(Path(path), wanted, "\t" if fmt == "tsv" else sep, header, names, encoding)
     elif fmt == "lines":
-        from seqexp.data.text_readers import read_user_lines
+        from seqexp.data.readers.text import read_user_lines
 
         raw = read_user_lines(Path(path), sep or " ", encoding)
     elif fmt == "parquet":
-        from seqexp.data.table_readers import read_parquet
+        from seqexp.data.readers.tables import read_parquet
 
         raw = read_parquet(Path(path), wanted)
     elif fmt == "hf":
-        from seqexp.data.table_readers import read_hf_dataset
+        from seqexp.data.readers.tables import read_hf_dataset
 
         raw = read_hf_dataset(str(path), wanted, hf_split)
     else:
@@ -119,47 +90,3 @@ def read_log(
             )
         raise DataError(f"{path} has a header but no data rows")
     return raw
-
-
-def canonical_table(source: pa.Table, wanted: Mapping[str, str], rows: pa.Array) -> pa.Table:
-    """Select and rename the mapped columns; ids and behaviours as strings."""
-    out: dict[str, Any] = {"row": rows}
-    for canon, col in wanted.items():
-        name = f"{canon}_id" if canon in ("user", "item") else canon
-        values = source.column(col)
-        if canon != "timestamp" and not pa.types.is_string(values.type):
-            values = values.cast(pa.string())
-        out[name] = values
-    return pa.table(out)
-
-
-def wanted_columns(columns: Mapping[str, str | None]) -> dict[str, str]:
-    unknown = set(columns) - set(CANONICAL)
-    if unknown:
-        raise DataError(f"data.columns has unknown keys {sorted(unknown)}; allowed: {list(CANONICAL)}")
-    for key in ("user", "item"):
-        if not columns.get(key):
-            raise DataError(f"data.columns.{key} is not set: name the column that holds the {key} id")
-    return {k: str(v) for k, v in columns.items() if v}
-
-
-def check_columns(
-    path: Path | str, wanted: Mapping[str, str], file_columns: list[str], first_line: str | None = None, sep: str = ""
-) -> None:
-    missing = [(canon, col) for canon, col in wanted.items() if col not in file_columns]
-    if not missing:
-        return
-    canon, col = missing[0]
-    msg = (
-        f"{path}: column {col!r} (data.columns.{canon}) is not in the file, whose columns are {file_columns}; "
-        f"set data.columns.{canon}=<one of them>"
-    )
-    if first_line is not None:
-        guesses = [s for s in (",", "\t", ";", "|", " ") if s != sep and s in first_line]
-        if len(file_columns) == 1 and guesses:
-            msg += f". The header has one field: the file looks {_sep_name(guesses[0])}-separated, so set data.sep"
-    raise DataError(msg)
-
-
-def _sep_name(sep: str) -> str:
-    return {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe", " ": "space"}[sep]

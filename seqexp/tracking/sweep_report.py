@@ -1,7 +1,7 @@
 """A Hydra callback that ends every multirun with a report: how many jobs completed, which failed and why.
 
 Jobs never kill their siblings (a failing job records results.json with status "failed" and its traceback in
-its own run dir, see seqexp.failures); this report is where the sweep says so. It is written to
+its own run dir, see seqexp.tracking.failures); this report is where the sweep says so. It is written to
 <sweep dir>/sweep_summary.json and printed; with fail_on_error the command then exits with status 1.
 """
 
@@ -16,7 +16,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from seqexp.results import write_json
+from seqexp.io import write_json
 
 log = logging.getLogger(__name__)
 

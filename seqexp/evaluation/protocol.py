@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from seqexp.data.loader import EvalTensors
-from seqexp.metrics import mask_scores, ranking_metrics, target_positions
+from seqexp.evaluation.metrics import mask_scores, ranking_metrics, target_positions
+from seqexp.ranks import shard_bounds, world
 
 # history (B, L) [, features {name: (B, L)}] -> scores (B, N + 1) over all items, column 0 = padding
 Scorer = Callable[..., Tensor]
@@ -59,6 +62,31 @@ def evaluate(
             parts.setdefault(name, []).append(values)
         recommended[top.indices[:, :cover].flatten()] = True
     per_user = {k: torch.cat(v).cpu().numpy() for k, v in parts.items()}
+    recommended_np = recommended.cpu().numpy()
+    metrics = reduce_metrics(per_user, recommended_np, coverage_k)
+    return EvalResult(metrics, per_user, tensors.users.numpy(), time.perf_counter() - t0, recommended_np)
+
+
+def reduce_metrics(per_user: dict[str, np.ndarray], recommended: np.ndarray, coverage_k: int) -> dict[str, float]:
+    """Means over users, and coverage@K: the share of the catalogue (N + 1 flags, 0 = padding) in anybody's top-K."""
     metrics = {k: float(v.mean()) if len(v) else 0.0 for k, v in per_user.items()}
-    metrics[f"coverage@{coverage_k}"] = float(recommended[1:].sum()) / n_items
-    return EvalResult(metrics, per_user, tensors.users.numpy(), time.perf_counter() - t0, recommended.cpu().numpy())
+    metrics[f"coverage@{coverage_k}"] = float(recommended[1:].sum()) / (len(recommended) - 1)
+    return metrics
+
+
+@torch.no_grad()
+def evaluate_sharded(scorer: Scorer, tensors: EvalTensors, **kwargs: Any) -> EvalResult:
+    """`evaluate` on this rank's block of users, gathered: per-user values in the original row order,
+    means over all users, coverage over the union of everybody's top-K (DDP: each rank scores its share)."""
+    rank, size = world()
+    if size == 1:
+        return evaluate(scorer, tensors, **kwargs)
+    i, j = shard_bounds(len(tensors), rank, size)
+    part = evaluate(scorer, tensors.rows(i, j), **kwargs)
+    parts: list[Any] = [None] * size
+    dist.all_gather_object(parts, (part.per_user, part.recommended, part.seconds))
+    per_user = {k: np.concatenate([p[0][k] for p in parts]) for k in part.per_user}
+    recommended = np.logical_or.reduce([p[1] for p in parts])
+    coverage_k = int(next(k for k in part.metrics if k.startswith("coverage@")).split("@")[1])
+    metrics = reduce_metrics(per_user, recommended, coverage_k)
+    return EvalResult(metrics, per_user, tensors.users.numpy(), max(p[2] for p in parts), recommended)

@@ -14,8 +14,8 @@ import torch
 from torch import Tensor, nn
 from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
-from seqexp.encoders.base import SequenceEncoder
 from seqexp.errors import ConfigError
+from seqexp.model.encoders.base import SequenceEncoder
 
 
 def positions_from_the_end(padding_mask: Tensor, max_positions: int) -> Tensor:

@@ -1,5 +1,5 @@
 """Sequence encoders: (B, L, D) embeddings -> (B, L, D) hidden states. One file per family."""
 
-from seqexp.encoders.base import SequenceEncoder
+from seqexp.model.encoders.base import SequenceEncoder
 
 __all__ = ["SequenceEncoder"]

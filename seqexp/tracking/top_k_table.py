@@ -9,8 +9,8 @@ import torch
 from seqexp.data.loader import EvalTensors
 from seqexp.data.prepared import PreparedData
 from seqexp.data.splits import EvalSet
-from seqexp.metrics import mask_scores
-from seqexp.model import SequenceRecommender
+from seqexp.evaluation.metrics import mask_scores
+from seqexp.model.recommender import SequenceRecommender
 
 
 @torch.no_grad()

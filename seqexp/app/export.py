@@ -27,13 +27,13 @@ import pyarrow.parquet as pq
 import torch
 from omegaconf import OmegaConf
 
-from seqexp.checkpoint import load_checkpoint
+from seqexp.app.recommend import CHECKPOINT
 from seqexp.data import load_data
 from seqexp.data.features import event_features
 from seqexp.data.loader import left_padded_windows
 from seqexp.errors import RecommendError, SeqexpError
-from seqexp.model import SequenceRecommender, restore_model
-from seqexp.recommend import CHECKPOINT
+from seqexp.model.recommender import SequenceRecommender, restore_model
+from seqexp.training.checkpoint import load_checkpoint
 
 
 @torch.no_grad()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from seqexp.distributed import is_main
-from seqexp.results import write_json
+from seqexp.io import write_json
+from seqexp.ranks import is_main
 
 
 def record_failure(cfg: DictConfig, error: BaseException) -> Path | None:

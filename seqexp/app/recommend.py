@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from seqexp.checkpoint import load_checkpoint
 from seqexp.errors import RecommendError, SeqexpError
-from seqexp.metrics import mask_scores
-from seqexp.model import SequenceRecommender, restore_model
+from seqexp.evaluation.metrics import mask_scores
+from seqexp.model.recommender import SequenceRecommender, restore_model
+from seqexp.training.checkpoint import load_checkpoint
 
 CHECKPOINT = Path("checkpoints") / "best.pt"
 

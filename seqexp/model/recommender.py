@@ -18,9 +18,9 @@ import torch
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
-from seqexp.encoders.base import SequenceEncoder
 from seqexp.errors import ConfigError
-from seqexp.losses import FullSoftmax
+from seqexp.model.encoders.base import SequenceEncoder
+from seqexp.model.losses import FullSoftmax
 
 
 class SequenceRecommender(nn.Module):
@@ -39,7 +39,7 @@ class SequenceRecommender(nn.Module):
         if not isinstance(encoder, SequenceEncoder):
             raise ConfigError(
                 f"model.encoder built {type(encoder).__name__}, which is not a SequenceEncoder; "
-                f"subclass seqexp.encoders.SequenceEncoder"
+                f"subclass seqexp.model.encoders.SequenceEncoder"
             )
         if getattr(objective, "causal", None) != encoder.causal:
             kind = "causal" if encoder.causal else "bidirectional"

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from seqexp.data.sources import MalformedRow, RawLog, canonical_table, check_columns
+from seqexp.data.readers.raw_log import MalformedRow, RawLog, canonical_table, check_columns
 from seqexp.errors import DataError
 
 MAX_EXAMPLES = 20  # malformed rows kept as examples; all of them are counted

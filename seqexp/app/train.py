@@ -1,4 +1,4 @@
-"""`seqexp-train` (also `python -m seqexp.train`): the Hydra app.
+"""`seqexp-train` (also `python -m seqexp.app.train`): the Hydra app.
 
 main(cfg) -> train(cfg) -> (metrics, objects). `train` does the work and is what tests call;
 `main` adds Hydra and turns user errors into one clear line.
@@ -20,34 +20,36 @@ from accelerate.utils import set_seed
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from seqexp.baselines import PopularityScorer
-from seqexp.checkpoint import atomic_save, load_checkpoint, save_checkpoint
+from seqexp.app.resolvers import register as register_resolvers
 from seqexp.data import load_data
 from seqexp.data.features import event_features, feature_sizes, target_mask
 from seqexp.data.loader import eval_tensors, train_tensors
 from seqexp.data.splits import make_split
-from seqexp.distributed import evaluate_sharded, export_slurm_environment
 from seqexp.errors import ConfigError, SeqexpError
-from seqexp.examples import top_k_examples
-from seqexp.failures import record_failure
-from seqexp.item_init import apply_item_init
-from seqexp.model import build_model, count_parameters
-from seqexp.report_table import print_metrics_table
-from seqexp.resolvers import register as register_resolvers
-from seqexp.results import package_versions, write_json
-from seqexp.tracking import NullTracker
-from seqexp.training import SELECTION_METRIC, fit, make_accelerator
+from seqexp.evaluation.baselines import PopularityScorer
+from seqexp.evaluation.protocol import evaluate_sharded
+from seqexp.io import write_json
+from seqexp.model.item_init import apply_item_init
+from seqexp.model.recommender import build_model, count_parameters
+from seqexp.tracking.console import print_metrics_table
+from seqexp.tracking.failures import record_failure
+from seqexp.tracking.results import package_versions
+from seqexp.tracking.top_k_table import top_k_examples
+from seqexp.tracking.trackers import NullTracker
+from seqexp.training.checkpoint import atomic_save, load_checkpoint, save_checkpoint
+from seqexp.training.distributed import export_slurm_environment
+from seqexp.training.loop import SELECTION_METRIC, fit, make_accelerator
 
 log = logging.getLogger(__name__)
 
 
 def _conf_dir() -> str:
     """conf/ at the repository root (source checkout, editable install) or seqexp/conf in a wheel."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent / "conf"):
+    package = Path(__file__).resolve().parents[1]  # seqexp/
+    for candidate in (package / "conf", package.parent / "conf"):
         if (candidate / "train.yaml").exists():
             return str(candidate)
-    raise RuntimeError(f"seqexp configs not found next to {here}")
+    raise RuntimeError(f"seqexp configs not found next to {package}")
 
 
 CONF_DIR = _conf_dir()

@@ -26,10 +26,11 @@ from accelerate.utils import TorchDynamoPlugin
 from tqdm.auto import tqdm
 
 from seqexp.data.loader import EvalTensors, TrainTensors
-from seqexp.distributed import evaluate_sharded, rank_slice, world
 from seqexp.errors import ConfigError, TrainingDiverged
-from seqexp.model import SequenceRecommender, columns_to_keep
-from seqexp.tracking import NullTracker
+from seqexp.evaluation.protocol import evaluate_sharded
+from seqexp.model.recommender import SequenceRecommender, columns_to_keep
+from seqexp.ranks import rank_slice, world
+from seqexp.tracking.trackers import NullTracker
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import torch
 from seqexp.data.prepared import PreparedData
 from seqexp.data.splits import Split
 from seqexp.errors import ConfigError
-from seqexp.item_init.item2vec import item2vec_vectors
-from seqexp.item_init.text import default_model_dir, encode_texts, item_texts
-from seqexp.model import SequenceRecommender
+from seqexp.model.item_init.item2vec import item2vec_vectors
+from seqexp.model.item_init.text import default_model_dir, encode_texts, item_texts
+from seqexp.model.recommender import SequenceRecommender
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from seqexp.encoders.base import SequenceEncoder
+from seqexp.model.encoders.base import SequenceEncoder
 
 
 def _left_to_right(x: Tensor, lengths: Tensor) -> Tensor:

@@ -1,0 +1,62 @@
+"""Import paths users already typed before the package had folders (in their own YAML `_target_`s and scripts).
+
+`seqexp.encoders.rnn.LSTMEncoder`, `seqexp.objectives.NextItemObjective`, `seqexp.losses.SampledSoftmax`,
+`from seqexp.recommend import Recommender`, ... keep working: each old module name is answered by a small module
+that forwards every attribute to the module that now holds it (the same objects, so `isinstance` and Hydra's
+`_target_` see one class). New code imports the new paths; this table is the only place that knows the old ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import types
+from typing import Any
+
+OLD_TO_NEW = {
+    "seqexp.train": "seqexp.app.train",
+    "seqexp.recommend": "seqexp.app.recommend",
+    "seqexp.export": "seqexp.app.export",
+    "seqexp.resolvers": "seqexp.app.resolvers",
+    "seqexp.encoders": "seqexp.model.encoders",
+    "seqexp.encoders.base": "seqexp.model.encoders.base",
+    "seqexp.encoders.rnn": "seqexp.model.encoders.rnn",
+    "seqexp.encoders.transformer": "seqexp.model.encoders.transformer",
+    "seqexp.objectives": "seqexp.model.objectives",
+    "seqexp.losses": "seqexp.model.losses",
+    "seqexp.item_init": "seqexp.model.item_init",
+    "seqexp.checkpoint": "seqexp.training.checkpoint",
+    "seqexp.metrics": "seqexp.evaluation.metrics",
+    "seqexp.baselines": "seqexp.evaluation.baselines",
+    "seqexp.sweep_report": "seqexp.tracking.sweep_report",
+    "seqexp.data.sources": "seqexp.data.readers",
+}
+
+
+class _Forwarder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Answers an old module name with a module whose attributes are the new module's."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in OLD_TO_NEW:
+            return None
+        is_package = any(name.startswith(fullname + ".") for name in OLD_TO_NEW)
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=is_package)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        target = importlib.import_module(OLD_TO_NEW[spec.name])
+        module = types.ModuleType(spec.name, f"Moved to {target.__name__}.")
+        module.__dict__.update({k: v for k, v in vars(target).items() if not k.startswith("__")})
+        module.__getattr__ = lambda name: getattr(target, name)  # type: ignore[method-assign]
+        if spec.submodule_search_locations is not None:
+            module.__path__ = []  # a package: its old submodules are answered by this finder too
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        pass
+
+
+def install() -> None:
+    if not any(isinstance(f, _Forwarder) for f in sys.meta_path):
+        sys.meta_path.append(_Forwarder())

@@ -1,0 +1,1 @@
+"""Entry points: `seqexp-train` (train.py, the Hydra app), `seqexp-recommend`, `seqexp-export`."""

@@ -1,0 +1,5 @@
+"""What a run reports: W&B trackers, results.json, console tables, failure records, the sweep report."""
+
+from seqexp.tracking.trackers import NullTracker, WandbTracker
+
+__all__ = ["NullTracker", "WandbTracker"]

@@ -1,0 +1,1 @@
+"""Training: the epoch loop on Accelerate (loop.py), checkpoints, multi-process set-up."""
