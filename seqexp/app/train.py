@@ -161,6 +161,7 @@ def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "n_items": data.n_items,
         "max_len": max_len,
         "feature_sizes": sizes,
+        "data_fingerprint": data.fingerprint,  # export and resume refuse a run whose data changed
     }
 
     def save_best(m: torch.nn.Module, epoch: int, valid: dict[str, float]) -> None:
