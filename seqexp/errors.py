@@ -13,6 +13,18 @@ class ConfigError(SeqexpError):
     """A config value is invalid; the message names the key."""
 
 
+class RunDirInUse(ConfigError):
+    """The run dir holds another run (finished, or resumable) that this command would overwrite."""
+
+    keeps_run_dir = True  # the failure is not recorded there: the dir is not this command's
+
+
+class ResumeMismatch(ConfigError):
+    """trainer.resume=true, but the snapshot was written by a run with other data or another config."""
+
+    keeps_run_dir = True
+
+
 class RecommendError(SeqexpError):
     """A recommendation request cannot be served (bad run dir, empty history, ...)."""
 

@@ -33,6 +33,38 @@ class EvalResult:
         return len(self.users) / max(self.seconds, 1e-9)
 
 
+@dataclass(frozen=True)
+class EvalProtocol:
+    """How every scorer of a run is evaluated (DESIGN.md, "Evaluation protocol"); recorded in results.json."""
+
+    n_items: int  # N: every item is a candidate (full ranking)
+    filter_seen: bool = True  # items of the user's input history cannot be recommended
+    ks: tuple[int, ...] = (5, 10, 20)  # cut-offs of HR/NDCG/MRR
+    batch_size: int = 512  # users scored per batch
+    selection_metric: str = "ndcg@10"  # validation metric for early stopping and checkpoint selection
+
+    def evaluate(self, scorer: Scorer, tensors: EvalTensors, device: torch.device | str = "cpu") -> EvalResult:
+        """Full-ranking metrics of `scorer` on `tensors` (sharded across DDP ranks, gathered)."""
+        return evaluate_sharded(
+            scorer,
+            tensors,
+            n_items=self.n_items,
+            filter_seen=self.filter_seen,
+            ks=self.ks,
+            batch_size=self.batch_size,
+            device=device,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "ranking": "full",
+            "filter_seen": self.filter_seen,
+            "ks": list(self.ks),
+            "selection_metric": f"valid/{self.selection_metric}",
+            "ties": "expected value under random tie-break",
+        }
+
+
 @torch.no_grad()
 def evaluate(
     scorer: Scorer,
@@ -60,7 +92,8 @@ def evaluate(
         top = scores.topk(top_k, dim=1)  # (B, top_k) descending: bounds the ranks and gives the coverage set
         for name, values in ranking_metrics(*target_positions(scores, targets, top.values), ks=ks).items():
             parts.setdefault(name, []).append(values)
-        recommended[top.indices[:, :cover].flatten()] = True
+        shown = torch.isfinite(top.values[:, :cover])  # a user with < K candidates left: -inf fill is not shown
+        recommended[top.indices[:, :cover][shown]] = True
     per_user = {k: torch.cat(v).cpu().numpy() for k, v in parts.items()}
     recommended_np = recommended.cpu().numpy()
     metrics = reduce_metrics(per_user, recommended_np, coverage_k)

@@ -46,6 +46,11 @@ class NullTracker:
     def log_artifact(self, path: Path, name: str, kind: str) -> None:
         pass
 
+    def log_checkpoint_artifact(self, path: Path, name: str) -> None:
+        """The best checkpoint as a model artifact, when this tracker was configured to upload it."""
+        if getattr(self, "log_checkpoint", False):
+            self.log_artifact(path, name=name, kind="model")
+
     def finish(self, failed: bool = False) -> None:
         pass
 
@@ -65,7 +70,7 @@ class WandbTracker(NullTracker):
         log_checkpoint: bool = False,
     ) -> None:
         self.project, self.entity, self.mode, self.group = project, entity, mode, group
-        self.log_checkpoint = log_checkpoint  # read by train(): upload the best checkpoint as an artifact
+        self.log_checkpoint = log_checkpoint  # upload the best checkpoint as an artifact (log_checkpoint_artifact)
         self.init_timeout = init_timeout
         self.job_type, self.tags = job_type, list(tags or [])
         self.run: Any = None

@@ -1,0 +1,139 @@
+"""Every config value a user can get wrong, checked before any work starts: one ConfigError naming the key and
+the fix (`seqexp: error: ...`, exit 2), or a warning for a key that nothing reads."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from seqexp.errors import ConfigError
+from seqexp.evaluation.metrics import METRICS
+from seqexp.training.settings import TrainerSettings
+
+log = logging.getLogger(__name__)
+
+# groups whose keys are passed on to a constructor (`_target_`): any key added there is read by that class
+PASSED_ON = ("model.encoder", "model.objective", "model.loss", "model.optimizer", "logger")
+
+
+def check_config(cfg: DictConfig, overrides: list[str]) -> tuple[TrainerSettings, str]:
+    """Returns the trainer settings and the selection metric (e.g. "ndcg@10"); raises ConfigError."""
+    _check_resolvable(cfg)
+    _check_data(cfg)
+    selection = _check_eval(cfg)
+    _check_optimizer(cfg)
+    settings = TrainerSettings.from_config(cfg.trainer, cfg.model.get("batch_size"), cfg.get("seed", 0))
+    warn_unused_keys(cfg, overrides)
+    return settings, selection
+
+
+def _check_resolvable(cfg: DictConfig) -> None:
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        hint = "; e.g. data=csv needs data.path=<your log file>" if "data.path" in missing else ""
+        raise ConfigError(f"{', '.join(missing)} must be set (the config leaves it as ???){hint}")
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", "") or "?"
+        raise ConfigError(f"config key {key} does not resolve: {str(e).splitlines()[0]}") from None
+
+
+def _check_data(cfg: DictConfig) -> None:
+    max_len = _int(cfg.data, "max_len", "data.max_len")
+    if max_len < 2:
+        raise ConfigError(
+            f"data.max_len={max_len} is too short: an encoder needs at least 2 events; use e.g. data.max_len=50"
+        )
+    if _int(cfg.data, "min_seq_len", "data.min_seq_len") < 3 and cfg.split.name == "leave_one_out":
+        raise ConfigError(
+            f"data.min_seq_len={cfg.data.min_seq_len}: leave-one-out needs 3 events per user "
+            f"(train, validation, test); set data.min_seq_len=3 or more"
+        )
+    stride = cfg.data.get("train_stride")
+    if stride is not None and not 1 <= _int(cfg.data, "train_stride", "data.train_stride") <= max_len:
+        raise ConfigError(
+            f"data.train_stride={stride} must be between 1 and data.max_len={max_len}: windows of max_len events "
+            f"every train_stride events would skip the targets between them; use data.train_stride<={max_len} or null"
+        )
+
+
+def _check_eval(cfg: DictConfig) -> str:
+    """eval.* and optimized_metric; returns the selection metric's name in the validation metrics."""
+    if _int(cfg.eval, "batch_size", "eval.batch_size") < 1:
+        raise ConfigError(f"eval.batch_size={cfg.eval.batch_size} must be >= 1 (users scored per batch)")
+    try:
+        ks = [int(k) for k in cfg.eval.ks]
+    except (TypeError, ValueError):
+        raise ConfigError(f"eval.ks={cfg.eval.ks} must be a list of whole numbers, e.g. eval.ks=[5,10,20]") from None
+    if not ks or min(ks) < 1:
+        raise ConfigError(f"eval.ks={ks} must list cut-offs >= 1, e.g. eval.ks=[5,10,20]")
+    metric = str(cfg.get("optimized_metric", "valid/ndcg@10"))
+    name, _, k = metric.removeprefix("valid/").partition("@")
+    valid_names = [f"valid/{m}@{c}" for m in METRICS for c in ks]
+    if not metric.startswith("valid/") or name not in METRICS or not k.isdigit():
+        raise ConfigError(
+            f"optimized_metric={metric} is not a validation metric; use one of {valid_names} (model selection "
+            f"never looks at test)"
+        )
+    if int(k) not in ks:
+        raise ConfigError(
+            f"optimized_metric={metric} needs K={k} in eval.ks={ks}; add it (eval.ks=[{','.join(map(str, ks))},{k}]) "
+            f"or choose one of {valid_names}"
+        )
+    return metric.removeprefix("valid/")
+
+
+def _check_optimizer(cfg: DictConfig) -> None:
+    lr = cfg.model.get("optimizer", {}).get("lr")
+    if lr is None:
+        return
+    try:
+        value = float(lr)
+    except (TypeError, ValueError):
+        raise ConfigError(f"model.optimizer.lr={lr!r} is not a number; set e.g. model.optimizer.lr=1e-3") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"model.optimizer.lr={lr} must be a positive number, e.g. model.optimizer.lr=1e-3")
+
+
+def _int(node: DictConfig, key: str, name: str) -> int:
+    value = node.get(key)
+    try:
+        number = int(value)
+        if float(value) != number:
+            raise ValueError
+        return number
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r} is not a whole number") from None
+
+
+def warn_unused_keys(cfg: DictConfig, overrides: list[str]) -> list[str]:
+    """`+a.b=v` adds a key the composed config did not have: unless a constructor receives it (under a
+    `_target_` group), nothing reads it, which is almost always a typo. Returns the warnings given."""
+    known = OmegaConf.to_container(cfg, resolve=False)
+    warnings = []
+    for override in overrides:
+        if not override.startswith("+") or override.startswith("++") or "=" not in override:
+            continue
+        key = override[1:].split("=", 1)[0]
+        if "/" in key or any(key == g or key.startswith(g + ".") for g in PASSED_ON):
+            continue  # a config group (+model/loss=sampled) or a constructor argument
+        parent, _, leaf = key.rpartition(".")
+        siblings = [k for k in _keys_at(known, parent) if k != leaf]
+        close = difflib.get_close_matches(leaf, siblings, n=1)
+        hint = f"; did you mean {parent + '.' if parent else ''}{close[0]}=...?" if close else ""
+        message = f"unused key: {override} adds {key}, which nothing in seqexp reads{hint}"
+        log.warning(message)
+        warnings.append(message)
+    return warnings
+
+
+def _keys_at(tree: object, dotted: str) -> list[str]:
+    node = tree
+    for part in [p for p in dotted.split(".") if p]:
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    return [str(k) for k in node] if isinstance(node, dict) else []

@@ -1,0 +1,40 @@
+"""What a job knows about the Hydra run around it (all None / empty outside a Hydra app)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def task_overrides() -> list[str]:
+    """The command-line overrides of this job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def multirun_name() -> str | None:
+    """The multirun's folder name (e.g. train-2026-11-27_12-00-00) inside a Hydra multirun, else None."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not in_multirun():
+        return None
+    return f"{HydraConfig.get().job.name}-{Path(HydraConfig.get().sweep.dir).name}"
+
+
+def wandb_sweep_name() -> str | None:
+    """Inside a `wandb agent` run: the sweep's id, so that its runs share a group too."""
+    sweep_id = os.environ.get("WANDB_SWEEP_ID")
+    return f"sweep-{sweep_id}" if sweep_id else None
+
+
+def run_group() -> str | None:
+    """The W&B group of this job when the config leaves it null: its multirun, or its W&B sweep."""
+    return multirun_name() or wandb_sweep_name()

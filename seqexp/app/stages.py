@@ -1,0 +1,194 @@
+"""The stages `train(cfg)` lists, one function each: open the run, prepare the data, split it, build the model,
+start tracking, fit, evaluate. Each takes what the previous ones produced; none reads global state."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from seqexp.app.config_checks import check_config
+from seqexp.app.hydra_context import run_group, task_overrides
+from seqexp.app.run_dir import check_same_run, claim_run_dir, load_resume_snapshot, run_identity
+from seqexp.data import load_data
+from seqexp.data.features import event_features, feature_sizes, target_mask
+from seqexp.data.loader import EvalTensors, TrainTensors, eval_tensors, train_tensors
+from seqexp.data.prepared import PreparedData
+from seqexp.data.splits import Split, make_split
+from seqexp.errors import ConfigError
+from seqexp.evaluation.protocol import EvalProtocol
+from seqexp.io import write_json
+from seqexp.model.item_init import apply_item_init
+from seqexp.model.recommender import SequenceRecommender, build_model, count_parameters
+from seqexp.tracking.trackers import NullTracker
+from seqexp.training.accelerator import make_accelerator
+from seqexp.training.checkpoint import atomic_save, save_checkpoint
+from seqexp.training.distributed import export_slurm_environment
+from seqexp.training.loop import FitHooks, fit
+from seqexp.training.settings import TrainerSettings
+from seqexp.training.state import FitResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """One job: its config, run dir, accelerator and checked settings."""
+
+    cfg: DictConfig
+    run_dir: Path
+    accelerator: Accelerator
+    settings: TrainerSettings
+    selection_metric: str  # e.g. "ndcg@10": early stopping and checkpoint selection (optimized_metric)
+    overrides: list[str]
+    resume: dict[str, Any] | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def main_process(self) -> bool:  # rank 0 owns the run dir's files and the W&B run
+        return self.accelerator.is_main_process
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "best.pt"
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "last.pt"
+
+
+@dataclass
+class Tensors:
+    train: TrainTensors
+    valid: EvalTensors
+    test: EvalTensors
+    features: list[str]  # model.features, in order
+
+
+def open_run(cfg: DictConfig) -> Run:
+    """Check the config, claim the run dir, set up devices and seeds; load the snapshot a resume continues."""
+    overrides = task_overrides()
+    settings, selection = check_config(cfg, overrides)
+    export_slurm_environment()  # SLURM tasks of one job -> one process group, as torchrun would
+    accelerator = make_accelerator(
+        str(cfg.trainer.device), str(cfg.trainer.precision), bool(cfg.trainer.get("compile", False))
+    )
+    run_dir = claim_run_dir(cfg) if accelerator.is_main_process else Path(str(cfg.paths.output_dir))
+    run = Run(cfg, run_dir, accelerator, settings, selection, overrides)
+    run.resume = load_resume_snapshot(cfg, run.last_path)  # fails early, before any work, when there is none
+    if cfg.trainer.get("num_threads"):
+        torch.set_num_threads(int(cfg.trainer.num_threads))
+    set_seed(int(cfg.seed), deterministic=bool(cfg.trainer.get("deterministic", False)))
+    return run
+
+
+def prepare_data(run: Run) -> PreparedData:
+    """Read, clean and sequence the log (rank 0 first, and it caches; the other ranks then read the cache)."""
+    with run.accelerator.main_process_first():
+        data = load_data(run.cfg.data, run.cfg.paths.cache_dir)
+    if run.main_process:
+        log.info("\n%s", data.report.to_text())
+        write_json(run.run_dir / "prep_report.json", data.report.to_dict())
+    if run.resume is not None:
+        check_same_run(run.resume, run_identity(run.cfg, data.fingerprint), run.last_path)
+    return data
+
+
+def split_data(run: Run, data: PreparedData) -> tuple[Split, Tensors]:
+    """The evaluation split and the fixed-length tensors of its three parts."""
+    cfg = run.cfg
+    is_target = target_mask(data, cfg.split.get("target_behaviors"))
+    try:
+        split = make_split(data, cfg.split, is_target)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    if not len(split.valid) or not len(split.test):
+        raise ConfigError(
+            f"split={split.name} leaves {len(split.valid)} validation and {len(split.test)} test cases; "
+            f"move the cut times (split.valid_time / split.test_time) or relax split.target_behaviors"
+        )
+    max_len, names = int(cfg.data.max_len), list(cfg.model.get("features") or [])
+    features = event_features(data, names)
+    tensors = Tensors(
+        train=train_tensors(data, split, max_len, cfg.data.get("train_stride"), features, is_target),
+        valid=eval_tensors(data, split.valid, max_len, features),
+        test=eval_tensors(data, split.test, max_len, features),
+        features=names,
+    )
+    return split, tensors
+
+
+def build(run: Run, data: PreparedData, split: Split, tensors: Tensors) -> tuple[SequenceRecommender, dict[str, Any]]:
+    """The model of model.*, with pretrained item vectors when model.item_init asks; returns (model, item init)."""
+    cfg = run.cfg
+    sizes = {k: v for k, v in feature_sizes(data).items() if k in tensors.features}
+    model = build_model(cfg.model, data.n_items, item_counts(data, split), sizes)
+    kind = str(cfg.model.get("item_init") or "random")
+    item_init = apply_item_init(model, kind, data, split, cfg.pretrained, int(cfg.seed), cfg.paths.cache_dir)
+    return model, item_init
+
+
+def item_counts(data: PreparedData, split: Split) -> torch.Tensor:
+    return torch.from_numpy(split.item_counts(data))  # (N + 1,) training popularity
+
+
+def start_tracker(run: Run, data: PreparedData, model: SequenceRecommender) -> NullTracker:
+    """The W&B run (rank 0; the others track nothing), with the data report and the sizes."""
+    cfg = run.cfg
+    if not run.main_process:
+        return NullTracker()
+    group = cfg.logger.get("group") if "group" in cfg.logger else None
+    tracker = instantiate(cfg.logger, **({"group": run_group()} if "group" in cfg.logger and group is None else {}))
+    tracker.start(
+        run.run_dir,
+        config=OmegaConf.to_container(cfg, resolve=True),
+        name=f"{cfg.model.name}-{cfg.data.name}-s{cfg.seed}",
+        tags=[str(cfg.model.name), str(cfg.data.name)],
+    )
+    tracker.log_table(
+        "data/preparation",
+        ["rule", "dropped", "rows_left", "description"],
+        [[r.rule, r.dropped, r.rows_left, r.description] for r in data.report.rules],
+    )
+    sizes = {"data/users": data.n_users, "data/items": data.n_items, "data/events": data.n_events}
+    tracker.summary({**sizes, "model/parameters": count_parameters(model)})
+    return tracker
+
+
+def train_model(
+    run: Run, model: SequenceRecommender, data: PreparedData, tensors: Tensors, protocol: EvalProtocol, tracker: Any
+) -> FitResult:
+    """Fit with early stopping; rank 0 saves the best checkpoint (with what serving needs) and a resumable
+    snapshot after every epoch (with the run's identity, which a resume must match)."""
+    cfg = run.cfg
+    serving = {  # what recommend and export need besides the weights; built once, not at every improvement
+        "item_ids": data.item_ids.tolist(),
+        "config": OmegaConf.to_yaml(OmegaConf.to_container(cfg, resolve=True)),
+        "n_items": data.n_items,
+        "max_len": int(cfg.data.max_len),
+        "feature_sizes": {k: v for k, v in feature_sizes(data).items() if k in tensors.features},
+        "data_fingerprint": data.fingerprint,  # export and resume refuse a run whose data changed
+    }
+    identity = run_identity(cfg, data.fingerprint)
+
+    def save_best(m: torch.nn.Module, epoch: int, valid: dict[str, float]) -> None:
+        if cfg.trainer.save_checkpoint and run.main_process:
+            save_checkpoint(run.best_path, m.state_dict(), epoch=epoch, valid=valid, **serving)
+
+    def save_last(snapshot: dict[str, Any]) -> None:
+        if cfg.trainer.get("save_last", True) and run.main_process:
+            atomic_save(run.last_path, {**snapshot, "identity": identity})
+
+    hooks = FitHooks(tracker=tracker, on_best=save_best, on_epoch_end=save_last)
+    optimizer = instantiate(cfg.model.optimizer)
+    return fit(
+        model, optimizer, tensors.train, tensors.valid, run.settings, protocol, run.accelerator, hooks, run.resume
+    )
