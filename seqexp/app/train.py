@@ -162,6 +162,7 @@ def _train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "max_len": max_len,
         "feature_sizes": sizes,
         "data_fingerprint": data.fingerprint,  # export and resume refuse a run whose data changed
+        "behavior_vocab": data.behavior_vocab,  # serving maps behaviour names to the codes training used
     }
 
     def save_best(m: torch.nn.Module, epoch: int, valid: dict[str, float]) -> None:
