@@ -95,10 +95,8 @@ def test_export_refuses_a_log_that_changed_since_training(feature_run, tmp_path,
 def test_export_cli_user_mistakes_end_in_one_line(tmp_path, capsys):
     assert export_cli([str(tmp_path / "no-run")]) == 2
     err = capsys.readouterr().err
-    assert (
-        err
-        == f"seqexp-export: error: run dir {tmp_path / 'no-run'} does not exist; pass the folder a `seqexp-train` run wrote\n"
-    )
+    no_run = tmp_path / "no-run"
+    assert err == f"seqexp-export: error: run dir {no_run} does not exist; pass the folder a `seqexp-train` run wrote\n"
     assert export_cli([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("seqexp-export: error: no checkpoint at ") and err.count("\n") == 1
