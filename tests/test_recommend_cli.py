@@ -12,6 +12,7 @@ from conftest import compose_train, write_log
 from seqexp.app.events import Event
 from seqexp.app.recommend import Recommender, cli
 from seqexp.app.train import train
+from seqexp.errors import RecommendError
 
 T0 = 1_700_000_000
 ITEMS = [f"i{n}" for n in range(1, 31)] + ["sku:7", "red shoe"]  # two ids that contain a separator
@@ -149,3 +150,15 @@ def test_run_dir_mistakes_and_bad_arguments_end_in_one_line(tmp_path, capsys):
         cli([str(tmp_path), "i1", "-k", "ten"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == "seqexp-recommend: error: argument -k: invalid int value: 'ten'\n"
+
+
+def test_api_refuses_bad_k_and_behaviours_a_checkpoint_cannot_map(run_dir):
+    rec = Recommender.from_run(run_dir)
+    for k in (0, -1, 2.5, True):
+        with pytest.raises(RecommendError, match=rf"k={k!r}: the number of items to recommend must be a positive"):
+            rec.recommend([["i1"]], k=k)
+    older = Recommender(rec.model, rec.item_ids, rec.max_len, behavior_vocab=None)  # a best.pt without the vocab
+    with pytest.raises(RecommendError, match=r"no behaviour vocabulary \(written by an older seqexp\).*retrain"):
+        older.recommend([[Event("i1", "pv", T0)]])
+    with pytest.warns(UserWarning, match="lacks behaviours or timestamps"):
+        assert len(older.recommend([[Event("i1", None, T0)]], k=2)[0]) == 2  # times alone still serve
