@@ -35,3 +35,7 @@ class CheckpointError(SeqexpError):
 
 class TrainingDiverged(SeqexpError):
     """The training loss became NaN or infinite; the message names the step."""
+
+
+class ExportError(SeqexpError):
+    """A run cannot be exported as it is (no run dir, its log changed since training, ...)."""

@@ -15,8 +15,6 @@ Read them back with pandas / pyarrow:
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,11 +25,13 @@ import pyarrow.parquet as pq
 import torch
 from omegaconf import OmegaConf
 
-from seqexp.app.recommend import CHECKPOINT
+from seqexp.app.recommend import CHECKPOINT, OneLineParser
 from seqexp.data import load_data
 from seqexp.data.features import event_features
 from seqexp.data.loader import left_padded_windows
-from seqexp.errors import RecommendError, SeqexpError
+from seqexp.data.prepared import PreparedData
+from seqexp.errors import ExportError, SeqexpError
+from seqexp.io import atomic_write, write_json
 from seqexp.model.recommender import SequenceRecommender, restore_model
 from seqexp.training.checkpoint import load_checkpoint
 
@@ -40,15 +40,12 @@ from seqexp.training.checkpoint import load_checkpoint
 def user_vectors(
     model: SequenceRecommender, history: np.ndarray, features: dict[str, np.ndarray], batch_size: int = 512
 ) -> np.ndarray:
-    """history (U, L) left-padded item indices (+ feature codes) -> (U, D) states at the prediction position."""
+    """history (U, L) left-padded item indices (+ feature codes) -> (U, D) states at the prediction position,
+    through `SequenceRecommender.user_states`: the path `score` (evaluation) and `seqexp-recommend` take."""
     out = []
     for i in range(0, len(history), batch_size):
-        inputs = torch.from_numpy(history[i : i + batch_size])
-        feats = {
-            k: model.objective.prediction_features(torch.from_numpy(v[i : i + batch_size])) for k, v in features.items()
-        }
-        h = model.encode(model.objective.prediction_inputs(inputs, model.mask_index), feats or None)[:, -1]  # (B, D)
-        out.append(h)
+        feats = {k: torch.from_numpy(v[i : i + batch_size]) for k, v in features.items()}
+        out.append(model.user_states(torch.from_numpy(history[i : i + batch_size]), feats or None))  # (B, D)
     return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, model.encoder.hidden_size), np.float32)
 
 
@@ -56,16 +53,12 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write users.parquet, items.parquet and meta.json for a finished run; returns the output folder."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise RecommendError(f"run dir {run_dir} does not exist; pass the folder a `seqexp-train` run wrote")
+        raise ExportError(f"run dir {run_dir} does not exist; pass the folder a `seqexp-train` run wrote")
     ckpt = load_checkpoint(run_dir / CHECKPOINT)
     cfg = OmegaConf.create(ckpt["config"])
     model = restore_model(ckpt)
     data = load_data(cfg.data, cfg.paths.cache_dir)
-    if list(data.item_ids) != list(ckpt["item_ids"]):
-        raise RecommendError(
-            f"the data at {cfg.data.path} no longer matches the run's item ids (the log changed since training); "
-            f"export needs the log the run was trained on"
-        )
+    _check_same_data(ckpt, data, cfg.data.path)
     max_len = int(ckpt["max_len"])
     starts, ends = data.offsets[:-1], data.offsets[1:]
     history = left_padded_windows(data.items, starts, ends, max_len)
@@ -75,23 +68,44 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     users = user_vectors(model, history, features)
     items = model.item_table()[1:].detach().numpy().astype(np.float32)  # (N, D), row i <-> item index i + 1
     out = Path(out_dir) if out_dir else run_dir / "export"
-    out.mkdir(parents=True, exist_ok=True)
-    dim = users.shape[1]
-    pq.write_table(_table("user_id", data.user_ids, users), out / "users.parquet")
-    pq.write_table(_table("item_id", data.item_ids, items), out / "items.parquet")
+    _write_parquet(out / "users.parquet", _table("user_id", data.user_ids, users))
+    _write_parquet(out / "items.parquet", _table("item_id", data.item_ids, items))
     meta = {
         "run_dir": str(run_dir.resolve()),
         "model": str(cfg.model.name),
         "data": str(cfg.data.name),
-        "dim": dim,
+        "data_fingerprint": data.fingerprint,
+        "dim": users.shape[1],
         "users": len(users),
         "items": len(items),
-        "user_vector": "encoder state after the user's most recent max_len events, at the prediction position",
+        "features": model.features,
+        "user_vector": "encoder state after the user's most recent max_len events (and their features), "
+        "at the prediction position",
         "item_vector": "output item table (scores are user_vector . item_vector)",
         "max_len": max_len,
     }
-    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    write_json(out / "meta.json", meta)
     return out
+
+
+def _check_same_data(ckpt: dict, data: PreparedData, path: object) -> None:
+    """Refuse a log that changed since training: its users would get vectors of other histories."""
+    trained = ckpt.get("data_fingerprint")
+    if trained is not None and trained != data.fingerprint:
+        raise ExportError(
+            f"the data at data.path={path} is not the data this run was trained on (data fingerprint "
+            f"{data.fingerprint[:12]}, checkpoint data_fingerprint {str(trained)[:12]}): the log or the data.* "
+            f"preparation settings changed since training; restore the run's log, or retrain on the new one"
+        )
+    if list(data.item_ids) != list(ckpt["item_ids"]):
+        raise ExportError(
+            f"the data at data.path={path} no longer matches the run's item ids (the log changed since training); "
+            f"export needs the log the run was trained on: restore it, or retrain"
+        )
+
+
+def _write_parquet(path: Path, table: pa.Table) -> None:
+    atomic_write(path, lambda f: pq.write_table(table, f))
 
 
 def _table(id_name: str, ids: np.ndarray, vectors: np.ndarray) -> pa.Table:
@@ -101,7 +115,7 @@ def _table(id_name: str, ids: np.ndarray, vectors: np.ndarray) -> pa.Table:
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="seqexp-export", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="seqexp-export", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a run folder written by seqexp-train")
     parser.add_argument("--out", help="output folder (default: <run_dir>/export)")
     args = parser.parse_args(argv)
@@ -109,6 +123,9 @@ def cli(argv: Sequence[str] | None = None) -> int:
         out = export_run(args.run_dir, args.out)
     except SeqexpError as e:
         print(f"seqexp-export: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an --out that is a file, a read-only folder, a full disk
+        print(f"seqexp-export: error: cannot write the export ({e}); pass a writable --out folder", file=sys.stderr)
         return 2
     print(f"wrote {out / 'users.parquet'}, {out / 'items.parquet'}, {out / 'meta.json'}")
     return 0

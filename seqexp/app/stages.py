@@ -176,6 +176,7 @@ def train_model(
         "max_len": int(cfg.data.max_len),
         "feature_sizes": {k: v for k, v in feature_sizes(data).items() if k in tensors.features},
         "data_fingerprint": data.fingerprint,  # export and resume refuse a run whose data changed
+        "behavior_vocab": list(data.behavior_vocab),  # serving maps behaviour names to the codes training used
     }
     identity = run_identity(cfg, data.fingerprint)
 

@@ -124,16 +124,22 @@ class SequenceRecommender(nn.Module):
         return self.loss(h[selected], targets[selected], self.item_table())  # h[selected]: (P, D)
 
     @torch.no_grad()
-    def score(self, history: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
-        """history (B, L) left-padded (+ its features) -> scores over all items (B, N + 1); column 0 is padding."""
+    def user_states(self, history: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
+        """history (B, L) left-padded (+ its features {name: (B, L)}) -> (B, D): the state the next item is
+        scored with. The one prediction path: evaluation (`score`), `seqexp-recommend` and `seqexp-export`
+        all read it, so that serving computes exactly what the test evaluation computed."""
         keep = _columns_to_keep(history)
         history = history[:, -keep:]
         features = {k: v[:, -keep:] for k, v in features.items()} if features else features
         inputs = self.objective.prediction_inputs(history, self.mask_index)
         if features and self.feature_embeddings:
             features = {k: self.objective.prediction_features(v) for k, v in features.items()}
-        h = self.encode(inputs, features)[:, -1]  # (B, D)
-        return h @ self.item_table().T
+        return self.encode(inputs, features)[:, -1]  # (B, D)
+
+    @torch.no_grad()
+    def score(self, history: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
+        """history (B, L) left-padded (+ its features) -> scores over all items (B, N + 1); column 0 is padding."""
+        return self.user_states(history, features) @ self.item_table().T
 
     def training_batch(
         self,
