@@ -1,0 +1,207 @@
+"""Trust rules for runs (issue #14): no silent overwrite, resume continues only its own run, degenerate settings
+and config mistakes are one clear error before any work, early stopping follows optimized_metric, failures and
+Ctrl-C leave a readable record."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY, compose_train
+from seqexp.app import stages
+from seqexp.app.train import train, user_error_line
+from seqexp.data.loader import EvalTensors
+from seqexp.errors import ConfigError, ResumeMismatch, RunDirInUse
+from seqexp.evaluation.protocol import evaluate
+from seqexp.io import write_json
+
+
+def _results(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "run" / "results.json").read_text())
+
+
+def test_a_finished_run_is_never_overwritten(tmp_path):
+    train(compose_train(tmp_path, *TINY))
+    before = (tmp_path / "run" / "results.json").read_bytes()
+    best = (tmp_path / "run" / "checkpoints" / "best.pt").read_bytes()
+    with pytest.raises(RunDirInUse, match=r"already holds a run.*trainer.resume=true.*trainer.overwrite=true"):
+        train(compose_train(tmp_path, *TINY, "model=gru"))
+    assert (tmp_path / "run" / "results.json").read_bytes() == before  # nothing written, not even a failure
+    assert (tmp_path / "run" / "checkpoints" / "best.pt").read_bytes() == best
+    train(compose_train(tmp_path, *TINY, "model=gru", "trainer.overwrite=true"))
+    assert _results(tmp_path)["model"] == "gru"
+
+
+def test_the_cli_refuses_an_occupied_run_dir_in_one_line(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_json(run_dir / "results.json", {"status": "completed", "model": "lstm"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "seqexp.app.train", f"hydra.run.dir={run_dir}", *TINY],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("seqexp: error:")]
+    assert len(error_lines) == 1 and str(run_dir) in error_lines[0] and "Traceback" not in proc.stderr
+    assert json.loads((run_dir / "results.json").read_text()) == {"status": "completed", "model": "lstm"}
+
+
+def test_resume_refuses_another_model_config(tmp_path):
+    train(compose_train(tmp_path, *TINY))
+    with pytest.raises(ResumeMismatch, match=r"model.embedding_dim=16, this command has model.embedding_dim=8"):
+        train(compose_train(tmp_path, *TINY, "trainer.resume=true", "model.embedding_dim=8"))
+    assert _results(tmp_path)["status"] == "completed"  # the refused resume recorded nothing
+
+
+def test_resume_refuses_other_data_of_the_same_size(tmp_path):
+    train(compose_train(tmp_path, *TINY))
+    other = ["data.generate.seed=1", "data.path=" + str(tmp_path / "data" / "other.csv")]  # same sizes, new content
+    with pytest.raises(ResumeMismatch, match=r"trained on other data \(data fingerprint"):
+        train(compose_train(tmp_path, *TINY, "trainer.resume=true", *other))
+
+
+def test_resume_may_raise_the_epoch_budget(tmp_path):
+    train(compose_train(tmp_path, *TINY))
+    _, objects = train(compose_train(tmp_path, *TINY, "trainer.resume=true", "trainer.max_epochs=3"))
+    assert objects["results"]["training"]["epochs_run"] == 3
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.patience=0", r"trainer.patience=0 must be >= 1"),
+        ("trainer.max_epochs=0", r"trainer.max_epochs=0 must be >= 1; a run must train at least one epoch"),
+        ("trainer.max_epochs=ten", r"trainer.max_epochs='ten' is not a whole number"),
+        ("model.batch_size=0", r"model.batch_size=0 must be >= 1"),
+        ("eval.batch_size=0", r"eval.batch_size=0 must be >= 1"),
+        ("eval.ks=[5,20]", r"optimized_metric=valid/ndcg@10 needs K=10 in eval.ks=\[5, 20\]"),
+        ("optimized_metric=valid/ndgc@10", r"optimized_metric=valid/ndgc@10 is not a validation metric"),
+        ("optimized_metric=test/ndcg@10", r"model selection never looks at test"),
+        ("model.optimizer.lr=-0.001", r"model.optimizer.lr=-0.001 must be a positive number"),
+        ("data.train_stride=20", r"data.train_stride=20 must be between 1 and data.max_len=10"),
+        ("trainer.precision=fp16", r"fp16 needs a CUDA device.*bf16"),
+        ("trainer.precision=fp8", r"trainer.precision='fp8' is not one of"),
+        ("trainer.grad_clip=-1", r"trainer.grad_clip=-1 must be a positive number"),
+        ("data=csv", r"data.path must be set.*data=csv needs data.path=<your log file>"),
+    ],
+)
+def test_config_mistakes_are_one_error_before_any_work(tmp_path, override, message):
+    base = ["logger=none"] if override.startswith("data=") else TINY  # TINY sets synthetic-only keys
+    with pytest.raises(ConfigError, match=message):
+        train(compose_train(tmp_path, *base, override))
+    assert not (tmp_path / "data").exists()  # refused before the data step
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["status"] == "failed"
+
+
+def test_an_added_key_nothing_reads_is_warned_about(tmp_path, caplog):
+    from seqexp.app.config_checks import warn_unused_keys
+
+    cfg = compose_train(tmp_path, *TINY, "+trainer.patiance=3")
+    warnings = warn_unused_keys(cfg, ["+trainer.patiance=3", "+model.encoder.extra=1", "+model/loss=sampled"])
+    assert warnings == [
+        "unused key: +trainer.patiance=3 adds trainer.patiance, which nothing in seqexp reads; "
+        "did you mean trainer.patience=...?"
+    ]
+
+
+def test_early_stopping_and_selection_follow_optimized_metric(tmp_path):
+    overrides = [*TINY, "trainer.max_epochs=6", "trainer.patience=6", "optimized_metric=valid/mrr@5"]
+    _, objects = train(compose_train(tmp_path, *overrides))
+    results = objects["results"]
+    history = [row["valid/mrr@5"] for row in results["history"]]
+    assert results["protocol"]["selection_metric"] == "valid/mrr@5"
+    assert results["training"]["best_epoch"] == 1 + int(np.argmax(history))  # the first epoch of the best value
+    assert results["metrics"]["valid/mrr@5"] == max(history)
+
+
+def test_coverage_never_counts_filtered_items():
+    # 5 items; the user has seen items 1, 2, 3, so only 4 and 5 can be recommended: coverage@10 = 2 / 5
+    tensors = EvalTensors(
+        users=torch.tensor([0]),
+        inputs=torch.tensor([[1, 2, 3]]),
+        targets=torch.tensor([4]),
+        seen_offsets=torch.tensor([0, 3]),
+        seen_items=torch.tensor([1, 2, 3]),
+    )
+
+    def scorer(inputs: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([[0.0, 5.0, 4.0, 3.0, 2.0, 1.0]])
+
+    result = evaluate(scorer, tensors, n_items=5, filter_seen=True, ks=(10,))
+    assert result.metrics["coverage@10"] == pytest.approx(2 / 5)
+    assert result.metrics["hr@10"] == 1.0 and result.metrics["mrr@10"] == 1.0  # item 4 ranks first of 2
+
+
+def test_an_unwritable_run_dir_is_one_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a dir")
+    cfg = compose_train(tmp_path, *TINY, f"paths.output_dir={blocker / 'run'}")
+    with pytest.raises(ConfigError, match=r"cannot write to the run dir .*hydra.run.dir=<dir>"):
+        train(cfg)
+
+
+def test_a_full_disk_leaves_a_failed_record_and_one_line(tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "run" / "checkpoints" / "best.pt"))
+
+    monkeypatch.setattr(stages, "save_checkpoint", full)
+    with pytest.raises(OSError) as caught:
+        train(compose_train(tmp_path, *TINY))
+    record = _results(tmp_path)
+    assert record["status"] == "failed" and "No space left on device" in record["error"]
+    line = user_error_line(caught.value)
+    assert line.startswith("No space left on device writing ") and "best.pt" in line and "hydra.run.dir" in line
+
+
+def test_ctrl_c_records_an_interrupted_run(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stages, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(compose_train(tmp_path, *TINY))
+    assert _results(tmp_path)["status"] == "interrupted"
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_cli_says_how_to_resume(tmp_path):
+    """SIGINT during training: one line with the resume command, exit 130, results.json says interrupted."""
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "seqexp.app.train", f"hydra.run.dir={run_dir}", f"paths.data_dir={tmp_path}/d",
+            f"paths.cache_dir={tmp_path}/c", "logger=none", "trainer.progress_bar=false", "trainer.max_epochs=300",
+            "trainer.patience=300", "data.generate.n_users=300", "model.embedding_dim=16"]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run_dir / "checkpoints" / "last.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "seqexp: interrupted; resume with: seqexp-train" in err and "trainer.resume=true" in err
+    assert "Traceback" not in err
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
+
+
+def test_files_keep_the_users_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        train(compose_train(tmp_path, *TINY))
+    finally:
+        os.umask(old)
+    for path in [tmp_path / "run" / "results.json", tmp_path / "run" / "checkpoints" / "best.pt"]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    entries = [p for p in (tmp_path / "cache" / "prepared").iterdir()]
+    assert entries and all(stat.S_IMODE(p.stat().st_mode) == 0o755 for p in entries)
