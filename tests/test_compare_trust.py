@@ -211,3 +211,12 @@ def test_the_cli_follows_the_terminal_width(runs_dir, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")
     assert compare_main([str(runs_dir)]) == 0
     assert "Leaderboard" in capsys.readouterr().out
+
+
+def test_a_broken_overrides_yaml_skips_its_run_and_names_the_file(runs_dir, capsys):
+    bad = write_run(runs_dir, "bad-overrides", results("sasrec", 0, 0.5, [0.4, 0.6]))
+    (bad / ".hydra" / "overrides.yaml").write_text("- model=sasrec\n- [unclosed\n")
+    assert compare_main([str(runs_dir), "--format", "markdown"]) == 0
+    out, err = capsys.readouterr()
+    assert f"seqexp-compare: warning: skipped {bad} — cannot read {bad / '.hydra' / 'overrides.yaml'}: " in err
+    assert _leaderboard_models(out) == ["gru", "lstm"]
