@@ -2,6 +2,7 @@
 
 seqexp-compare logs/train/multiruns/2026-11-27_12-00-00                 # terminal table
 seqexp-compare logs/ --format markdown --plot leaderboard.png --baseline gru
+seqexp-compare logs/ --metric test/hr@10                                # rank by another metric
 seqexp-compare logs/ --log-wandb --group my-sweep                       # + a W&B Table and the plot
 seqexp-compare --from-wandb my-team/seqexp --group my-sweep             # from W&B (online)
 """
@@ -14,17 +15,27 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from seqexp.compare.format import print_table, to_csv, to_json, to_markdown
-from seqexp.compare.leaderboard import build_rows
+from seqexp.compare.format import describe, print_table, to_csv, to_json, to_markdown
+from seqexp.compare.leaderboard import Row, build_rows, check_baseline, check_metric
 from seqexp.compare.plot import plot_leaderboard
-from seqexp.compare.runs import read_runs
+from seqexp.compare.runs import CompareError, RunRecord, read_runs
 from seqexp.compare.wandb_io import log_leaderboard, records_from_wandb
+from seqexp.errors import SeqexpError
+from seqexp.io import write_text
+
+PROG = "seqexp-compare"
+DEFAULT_BASELINE = "lstm"  # the reference article's model
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="seqexp-compare", description=__doc__.splitlines()[0])
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", help="run dirs or folders holding them (searched recursively)")
-    parser.add_argument("--baseline", default="lstm", help="model to compare against (default: the article's lstm)")
+    parser.add_argument("--baseline", help=f"model to compare against (default: the article's {DEFAULT_BASELINE})")
+    parser.add_argument(
+        "--metric",
+        default="test/ndcg@10",
+        help="metric that ranks the rows and gives 'vs baseline' (default test/ndcg@10; paired tests stay on NDCG@10)",
+    )
     parser.add_argument("--format", choices=["table", "markdown", "csv", "json"], default="table")
     parser.add_argument("--output", help="write the formatted leaderboard to this file instead of stdout")
     parser.add_argument("--plot", help="draw the leaderboard and validation curves to this PNG")
@@ -36,33 +47,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         "default: the group of the compared runs when they share one)",
     )
     parser.add_argument("--project", default="seqexp", help="W&B project for --log-wandb")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if not args.paths and not args.from_wandb:
         parser.error("give run dirs (PATH...) or --from-wandb ENTITY/PROJECT")
     try:
-        runs = records_from_wandb(args.from_wandb, args.group) if args.from_wandb else read_runs(args.paths)
-    except FileNotFoundError as e:
-        print(f"seqexp-compare: error: {e}", file=sys.stderr)
+        runs = _load(args)
+        rows = _rows(runs, args)
+        others = [r for r in runs if r.status != "completed"]
+        plot = _plot(rows, args.plot) if args.plot else None  # first: a bad --plot path stops before any output
+        _write(rows, others, args)
+    except SeqexpError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
-    rows = build_rows(runs, baseline=args.baseline)
-    others = [r for r in runs if r.status != "completed"]
-    if not rows:
-        print(f"seqexp-compare: error: no completed runs under {args.paths or args.from_wandb}", file=sys.stderr)
-        return 2
-    if args.format == "table" and not args.output:
-        print_table(rows, others)
-    else:
-        text = {
-            "markdown": lambda: to_markdown(rows, others),
-            "csv": lambda: to_csv(rows),
-            "json": lambda: to_json(rows, others),
-            "table": lambda: to_markdown(rows, others),
-        }[args.format]()
-        if args.output:
-            Path(args.output).write_text(text)
-        else:
-            sys.stdout.write(text)
-    plot = plot_leaderboard(rows, args.plot) if args.plot else None
     if args.log_wandb:
         groups = {r.group for r in runs if r.group}
         group = args.group or (groups.pop() if len(groups) == 1 else None)  # default: the sweep's own group
@@ -72,6 +73,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         if where:
             print(f"leaderboard logged to the W&B run in {Path(where).parent}", file=sys.stderr)
     return 0
+
+
+def _load(args: argparse.Namespace) -> list[RunRecord]:
+    """The runs to compare; a warning line on stderr for each one skipped (unreadable, not ours, untrained)."""
+    if args.from_wandb:
+        try:
+            runs = records_from_wandb(args.from_wandb, args.group)
+        except Exception as e:  # network, login, a wrong ENTITY/PROJECT: the W&B client's own error types vary
+            raise CompareError(
+                f"cannot read runs of {args.from_wandb!r} from W&B ({type(e).__name__}: {e}); "
+                "check ENTITY/PROJECT, the network and `wandb login`"
+            ) from e
+    else:
+        runs = read_runs(args.paths)
+    for r in runs:
+        if r.status == "skipped":
+            print(f"{PROG}: warning: skipped {describe(r).removeprefix('skipped: ')}", file=sys.stderr)
+    return runs
+
+
+def _rows(runs: list[RunRecord], args: argparse.Namespace) -> list[Row]:
+    if not any(r.status == "completed" for r in runs):
+        where = ", ".join(args.paths) or args.from_wandb
+        counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in sorted({r.status for r in runs}))
+        raise CompareError(f"no completed runs to rank under {where} ({counts})")
+    check_metric(runs, args.metric)
+    if args.baseline is not None:
+        check_baseline(runs, args.baseline)
+    return build_rows(runs, baseline=args.baseline or DEFAULT_BASELINE, metric=args.metric)
+
+
+def _write(rows: list[Row], others: list[RunRecord], args: argparse.Namespace) -> None:
+    if args.format == "table" and not args.output:
+        print_table(rows, others)
+        return
+    render = {"markdown": to_markdown, "table": to_markdown, "json": to_json, "csv": lambda r, _: to_csv(r)}
+    text = render[args.format](rows, others)
+    if not args.output:
+        sys.stdout.write(text)
+        return
+    try:
+        write_text(Path(args.output), text)
+    except OSError as e:
+        raise CompareError(f"cannot write --output {args.output}: {e.strerror or e}") from e
+
+
+def _plot(rows: list[Row], path: str) -> Path:
+    try:
+        return plot_leaderboard(rows, path)
+    except (OSError, ValueError) as e:  # ValueError: matplotlib does not know the file extension
+        raise CompareError(f"cannot write --plot {path}: {getattr(e, 'strerror', None) or e}") from e
 
 
 if __name__ == "__main__":

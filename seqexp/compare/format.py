@@ -1,4 +1,9 @@
-"""Leaderboard output: a terminal table, markdown, csv or json."""
+"""Leaderboard output: a terminal table, markdown, csv or json.
+
+Numbers must reach the reader whole: a rich table squeezed into a narrow terminal, a log or a CI console
+cuts cells to `0.…`. So the rich table is drawn only on a terminal wide enough for it; anywhere else
+(a pipe, a file, 80 columns) the same cells are printed as a markdown table, one line per row.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +13,43 @@ import json
 import math
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from seqexp.compare.leaderboard import METRICS, Row
+from seqexp.compare.leaderboard import Row
 from seqexp.compare.runs import RunRecord
+from seqexp.compare.validate import METRICS
 
-HEADER = [
-    "data",
-    "model",
-    "variant",
-    "seeds",
-    "NDCG@10",
-    "HR@10",
-    "MRR@10",
-    "vs baseline",
-    "paired p (t / W)",
-    "Δ NDCG@10 95% CI",
-    "params",
-    "train s",
-    "seq/s",
-]
+TITLE = "Leaderboard (test metrics: mean ± std [95% CI] over seeds)"
+TEXT_COLUMNS = ("data", "model", "variant")
+NOT_RANKED = "Not averaged in (failed, unfinished or skipped):"
+
+
+def label(metric: str) -> str:
+    """ "test/ndcg@10" -> "NDCG@10"; other splits keep their prefix ("valid NDCG@10")."""
+    split, _, name = metric.rpartition("/")
+    return name.upper() if split in ("", "test") else f"{split} {name.upper()}"
+
+
+def _metric_names(rows: list[Row]) -> list[str]:
+    metric = rows[0].metric if rows else METRICS[0]
+    return list(METRICS) if metric in METRICS else [*METRICS, metric]
+
+
+def header(rows: list[Row]) -> list[str]:
+    metric = rows[0].metric if rows else METRICS[0]
+    versus = "vs baseline" if metric == METRICS[0] else f"vs baseline ({label(metric)})"
+    return [
+        *TEXT_COLUMNS,
+        "seeds",
+        *(label(m) for m in _metric_names(rows)),
+        versus,
+        "paired p (t / W)",
+        "Δ NDCG@10 95% CI",
+        "params",
+        "train s",
+        "seq/s",
+    ]
 
 
 def _fmt(x: float, digits: int = 4) -> str:
@@ -41,14 +63,14 @@ def _metric(row: Row, name: str) -> str:
     return f"{s.mean:.4f} ± {s.std:.4f} [{s.ci_low:.4f}, {s.ci_high:.4f}]"
 
 
-def cells(row: Row) -> list[str]:
+def cells(row: Row, names: list[str] | None = None) -> list[str]:
     p = row.paired
     return [
         row.data,
         row.model,
         row.variant or "–",
         str(len(row.runs)),
-        *(_metric(row, m) for m in METRICS),
+        *(_metric(row, m) for m in names or _metric_names([row])),
         f"{100 * row.relative_change:+.1f}%" if math.isfinite(row.relative_change) else (row.note or "–"),
         f"{p.t_pvalue:.3g} / {p.wilcoxon_pvalue:.3g}" if p else (row.note if row.note.startswith("not") else "–"),
         f"{p.mean_diff:+.4f} [{p.boot_low:+.4f}, {p.boot_high:+.4f}]" if p else "–",
@@ -58,19 +80,27 @@ def cells(row: Row) -> list[str]:
     ]
 
 
+def describe(record: RunRecord) -> str:
+    """One line for a run that is not ranked: status, where, which model and seed, and why."""
+    who = f" ({record.model}, seed {record.seed})" if record.model != "?" else ""
+    why = record.error or ("no error recorded" if record.status == "failed" else "")
+    return f"{record.status}: {record.source}{who}{' — ' + why if why else ''}"
+
+
 def to_markdown(rows: list[Row], others: list[RunRecord]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+    names = header(rows)
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells(r)) + " |" for r in rows]
     if others:
-        lines += ["", "Not averaged in (failed or unfinished):", ""]
-        lines += [f"- `{r.source}`: {r.status}{' — ' + r.error if r.error else ''}" for r in others]
+        lines += ["", NOT_RANKED, ""]
+        lines += [f"- {describe(r)}" for r in others]
     return "\n".join(lines) + "\n"
 
 
 def to_csv(rows: list[Row]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(HEADER)
+    writer.writerow(header(rows))
     writer.writerows(cells(r) for r in rows)
     return buf.getvalue()
 
@@ -79,20 +109,35 @@ def to_json(rows: list[Row], others: list[RunRecord]) -> str:
     return json.dumps(
         {
             "rows": [r.to_dict() for r in rows],
-            "not_averaged": [{"source": r.source, "status": r.status, "error": r.error} for r in others],
+            "not_averaged": [
+                {"source": r.source, "status": r.status, "model": r.model, "seed": r.seed, "error": r.error}
+                for r in others
+            ],
         },
         indent=1,
         default=lambda o: None,
     )
 
 
-def print_table(rows: list[Row], others: list[RunRecord], console: Console | None = None) -> None:
-    table = Table(title="Leaderboard (test metrics: mean ± std [95% CI] over seeds)")
-    for h in HEADER:
-        table.add_column(h, justify="left" if h in ("data", "model", "variant") else "right")
+def rich_table(rows: list[Row]) -> Table:
+    table = Table(title=TITLE)
+    for h in header(rows):
+        table.add_column(h, justify="left" if h in TEXT_COLUMNS else "right", overflow="fold")
     for r in rows:
-        table.add_row(*cells(r))
+        table.add_row(*map(escape, cells(r)))
+    return table
+
+
+def print_table(rows: list[Row], others: list[RunRecord], console: Console | None = None) -> None:
+    """The rich table on a terminal wide enough for every cell; markdown anywhere else (pipe, file, CI,
+    a narrow terminal), so that no number is ever cut."""
     console = console or Console()
+    table = rich_table(rows)
+    unbounded = console.options.update_width(1 << 16)  # the width the table needs, not the width it is given
+    if not console.is_terminal or console.measure(table, options=unbounded).maximum > console.width:
+        console.file.write(to_markdown(rows, others))
+        console.file.flush()
+        return
     console.print(table)
     for r in others:
-        console.print(f"[yellow]not averaged in[/yellow] {r.source}: {r.status} {r.error}")
+        console.print(f"[yellow]not averaged in[/yellow] {escape(describe(r))}", soft_wrap=True)

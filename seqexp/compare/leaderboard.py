@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from seqexp.compare.runs import RunRecord
+from seqexp.compare.runs import CompareError, RunRecord
 from seqexp.compare.stats import NotComparable, Paired, Summary, paired_test, summarize
+from seqexp.compare.validate import METRICS
 
-METRICS = ("test/ndcg@10", "test/hr@10", "test/mrr@10")
 PAIRING_PROTOCOL = ("split", "split_config", "ranking", "filter_seen", "ties")  # what must match for a paired test
 
 
@@ -23,7 +23,8 @@ class Row:
     variant: str
     runs: list[RunRecord]
     summaries: dict[str, Summary] = field(default_factory=dict)
-    relative_change: float = math.nan  # of mean test NDCG@10 against the baseline row
+    metric: str = "test/ndcg@10"  # the metric that ranks the rows and gives `relative_change`
+    relative_change: float = math.nan  # of the mean of `metric` against the baseline row
     paired: Paired | None = None
     note: str = ""  # why there is no paired test, when there is none
 
@@ -50,6 +51,7 @@ class Row:
             "parameters": self.mean_of("parameters"),
             "train_seconds": self.mean_of("train_seconds"),
             "sequences_per_second": self.mean_of("sequences_per_second"),
+            "ranked_by": self.metric,
             "relative_change": self.relative_change,
             "note": self.note,
         }
@@ -76,18 +78,20 @@ def _align(run: RunRecord, ids: list[str]) -> np.ndarray:
     return np.asarray([index[u] for u in ids])
 
 
-def build_rows(runs: list[RunRecord], baseline: str = "lstm") -> list[Row]:
-    """One row per (data, model, variant) over completed runs; each compared with the baseline model's row
-    of the same data set (its variant-free row when there is one)."""
+def build_rows(runs: list[RunRecord], baseline: str = "lstm", metric: str = "test/ndcg@10") -> list[Row]:
+    """One row per (data, model, variant) over completed runs, ranked by `metric`; each compared with the
+    baseline model's row of the same data set (its variant-free row when there is one). The paired tests
+    always use per-user test NDCG@10, the one metric each run stores per user."""
     completed = [r for r in runs if r.status == "completed"]
     shared = set.intersection(*(set(r.overrides) for r in completed)) if completed else set()
     groups: dict[tuple[str, str, str], list[RunRecord]] = defaultdict(list)
     for r in completed:
         r.variant = " ".join(o for o in r.overrides if o not in shared)  # what sets this run apart
         groups[r.key].append(r)
-    rows = [Row(d, m, v, rs) for (d, m, v), rs in sorted(groups.items())]
+    rows = [Row(d, m, v, rs, metric=metric) for (d, m, v), rs in sorted(groups.items())]
+    names = METRICS if metric in METRICS else (*METRICS, metric)
     for row in rows:
-        row.summaries = {name: summarize([r.metrics[name] for r in row.runs]) for name in METRICS}
+        row.summaries = {name: summarize([r.metrics[name] for r in row.runs]) for name in names}
     for row in rows:
         base = _baseline_row(rows, row.data, baseline)
         if base is None:
@@ -96,7 +100,26 @@ def build_rows(runs: list[RunRecord], baseline: str = "lstm") -> list[Row]:
             row.note = "baseline"
         else:
             _compare(row, base)
-    return sorted(rows, key=lambda r: (r.data, -r.summaries["test/ndcg@10"].mean))
+    return sorted(rows, key=lambda r: (r.data, -r.summaries[metric].mean))
+
+
+def check_metric(runs: list[RunRecord], metric: str) -> None:
+    """CompareError unless every completed run reports `metric` as a number (what --metric may name)."""
+    completed = [r for r in runs if r.status == "completed"]
+    lacking = [r for r in completed if not isinstance(r.metrics.get(metric), int | float)]
+    if lacking:
+        common = sorted(set.intersection(*(set(r.metrics) for r in completed)))
+        raise CompareError(
+            f"--metric {metric!r} is not in the results of {len(lacking)} of {len(completed)} runs "
+            f"(e.g. {lacking[0].source}); choose one of: {', '.join(common)}"
+        )
+
+
+def check_baseline(runs: list[RunRecord], baseline: str) -> None:
+    """CompareError when an explicitly named --baseline model has no completed run (a typo, most often)."""
+    models = sorted({r.model for r in runs if r.status == "completed"})
+    if baseline not in models:
+        raise CompareError(f"--baseline {baseline!r} has no completed run here; the models are: {', '.join(models)}")
 
 
 def _baseline_row(rows: list[Row], data: str, baseline: str) -> Row | None:
@@ -105,8 +128,8 @@ def _baseline_row(rows: list[Row], data: str, baseline: str) -> Row | None:
 
 
 def _compare(row: Row, base: Row) -> None:
-    b = base.summaries["test/ndcg@10"].mean
-    row.relative_change = (row.summaries["test/ndcg@10"].mean - b) / b if b else math.nan
+    b = base.summaries[row.metric].mean
+    row.relative_change = (row.summaries[row.metric].mean - b) / b if b else math.nan
     try:
         _check_pairable(row, base)
         ids, model_values = row.per_user_mean()

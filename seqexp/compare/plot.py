@@ -43,7 +43,9 @@ def plot_leaderboard(rows: list[Row], path: str | Path) -> Path:
     per_epoch.legend(fontsize=6)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
     return path

@@ -11,6 +11,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from seqexp.compare.validate import problem, shape_problem
+from seqexp.errors import SeqexpError
+
 # Overrides that do not change what a run measures: they never split leaderboard rows.
 IGNORED_OVERRIDES = (
     "seed=",
@@ -30,7 +33,7 @@ IGNORED_OVERRIDES = (
 @dataclass
 class RunRecord:
     source: str  # run dir or W&B run path
-    status: str  # completed | failed | unfinished
+    status: str  # completed | failed | unfinished | skipped (unreadable, not ours, never trained)
     model: str = "?"
     data: str = "?"
     seed: int | None = None
@@ -53,13 +56,22 @@ class RunRecord:
         return self.data, self.model, self.variant
 
 
+class CompareError(SeqexpError):
+    """seqexp-compare cannot build a leaderboard as asked (no runs, a wrong path, an unknown metric or baseline)."""
+
+
 def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     """Every folder at or below `paths` that holds a results.json, or a .hydra/ but no results.json
-    (a run that never finished); sorted, without duplicates."""
+    (a run that never finished); sorted, without duplicates. A path may also be a results.json itself."""
     found: set[Path] = set()
     for p in map(Path, paths):
         if not p.exists():
-            raise FileNotFoundError(f"{p} does not exist")
+            raise CompareError(f"{p} does not exist; give run dirs or folders holding them")
+        if p.is_file():
+            if p.name != "results.json":
+                raise CompareError(f"{p} is a file; give a run dir (or its results.json) or a folder of run dirs")
+            found.add(p.parent)
+            continue
         for marker in [p / "results.json", *p.rglob("results.json")]:
             if marker.exists():
                 found.add(marker.parent)
@@ -70,31 +82,66 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def read_run_dir(run_dir: Path) -> RunRecord:
-    overrides_file = run_dir / ".hydra" / "overrides.yaml"
-    overrides = (yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.exists() else []
+    """One run dir -> RunRecord; a results.json we cannot read or do not recognise gives a "skipped" record
+    that says why (one bad file never costs the leaderboard of the others)."""
+    try:
+        overrides = _read_overrides(run_dir / ".hydra" / "overrides.yaml")
+    except _Unreadable as e:
+        return RunRecord(str(run_dir), "skipped", error=str(e))
     results_path = run_dir / "results.json"
     if not results_path.exists():
         return RunRecord(
             str(run_dir), "unfinished", overrides=notable(overrides), error="no results.json (killed or still running)"
         )
-    return record_from_results(json.loads(results_path.read_text()), str(run_dir), overrides)
+    try:
+        payload = json.loads(results_path.read_text(encoding="utf-8"))
+    except OSError as e:
+        return RunRecord(str(run_dir), "skipped", error=f"cannot read {results_path}: {e.strerror or e}")
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        return RunRecord(str(run_dir), "skipped", error=f"{results_path} is not valid JSON (truncated?): {e}")
+    return record_from_results(payload, str(run_dir), overrides)
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _read_overrides(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    try:
+        overrides = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise _Unreadable(f"cannot read {path}: {e}") from e
+    if not isinstance(overrides, list):
+        raise _Unreadable(f"{path} is not a list of overrides")
+    return [str(o) for o in overrides]
 
 
 def record_from_results(
-    res: dict[str, Any], source: str, overrides: list[str] | None = None, history: list[dict[str, float]] | None = None
+    res: Any, source: str, overrides: list[str] | None = None, history: list[dict[str, float]] | None = None
 ) -> RunRecord:
-    """A results.json payload (or the same fields from a W&B run's summary) -> RunRecord."""
+    """A results.json payload (or the same fields from a W&B run's summary) -> RunRecord.
+    Only a payload that passes `validate.problem` is "completed"; others are "failed" (the run said so),
+    or "skipped" with the reason (not ours, not finished, never trained)."""
+    shape = shape_problem(res)
+    if shape:
+        return RunRecord(source, "skipped", error=shape)
     kept = notable(res.get("overrides") or overrides or [])
-    if res.get("status") != "completed":
+    status = res["status"]
+    if status != "completed":
         return RunRecord(
             source,
-            res.get("status", "failed"),
-            model=res.get("model", "?"),
-            data=res.get("data", "?"),
+            "failed" if status == "failed" else "skipped",
+            model=str(res.get("model", "?")),
+            data=str(res.get("data", "?")),
             seed=res.get("seed"),
             overrides=kept,
-            error=res.get("error", ""),
+            error=str(res.get("error") or "") if status == "failed" else f"status {status!r}, not 'completed'",
         )
+    why = problem(res)
+    if why:
+        return RunRecord(source, "skipped", model=str(res.get("model", "?")), seed=res.get("seed"), error=why)
     return RunRecord(
         source=source,
         status="completed",
@@ -121,4 +168,10 @@ def notable(overrides: list[str]) -> list[str]:
 
 
 def read_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
-    return [read_run_dir(d) for d in find_run_dirs(paths)]
+    """Every run below `paths`; CompareError when there is none (a typo in the path, the wrong folder)."""
+    paths = list(paths)
+    run_dirs = find_run_dirs(paths)
+    if not run_dirs:
+        where = ", ".join(map(str, paths))
+        raise CompareError(f"no run dirs under {where} (a run dir holds results.json or .hydra/)")
+    return [read_run_dir(d) for d in run_dirs]

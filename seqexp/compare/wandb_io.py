@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from seqexp.compare.format import HEADER, cells
+from seqexp.compare.format import cells, describe, header
 from seqexp.compare.leaderboard import Row
 from seqexp.compare.runs import RunRecord, record_from_results
 
@@ -70,11 +70,11 @@ def log_leaderboard(
             dir=run_dir,
             reinit="finish_previous",
         )
-        payload: dict[str, Any] = {"leaderboard": wandb.Table(columns=HEADER, data=[cells(r) for r in rows])}
+        payload: dict[str, Any] = {"leaderboard": wandb.Table(columns=header(rows), data=[cells(r) for r in rows])}
         if plot is not None:
             payload["leaderboard_plot"] = wandb.Image(str(plot))
         run.log(payload)
-        run.summary["not_averaged"] = [f"{r.source}: {r.status}" for r in others]
+        run.summary["not_averaged"] = [describe(r) for r in others]
         run_path = run.dir
         run.finish()
         return run_path

@@ -1,0 +1,222 @@
+"""seqexp-compare on bad input: corrupt, foreign and untrained results are skipped and named, user mistakes end
+in one error line and exit 2, and the table keeps every number whole outside a wide terminal (issue #14)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from seqexp.compare.cli import main as compare_main
+from seqexp.compare.format import print_table
+from seqexp.compare.leaderboard import build_rows
+from seqexp.compare.runs import read_runs
+
+# lstm seeds 0, 1 and gru seed 0: test NDCG@10 per seed, per-user values with that mean.
+LSTM = {0: (0.19, [0.09, 0.29]), 1: (0.21, [0.11, 0.31])}
+GRU = {0: (0.30, [0.25, 0.35])}
+
+
+def results(model: str, seed: int, ndcg: float, per_user: list[float], **training: int) -> dict:
+    """A completed results.json as seqexp-train writes it, reduced to what seqexp-compare reads."""
+    return {
+        "status": "completed",
+        "model": model,
+        "data": "d",
+        "seed": seed,
+        "metrics": {"test/ndcg@10": ndcg, "test/hr@10": 2 * ndcg, "test/mrr@10": ndcg / 2, "test/hr@20": 0.9},
+        "per_user": {"metric": "test/ndcg@10", "user_ids": ["u1", "u2"], "values": per_user},
+        "data_fingerprint": "f" * 16,
+        "protocol": {"split": "leave_one_out", "ranking": "full", "filter_seen": True},
+        "training": {"parameters": 1234, "epochs_run": 3, "best_epoch": 2, **training},
+        "timings": {"train_s": 10.0},
+        "throughput": {"train_sequences_per_s": 50.0},
+    }
+
+
+def write_run(root: Path, name: str, payload: object) -> Path:
+    """A run dir whose results.json holds `payload`: bytes and str as they are, anything else as JSON."""
+    run = root / name
+    (run / ".hydra").mkdir(parents=True)
+    if not isinstance(payload, bytes):
+        payload = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+    (run / "results.json").write_bytes(payload)
+    return run
+
+
+@pytest.fixture
+def runs_dir(tmp_path) -> Path:
+    """Three good runs (lstm x2, gru x1)."""
+    for seed, (ndcg, users) in LSTM.items():
+        write_run(tmp_path / "sweep", f"lstm-{seed}", results("lstm", seed, ndcg, users))
+    write_run(tmp_path / "sweep", "gru-0", results("gru", 0, *GRU[0]))
+    return tmp_path / "sweep"
+
+
+def _leaderboard_models(markdown: str) -> list[str]:
+    return [line.split("|")[2].strip() for line in markdown.splitlines() if line.startswith("| d ")]
+
+
+BAD_FILES = {
+    "truncated": ('{"status": "completed", "model": "ls', "is not valid JSON (truncated?)"),
+    "a-list": ("[1, 2, 3]", "not a seqexp results.json: it holds a JSON list, not an object"),
+    "foreign": (
+        '{"accuracy": 0.9, "epochs": 3}',
+        "not a seqexp results.json: no 'status' key (its keys: accuracy, epochs)",
+    ),
+    "foreign-completed": ('{"status": "completed", "model": "x"}', "missing data, seed, metrics, per_user.user_ids"),
+    "not-utf8": (b'{"status": "\xff\xfe"}', "is not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_a_corrupt_or_foreign_results_json_is_skipped_and_named_and_the_rest_ranked(runs_dir, name, capsys):
+    text, reason = BAD_FILES[name]
+    bad = write_run(runs_dir, name, text)
+    assert compare_main([str(runs_dir), "--format", "markdown"]) == 0
+    out, err = capsys.readouterr()
+    warning = next(line for line in err.splitlines() if line.startswith("seqexp-compare: warning: skipped"))
+    assert str(bad) in warning and reason in warning
+    assert _leaderboard_models(out) == ["gru", "lstm"]
+    assert f"- skipped: {bad}" in out and reason in out
+
+
+def test_an_unreadable_results_json_is_skipped(runs_dir, capsys):
+    bad = runs_dir / "unreadable"
+    (bad / "results.json").mkdir(parents=True)  # reading it fails with an OSError, also for root
+    assert compare_main([str(runs_dir), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    reason = f"cannot read {bad / 'results.json'}: Is a directory"
+    assert f"seqexp-compare: warning: skipped {bad} — {reason}" in err
+    payload = json.loads(out)
+    assert [r["model"] for r in payload["rows"]] == ["gru", "lstm"]
+    assert payload["not_averaged"] == [
+        {"source": str(bad), "status": "skipped", "model": "?", "seed": None, "error": reason}
+    ]
+
+
+UNTRAINED = {
+    "never-trained": ({"epochs_run": 0, "best_epoch": 0}, "the model never trained (training.epochs_run = 0)"),
+    "never-improved": ({"best_epoch": 0}, "no validation improvement was ever recorded (training.best_epoch = 0)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNTRAINED))
+def test_a_model_that_never_trained_is_listed_as_skipped_never_ranked(runs_dir, name, capsys):
+    training, reason = UNTRAINED[name]
+    bad = write_run(runs_dir, name, results("sasrec", 0, 0.99, [0.99, 0.99], **training))  # would rank first
+    assert compare_main([str(runs_dir), "--format", "markdown"]) == 0
+    out, err = capsys.readouterr()
+    assert "sasrec" not in "".join(line for line in out.splitlines() if line.startswith("|"))
+    assert f"- skipped: {bad} (sasrec, seed 0) — {reason}" in out
+    assert f"seqexp-compare: warning: skipped {bad} (sasrec, seed 0) — {reason}" in err
+
+
+def test_other_statuses_are_skipped_and_failed_runs_listed_with_their_error(runs_dir, capsys):
+    failed = write_run(
+        runs_dir, "failed", {"status": "failed", "model": "gru", "seed": 2, "error": "TrainingDiverged: NaN"}
+    )
+    silent = write_run(runs_dir, "silent", {"status": "failed", "model": "gru", "seed": 3})
+    running = write_run(runs_dir, "running", dict(results("gru", 4, 0.5, [0.5, 0.5]), status="running"))
+    nan = write_run(runs_dir, "nan", results("gru", 5, float("nan"), [0.5, 0.5]))
+    killed = runs_dir / "killed" / ".hydra"
+    killed.mkdir(parents=True)
+    assert compare_main([str(runs_dir), "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert _leaderboard_models(out) == ["gru", "lstm"]
+    gru_row = next(line for line in out.splitlines() if line.startswith("| d | gru"))
+    assert "| 1 | 0.3000 |" in gru_row  # one seed: the failed, running and NaN gru runs are not averaged in
+    assert f"- failed: {failed} (gru, seed 2) — TrainingDiverged: NaN" in out
+    assert f"- failed: {silent} (gru, seed 3) — no error recorded" in out
+    assert f"- skipped: {running} (gru, seed 4) — status 'running', not 'completed'" in out
+    assert f"- skipped: {nan} (gru, seed 5) — metrics.test/ndcg@10 is nan, not a finite number" in out
+    assert f"- unfinished: {killed.parent} — no results.json (killed or still running)" in out
+
+
+def test_only_bad_runs_is_an_error_that_counts_them(tmp_path, capsys):
+    write_run(tmp_path, "a", "[]")
+    write_run(tmp_path, "b", {"status": "failed", "model": "gru", "seed": 0})
+    assert compare_main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == f"seqexp-compare: error: no completed runs to rank under {tmp_path} (1 failed, 1 skipped)"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{tmp}/nope"], "{tmp}/nope does not exist; give run dirs or folders holding them"),
+        (["{tmp}/empty"], "no run dirs under {tmp}/empty (a run dir holds results.json or .hydra/)"),
+        (["{tmp}/empty/notes.txt"], "{tmp}/empty/notes.txt is a file; give a run dir (or its results.json)"),
+        (["{runs}", "--metric", "test/ndcg@100"], "--metric 'test/ndcg@100' is not in the results of 3 of 3 runs"),
+        (["{runs}", "--baseline", "lsmt"], "--baseline 'lsmt' has no completed run here; the models are: gru, lstm"),
+        (["{runs}", "--format", "json", "--output", "{runs}"], "cannot write --output {runs}: Is a directory"),
+        (["{runs}", "--plot", "{tmp}/plot.xyz"], "cannot write --plot {tmp}/plot.xyz: Format 'xyz' is not supported"),
+    ],
+)
+def test_user_mistakes_end_in_one_error_line_and_exit_2(runs_dir, tmp_path, capsys, args, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    subst = {"tmp": str(tmp_path), "runs": str(runs_dir)}
+    assert compare_main([a.format(**subst) for a in args]) == 2
+    out, err = capsys.readouterr()
+    assert len(err.splitlines()) == 1 and err.startswith("seqexp-compare: error: " + message.format(**subst))
+    assert out == ""
+
+
+def test_metric_ranks_the_rows_and_the_change_and_lists_the_available_metrics(runs_dir, capsys):
+    assert compare_main([str(runs_dir), "--metric", "test/hr@10", "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    gru = next(r for r in payload["rows"] if r["model"] == "gru")
+    assert gru["ranked_by"] == "test/hr@10" and gru["relative_change"] == pytest.approx((0.6 - 0.4) / 0.4)
+    assert compare_main([str(runs_dir), "--metric", "test/hr@20", "--format", "csv"]) == 0
+    assert "HR@20" in capsys.readouterr().out.splitlines()[0]
+    assert compare_main([str(runs_dir), "--metric", "nope"]) == 2
+    assert "choose one of: test/hr@10, test/hr@20, test/mrr@10, test/ndcg@10" in capsys.readouterr().err
+
+
+def test_results_json_given_directly_is_read(runs_dir):
+    runs = read_runs([runs_dir / "gru-0" / "results.json"])
+    assert [(r.model, r.status) for r in runs] == [("gru", "completed")]
+
+
+LSTM_CELL = "0.2000 ± 0.0141 [0.0729, 0.3271]"  # mean, sample std and 95% t-interval of (0.19, 0.21), by hand
+
+
+def test_captured_output_is_a_markdown_table_with_whole_numbers(runs_dir, capsys):
+    assert compare_main([str(runs_dir)]) == 0  # --format table, stdout captured: not a terminal
+    out = capsys.readouterr().out
+    lstm = next(line for line in out.splitlines() if line.startswith("| d | lstm"))
+    assert f"| {LSTM_CELL} |" in lstm and "…" not in out and "+50.0%" in out  # gru vs lstm: 0.3 / 0.2 - 1
+
+
+@pytest.mark.parametrize("width, rich", [(80, False), (120, False), (400, True)])
+def test_a_terminal_gets_the_rich_table_only_when_it_is_wide_enough(runs_dir, width, rich):
+    rows = build_rows(read_runs([runs_dir]))
+    buf = io.StringIO()
+    print_table(rows, [], Console(file=buf, force_terminal=True, width=width, color_system=None))
+    out = buf.getvalue()
+    assert LSTM_CELL in out and "…" not in out
+    assert ("┃" in out) is rich and out.startswith("| data | model |") is not rich
+
+
+def test_the_cli_follows_the_terminal_width(runs_dir, capsys, monkeypatch):
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: treat stdout as a terminal
+    monkeypatch.setenv("COLUMNS", "80")
+    assert compare_main([str(runs_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| data | model |") and LSTM_CELL in out
+    monkeypatch.setenv("COLUMNS", "400")
+    assert compare_main([str(runs_dir)]) == 0
+    assert "Leaderboard" in capsys.readouterr().out
+
+
+def test_a_broken_overrides_yaml_skips_its_run_and_names_the_file(runs_dir, capsys):
+    bad = write_run(runs_dir, "bad-overrides", results("sasrec", 0, 0.5, [0.4, 0.6]))
+    (bad / ".hydra" / "overrides.yaml").write_text("- model=sasrec\n- [unclosed\n")
+    assert compare_main([str(runs_dir), "--format", "markdown"]) == 0
+    out, err = capsys.readouterr()
+    assert f"seqexp-compare: warning: skipped {bad} — cannot read {bad / '.hydra' / 'overrides.yaml'}: " in err
+    assert _leaderboard_models(out) == ["gru", "lstm"]
