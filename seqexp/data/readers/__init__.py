@@ -24,6 +24,7 @@ One module per format (delimited, lines, parquet, hf); `source` sniffs what a fi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def resolve_log_path(path: str | Path, filename: str | None = None) -> Path:
             )
     if not p.exists():
         raise DataError(f"data.path: the behaviour log {p} does not exist; set data.path=<file or folder>")
+    if not os.access(p, os.R_OK):
+        raise DataError(f"data.path: the behaviour log {p} is not readable by this user; fix its permissions")
     if p.stat().st_size == 0:
         raise DataError(f"{p} is empty (0 bytes): point data.path at a behaviour log with at least one row")
     return p

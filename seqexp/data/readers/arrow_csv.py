@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from seqexp.data.readers.raw_log import MalformedRow
-from seqexp.data.readers.source import arrow_encoding, compression_of, locate_undecodable, open_stream
+from seqexp.data.readers.source import arrow_encoding, compression_of, locate_undecodable, open_stream, unreadable
 from seqexp.errors import DataError
 
 MAX_EXAMPLES = 20  # malformed rows kept as examples; all of them are counted
@@ -108,9 +108,8 @@ def _explain(path: Path, e: Exception, encoding: str, sep: str | None) -> DataEr
         )
     if "Empty CSV file" in msg:
         return DataError(f"{path} has no rows")
-    codec = compression_of(path)
-    if codec is not None:
-        return DataError(f"{path}: the {codec} stream is damaged or truncated ({msg}); re-download or re-compress it")
+    if isinstance(e, OSError) or compression_of(path) is not None:
+        return unreadable(path, e)
     if "straddling" in low or "block" in low:
         return DataError(
             f"{path}: a quoted field is never closed, or a row is longer than the reader's block ({msg}); "

@@ -63,22 +63,48 @@ def _is_utf8(encoding: str) -> bool:
 
 
 def first_line(path: Path, encoding: str) -> str:
-    """Line 1 without its line ending (and without a BOM): the header, or the first row to count fields in."""
+    """Line 1 without its line ending (and without a BOM): the header, or the first row to count fields in.
+    Only line 1's bytes are decoded, so that a bad byte further down is reported at its own line."""
     try:
-        with open_stream(path) as raw, io.TextIOWrapper(raw, encoding=python_encoding(encoding), newline="") as f:
-            line = f.readline(FIRST_LINE_LIMIT)
+        with open_stream(path) as raw:
+            if "16" in encoding or "32" in encoding:  # not ASCII-compatible: b"\n" is not a line end
+                with io.TextIOWrapper(raw, encoding=encoding, newline="") as f:
+                    line = f.readline(FIRST_LINE_LIMIT)
+            else:
+                line = _first_line_bytes(raw).decode(python_encoding(encoding))
     except UnicodeDecodeError as e:
         raise DataError(
             f"{path}: line 1 is not valid {encoding} ({e.reason}); re-encode the file as UTF-8 or set data.encoding"
         ) from e
     except (OSError, pa.ArrowException, EOFError) as e:
-        raise DataError(f"{path}: cannot be read ({e}); is it a damaged or truncated compressed file?") from e
+        raise unreadable(path, e) from e
     except LookupError as e:
         raise DataError(f"data.encoding={encoding!r} is not a known text encoding; use e.g. utf-8 or latin-1") from e
     line = line.rstrip("\r\n")
     if not line.strip():
         raise DataError(f"{path}: line 1 is blank; the log must start with a header or a data row")
     return line
+
+
+def unreadable(path: Path, e: Exception) -> DataError:
+    """The error for bytes that cannot be read at all: a damaged compressed stream, or an I/O failure."""
+    codec = compression_of(path)
+    if codec is not None:
+        return DataError(f"{path}: the {codec} stream is damaged or truncated ({e}); re-download or re-compress it")
+    return DataError(f"{path}: cannot be read ({type(e).__name__}: {e}); check the file and its permissions")
+
+
+def _first_line_bytes(stream: pa.NativeFile) -> bytes:
+    buf = b""
+    while len(buf) < FIRST_LINE_LIMIT:
+        chunk = stream.read(1 << 16)
+        end = chunk.find(b"\n")
+        if end >= 0:
+            return buf + chunk[:end]
+        if not chunk:
+            return buf
+        buf += chunk
+    return buf
 
 
 def locate_undecodable(path: Path, encoding: str, block: int = 4 << 20) -> tuple[int, int, bytes] | None:
