@@ -99,8 +99,10 @@ def read_csv(
 def _explain(path: Path, e: Exception, encoding: str, sep: str | None) -> DataError:
     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
     low = msg.lower()
-    if "utf8" in low or "decode" in low or "codec" in low:
-        where = _locate(path, encoding) if "utf8" in low else None
+    # a bad byte in a malformed row fails the whole read as a parse error (pyarrow cannot hand the row to the
+    # invalid-row handler): look for undecodable bytes first, they are the cause
+    where = _locate(path, encoding) if isinstance(e, pa.ArrowInvalid) and "16" not in encoding else None
+    if where or "utf8" in low or "decode" in low or "codec" in low:
         at = f"line {where[0]} (byte {where[1]}: {where[2]!r}) is" if where else "some bytes are"
         return DataError(
             f"{path}: {at} not valid {encoding} ({msg}); re-encode the file as UTF-8 or set data.encoding "
