@@ -147,7 +147,7 @@ def test_truncated_unix_times_are_dropped_but_small_counters_are_kept(tmp_path, 
 
 
 def test_an_unchanged_file_is_hashed_once(tmp_path, tmp_cache, monkeypatch):
-    import seqexp.data.prepare as prep
+    import seqexp.data.cache as prep
 
     calls = []
     real = prep.sha256_file

@@ -16,6 +16,8 @@ import pyarrow.compute as pc
 
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 INTEGER = r"^\s*[-+]?\d+(\.0*)?\s*$"
+FLOAT_WRITTEN = r"^[-+]?\d+\.0*$"  # an integer as a float export writes it: `12.0`, `12.` (values are stripped)
+UNITS = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}  # data.timestamp_unit -> units per second
 
 
 @dataclass
@@ -52,28 +54,52 @@ class CodedColumn:
         return np.bincount(self.codes[self.codes >= 0], minlength=len(self.values))
 
 
+def _matches(col: CodedColumn, pattern: str) -> np.ndarray:
+    """(V,) bool: which distinct values match `pattern`."""
+    return pc.match_substring_regex(pa.array(col.values, pa.string()), pattern).to_numpy(zero_copy_only=False)
+
+
+def _mostly(col: CodedColumn, per_value: np.ndarray) -> bool:
+    """Whether at least 90% of the rows hold a value with the property."""
+    counts = col.counts()
+    return bool(counts.sum() > 0 and counts[per_value].sum() >= 0.9 * counts.sum())
+
+
 def invalid_id_mask(col: CodedColumn) -> np.ndarray:
     """True for ids that are negative numbers, or non-integers in a column whose ids are (>= 90%) integers:
     such a mix is a shifted column or a corrupt row far more often than a real id."""
     values = pa.array(col.values, pa.string())
-    integer = pc.match_substring_regex(values, INTEGER).to_numpy(zero_copy_only=False)
+    integer = _matches(col, INTEGER)
     negative = pc.starts_with(pc.utf8_trim_whitespace(values), "-").to_numpy(zero_copy_only=False)
-    negative &= pc.match_substring_regex(values, NUMBER).to_numpy(zero_copy_only=False)
-    counts = col.counts()
-    mostly_integers = counts.sum() > 0 and counts[integer].sum() >= 0.9 * counts.sum()
-    bad = negative | (~integer if mostly_integers else np.zeros(len(values), dtype=bool))
+    negative &= _matches(col, NUMBER)
+    bad = negative | (~integer if _mostly(col, integer) else np.zeros(len(values), dtype=bool))
     return col.value_mask(bad)
 
 
-def parse_timestamps(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Unix seconds as float64 (NaN where unparsable). Numbers are taken as they are; when most values
-    are not numbers, the column is parsed as date-times (ISO 8601 and similar), in UTC."""
+def normalise_float_integers(col: CodedColumn) -> tuple[CodedColumn, int, list[str]]:
+    """`12.0` -> `12` in a column of integer ids (>= 90% of rows), so that one item is never split in two by a
+    pandas float export. Returns the column, how many rows changed, and up to 3 of the values rewritten.
+    Other text is kept as it is ("007" stays "007"); a column with no such value is returned unchanged."""
+    floats = _matches(col, FLOAT_WRITTEN)
+    if not floats.any() or not _mostly(col, _matches(col, INTEGER)):
+        return col, 0, []
+    rewritten = col.values.copy()
+    rewritten[floats] = [str(v).split(".")[0] for v in col.values[floats]]  # distinct values, not rows
+    values, inverse = np.unique(rewritten.astype(str), return_inverse=True)
+    codes = np.where(col.codes >= 0, inverse[np.maximum(col.codes, 0)], -1).astype(np.int64)
+    return CodedColumn(codes, values.astype(object)), int(col.counts()[floats].sum()), list(col.values[floats][:3])
+
+
+def parse_timestamps(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, bool]:
+    """(values as float64 with NaN where unparsable, whether they are plain numbers). Numbers are taken as
+    they are (their unit is `timestamp_unit`'s business); when most values are not numbers, the column is
+    parsed as date-times (ISO 8601 and similar), in UTC, into unix seconds."""
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        return column.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        return column.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False), True
     if pa.types.is_timestamp(column.type):
         seconds = column.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy(zero_copy_only=False) / 1e6
-        return np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan, seconds)
+        return np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan, seconds), False
     text = pc.utf8_trim_whitespace(column.cast(pa.string()))
     is_number = pc.match_substring_regex(text, NUMBER).fill_null(False)
     numeric = pc.if_else(is_number, text, pa.scalar(None, pa.string())).cast(pa.float64())
@@ -86,8 +112,19 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
         seconds = ((parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()).to_numpy(np.float64)
         as_dates = np.where(coded.codes >= 0, np.append(seconds, np.nan)[coded.codes], np.nan)
         if np.isfinite(as_dates).sum() > n_numbers:
-            return as_dates
-    return numeric
+            return as_dates, False
+    return numeric, True
+
+
+def timestamp_unit(ts: np.ndarray, unit: str) -> tuple[str, str]:
+    """(unit, why) for numeric timestamps: data.timestamp_unit, or with `auto` the unit the median's size says
+    (unix seconds are ~1.7e9 today; 1e11 s is the year 5138, so a median above it is milliseconds, ...)."""
+    if unit != "auto":
+        return unit, f"data.timestamp_unit={unit}"
+    finite = ts[np.isfinite(ts)]
+    median = float(np.median(finite)) if len(finite) else 0.0
+    guessed = "ns" if median > 1e17 else "us" if median > 1e14 else "ms" if median > 1e11 else "s"
+    return guessed, f"data.timestamp_unit=auto, median {median:.3g}"
 
 
 def implausibly_small(ts: np.ndarray) -> np.ndarray:

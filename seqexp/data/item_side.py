@@ -24,15 +24,10 @@ log = logging.getLogger(__name__)
 
 def read_item_side(data_cfg: Mapping[str, Any], data: PreparedData) -> dict[str, np.ndarray]:
     """{column: (N,) object array of str or None} for data.item_file, in item-index order (item i + 1 <-> row i)."""
-    spec = data_cfg.get("item_side")
-    if not spec or not spec.get("file"):
+    path = item_side_path(data_cfg)
+    if path is None:
         return {}
-    folder = Path(str(data_cfg["path"])).expanduser()
-    path = Path(str(spec["file"])).expanduser()
-    if not path.is_absolute():
-        path = (folder if folder.is_dir() else folder.parent) / path
-    if not path.exists():
-        raise DataError(f"data.item_side.file: {path} does not exist; point it at the item table or set it to null")
+    spec = data_cfg["item_side"]
     id_col, columns = str(spec.get("id") or "item_id"), [str(c) for c in spec.get("columns") or []]
     names = [str(n) for n in spec["names"]] if spec.get("names") else None
     table = _read_table(path, str(spec.get("sep") or "\t"), names)
@@ -57,6 +52,30 @@ def read_item_side(data_cfg: Mapping[str, Any], data: PreparedData) -> dict[str,
             f"table {ids.slice(0, 3).to_pylist()}); check data.item_side.id"
         )
     return out
+
+
+def item_side_path(data_cfg: Mapping[str, Any]) -> Path | None:
+    """The item table data.item_side.file names (relative names in data.path's folder, or beside data.path
+    when that is the log file), or None when there is none. Checked before the log is prepared, so that a
+    preset's table missing beside a log given by its own path fails in a second, not after preparing."""
+    spec = data_cfg.get("item_side")
+    if not spec or not spec.get("file"):
+        return None
+    given = Path(str(data_cfg["path"])).expanduser()
+    path = Path(str(spec["file"])).expanduser()
+    if path.is_absolute():
+        where = ""
+    elif given.is_dir():
+        path, where = given / path, f" (looked up in data.path={given})"
+    else:
+        path = given.parent / path
+        where = f" (looked up beside data.path={given}, which is a file, so the preset's table is not there)"
+    if not path.exists():
+        raise DataError(
+            f"data.item_side.file={spec['file']}: {path} does not exist{where}; set data.item_side.file=<path of the "
+            f"item table>, or data.item_side.file=null to run without item side data"
+        )
+    return path
 
 
 def _read_table(path: Path, sep: str, names: list[str] | None = None) -> pa.Table:

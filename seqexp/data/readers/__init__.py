@@ -15,14 +15,21 @@ failure into a `DataError` that names the file and the fix.
 
 Formats (`data.format`): csv | tsv (any delimiter, also multi-character ones such as MovieLens `::`),
 lines (one user per line, `uid i1 i2 ...`: the S3Rec format), parquet, hf (HuggingFace `datasets`).
+Text may be gzip-, zstd- or bz2-compressed (recognised by its magic bytes, not its name); a UTF-8
+byte-order mark is skipped; a parquet file or zip archive given as text is named as such.
+
+One module per format (delimited, lines, parquet, hf); `source` sniffs what a file is and opens it,
+`arrow_csv` holds the pyarrow CSV helpers the text formats share.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from seqexp.data.readers.raw_log import RawLog, wanted_columns
+from seqexp.data.readers.source import refuse_non_text
 from seqexp.errors import DataError
 
 FORMATS = ("csv", "tsv", "lines", "parquet", "hf")
@@ -41,6 +48,8 @@ def resolve_log_path(path: str | Path, filename: str | None = None) -> Path:
             )
     if not p.exists():
         raise DataError(f"data.path: the behaviour log {p} does not exist; set data.path=<file or folder>")
+    if not os.access(p, os.R_OK):
+        raise DataError(f"data.path: the behaviour log {p} is not readable by this user; fix its permissions")
     if p.stat().st_size == 0:
         raise DataError(f"{p} is empty (0 bytes): point data.path at a behaviour log with at least one row")
     return p
@@ -63,20 +72,22 @@ def read_log(
     wanted = wanted_columns(columns)
     if sep and "\\" in sep:  # `data.sep='\t'` on a command line arrives as backslash + t
         sep = sep.encode().decode("unicode_escape")
+    if fmt in ("csv", "tsv", "lines"):
+        refuse_non_text(Path(path), fmt)
     if fmt in ("csv", "tsv"):
-        from seqexp.data.readers.text import read_delimited
+        from seqexp.data.readers.delimited import read_delimited
 
         raw = read_delimited(Path(path), wanted, "\t" if fmt == "tsv" else sep, header, names, encoding)
     elif fmt == "lines":
-        from seqexp.data.readers.text import read_user_lines
+        from seqexp.data.readers.lines import read_user_lines
 
         raw = read_user_lines(Path(path), sep or " ", encoding)
     elif fmt == "parquet":
-        from seqexp.data.readers.tables import read_parquet
+        from seqexp.data.readers.parquet import read_parquet
 
         raw = read_parquet(Path(path), wanted)
     elif fmt == "hf":
-        from seqexp.data.readers.tables import read_hf_dataset
+        from seqexp.data.readers.hf import read_hf_dataset
 
         raw = read_hf_dataset(str(path), wanted, hf_split)
     else:

@@ -41,14 +41,20 @@ class RawLog:
     fingerprint: str | None = None  # set by readers whose input is not one file (hf)
 
 
-def canonical_table(source: pa.Table, wanted: Mapping[str, str], rows: pa.Array) -> pa.Table:
+def canonical_table(source: pa.Table, wanted: Mapping[str, str], rows: pa.Array, path: Path | str = "") -> pa.Table:
     """Select and rename the mapped columns; ids and behaviours as strings."""
     out: dict[str, Any] = {"row": rows}
     for canon, col in wanted.items():
         name = f"{canon}_id" if canon in ("user", "item") else canon
         values = source.column(col)
         if canon != "timestamp" and not pa.types.is_string(values.type):
-            values = values.cast(pa.string())
+            try:
+                values = values.cast(pa.string())
+            except pa.ArrowException as e:  # a list or struct column: not one id per row
+                raise DataError(
+                    f"{path}: column {col!r} (data.columns.{canon}) has type {values.type}, not one value per row; "
+                    f"map a column of plain ids"
+                ) from e
         out[name] = values
     return pa.table(out)
 

@@ -1,4 +1,4 @@
-"""Columnar logs: parquet files and HuggingFace `datasets` (already Arrow underneath, read without copies)."""
+"""HuggingFace `datasets` logs: Arrow underneath, read without copies; the dataset's fingerprint keys the cache."""
 
 from __future__ import annotations
 
@@ -9,18 +9,6 @@ import pyarrow as pa
 
 from seqexp.data.readers.raw_log import RawLog, canonical_table, check_columns
 from seqexp.errors import DataError
-
-
-def read_parquet(path: Path, wanted: dict[str, str]) -> RawLog:
-    import pyarrow.parquet as pq
-
-    try:
-        schema = pq.read_schema(path)
-    except Exception as e:  # pyarrow raises ArrowInvalid for anything that is not parquet
-        raise DataError(f"{path} is not a readable parquet file ({e}); set data.format=csv if it is text") from e
-    check_columns(path, wanted, list(schema.names))
-    table = pq.read_table(path, columns=list(dict.fromkeys(wanted.values())))
-    return RawLog(canonical_table(table, wanted, pa.array(np.arange(1, table.num_rows + 1))))
 
 
 def read_hf_dataset(name_or_dir: str, wanted: dict[str, str], split: str) -> RawLog:
@@ -46,4 +34,4 @@ def read_hf_dataset(name_or_dir: str, wanted: dict[str, str], split: str) -> Raw
     check_columns(name_or_dir, wanted, list(ds.column_names))
     table = ds.data.table if ds._indices is None else ds.flatten_indices().data.table
     rows = pa.array(np.arange(1, table.num_rows + 1))
-    return RawLog(canonical_table(table, wanted, rows), fingerprint=f"hf:{ds._fingerprint}")
+    return RawLog(canonical_table(table, wanted, rows, name_or_dir), fingerprint=f"hf:{ds._fingerprint}")
