@@ -29,6 +29,10 @@ class RecommendError(SeqexpError):
     """A recommendation request cannot be served (bad run dir, empty history, ...)."""
 
 
+class CompareError(SeqexpError):
+    """seqexp-compare cannot build a leaderboard as asked (no runs, a wrong path, an unknown metric or baseline)."""
+
+
 class CheckpointError(SeqexpError):
     """A checkpoint is missing, truncated or not ours."""
 

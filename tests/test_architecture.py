@@ -98,12 +98,17 @@ def test_modules_and_functions_stay_small(module):
     source = MODULES[module].read_text()
     assert len(source.splitlines()) <= MAX_MODULE_LINES, f"{module} has {len(source.splitlines())} lines"
     long = [
-        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        f"{node.name} ({_body_lines(node)} lines)"
         for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _body_lines(node) > MAX_FUNCTION_LINES
     ]
     assert long == [], module
+
+
+def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines of a function's code: its signature and docstring are not counted."""
+    body = node.body[1:] if ast.get_docstring(node) is not None and len(node.body) > 1 else node.body
+    return node.end_lineno - body[0].lineno + 1
 
 
 OLD_STYLE_ENCODER = '''
@@ -138,7 +143,7 @@ def test_an_out_of_package_encoder_on_old_paths_still_trains(tmp_path, monkeypat
         "~model.encoder.num_layers",
         "~model.encoder.dropout",
         "model.objective._target_=seqexp.objectives.NextItemObjective",
-        "+model.loss._target_=seqexp.losses.FullSoftmax",
+        "model.loss._target_=seqexp.losses.FullSoftmax",
     ]
     metrics, objects = train(compose_train(tmp_path, *overrides))
     assert type(objects["model"].encoder).__name__ == "MeanEncoder"

@@ -13,7 +13,7 @@ from seqexp.tracking.trackers import NullTracker, WandbTracker
 
 
 def _options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))  # _base: shared
 
 
 @pytest.mark.parametrize("group", ["data", "split", "model", "trainer", "logger"])
@@ -139,3 +139,18 @@ def test_max_minutes_stops_after_the_epoch_that_spends_the_budget(tmp_path):
     assert training["epochs_run"] == 1 and training["out_of_time"] and not training["stopped_early"]
     _, unlimited = train(compose_train(tmp_path / "b", *TINY))
     assert not unlimited["results"]["training"]["out_of_time"]
+
+
+def test_data_presets_share_one_base_and_hold_only_what_differs():
+    """Every preset lists `defaults: [_base]` and repeats no value of conf/data/_base.yaml (issue #15)."""
+    import yaml
+
+    base = yaml.safe_load((CONF_DIR / "data" / "_base.yaml").read_text())
+    for path in sorted((CONF_DIR / "data").glob("*.yaml")):
+        if path.name == "_base.yaml":
+            continue
+        preset = yaml.safe_load(path.read_text())
+        assert preset["defaults"] == ["_base"], path
+        repeated = [k for k, v in preset.items() if k in base and k not in ("name", "path") and v == base[k]]
+        repeated += [f"columns.{k}" for k, v in (preset.get("columns") or {}).items() if base["columns"].get(k) == v]
+        assert repeated == [], f"{path.name} repeats the base's {repeated}"

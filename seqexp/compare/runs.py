@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 
 from seqexp.compare.validate import problem, shape_problem
-from seqexp.errors import SeqexpError
+from seqexp.errors import CompareError
 
 # Overrides that do not change what a run measures: they never split leaderboard rows.
 IGNORED_OVERRIDES = (
@@ -54,10 +54,6 @@ class RunRecord:
     @property
     def key(self) -> tuple[str, str, str]:
         return self.data, self.model, self.variant
-
-
-class CompareError(SeqexpError):
-    """seqexp-compare cannot build a leaderboard as asked (no runs, a wrong path, an unknown metric or baseline)."""
 
 
 def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:

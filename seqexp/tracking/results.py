@@ -96,6 +96,16 @@ def build_results(
             "source": data.report.source,
             "file_sha256": data.report.file_sha256,
         },
+        **_run_sections(fitted, test, facts),
+        "history": fitted.history,
+        "versions": package_versions(),
+    }
+    return {**results, **{k: v for k, v in extra.items() if k not in results}}
+
+
+def _run_sections(fitted: Any, test: EvalResult, facts: RunFacts) -> dict[str, Any]:
+    """results.json's "training", "timings" and "throughput": how the run went and how fast."""
+    return {
         "training": {
             "best_epoch": fitted.best_epoch,
             "epochs_run": fitted.epochs_run,
@@ -115,7 +125,4 @@ def build_results(
             "train_targets_per_s": fitted.targets_per_second,
             "eval_users_per_s": test.users_per_second,
         },
-        "history": fitted.history,
-        "versions": package_versions(),
     }
-    return {**results, **{k: v for k, v in extra.items() if k not in results}}
