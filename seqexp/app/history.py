@@ -118,7 +118,7 @@ def _gap_codes(events: list[Event], n: int) -> np.ndarray | None:
             f"history {n}: some events have a timestamp and some do not (without: items {missing}); the time "
             f"gaps need every event's time: give all of them, or none"
         )
-    seconds = parse_timestamps(pa.array([str(e.timestamp).strip() for e in events], pa.string()))
+    seconds, _ = parse_timestamps(pa.array([str(e.timestamp).strip() for e in events], pa.string()))  # unix seconds
     for e, s in zip(events, seconds, strict=True):
         if not np.isfinite(s):
             raise RecommendError(
