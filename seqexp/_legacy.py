@@ -32,6 +32,8 @@ OLD_TO_NEW = {
     "seqexp.baselines": "seqexp.evaluation.baselines",
     "seqexp.sweep_report": "seqexp.tracking.sweep_report",
     "seqexp.data.sources": "seqexp.data.readers",
+    "seqexp.data.prepared": "seqexp.data.sequences",
+    "seqexp.data.report": "seqexp.data.prep_report",
 }
 
 

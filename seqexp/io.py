@@ -63,6 +63,10 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def sha256_json(value: Any) -> str:
     """sha256 of a JSON-able value with sorted keys: a stable key for settings."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=_json_default).encode()).hexdigest()

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import data_cfg, write_log
 from seqexp.data.prepare import prepare
-from seqexp.data.prepared import PreparedData
+from seqexp.data.sequences import PreparedData
 from seqexp.errors import DataError
 
 

@@ -29,7 +29,7 @@ from seqexp.app.recommend import CHECKPOINT, OneLineParser
 from seqexp.data import load_data
 from seqexp.data.features import event_features
 from seqexp.data.loader import left_padded_windows
-from seqexp.data.prepared import PreparedData
+from seqexp.data.sequences import PreparedData
 from seqexp.errors import ExportError, SeqexpError
 from seqexp.io import atomic_write, write_json
 from seqexp.model.recommender import SequenceRecommender, restore_model

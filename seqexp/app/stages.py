@@ -21,7 +21,7 @@ from seqexp.app.run_dir import check_same_run, claim_run_dir, load_resume_snapsh
 from seqexp.data import load_data
 from seqexp.data.features import event_features, feature_sizes, target_mask
 from seqexp.data.loader import EvalTensors, TrainTensors, eval_tensors, train_tensors
-from seqexp.data.prepared import PreparedData
+from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import Split, make_split
 from seqexp.errors import ConfigError
 from seqexp.evaluation.protocol import EvalProtocol

@@ -9,7 +9,7 @@ from typing import Any
 from seqexp.data.download import ensure_downloaded
 from seqexp.data.item_side import item_side_path, read_item_side
 from seqexp.data.prepare import prepare as _prepare
-from seqexp.data.prepared import PreparedData
+from seqexp.data.sequences import PreparedData
 from seqexp.data.synthetic import ensure_synthetic_log
 
 

@@ -19,7 +19,7 @@ import os
 import time
 from pathlib import Path
 
-from seqexp.data.prepared import PreparedData
+from seqexp.data.sequences import PreparedData
 from seqexp.io import sha256_file, write_json
 
 log = logging.getLogger(__name__)

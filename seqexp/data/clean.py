@@ -44,8 +44,8 @@ from seqexp.data.columns import (
     parse_timestamps,
     timestamp_unit,
 )
+from seqexp.data.prep_report import PrepReport
 from seqexp.data.readers import RawLog
-from seqexp.data.report import PrepReport
 from seqexp.errors import DataError
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqexp.data.prepared import PreparedData
+from seqexp.data.sequences import PreparedData
 from seqexp.errors import ConfigError
 
 FEATURES = ("behavior", "time_gap")

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from seqexp.data.prepared import PreparedData
+from seqexp.data.sequences import PreparedData
 from seqexp.errors import DataError
 
 log = logging.getLogger(__name__)

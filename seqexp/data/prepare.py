@@ -9,8 +9,6 @@ per-user chronological sequences in CSR form (`PreparedData`). The result is cac
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,10 +18,11 @@ import numpy as np
 from seqexp.data.cache import load_entry, remembered_fingerprint, save_entry
 from seqexp.data.clean import Cleaning, clean
 from seqexp.data.columns import UNITS
-from seqexp.data.prepared import PreparedData
+from seqexp.data.prep_report import PrepReport
 from seqexp.data.readers import RawLog, read_log, resolve_log_path
-from seqexp.data.report import PrepReport
+from seqexp.data.sequences import PreparedData
 from seqexp.errors import ConfigError
+from seqexp.io import sha256_json
 
 PREP_VERSION = 5  # bump when the cleaning rules change, so that old cache entries are not reused (5: 12.0 -> 12)
 
@@ -58,7 +57,7 @@ def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) ->
     else:
         path = resolve_log_path(data_cfg["path"], data_cfg.get("filename"))
         file_sha = remembered_fingerprint(path, Path(cache_dir) if cache_dir else None)
-    key = hashlib.sha256(json.dumps([PREP_VERSION, file_sha, settings], sort_keys=True).encode()).hexdigest()
+    key = sha256_json([PREP_VERSION, file_sha, settings])
     entry = Path(cache_dir) / "prepared" / key[:32] if cache_dir else None
     cached = load_entry(entry) if entry is not None else None
     if cached is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqexp.data.prepared import PreparedData
+from seqexp.data.sequences import PreparedData
 
 
 @dataclass

@@ -128,7 +128,7 @@ class SequenceRecommender(nn.Module):
         """history (B, L) left-padded (+ its features {name: (B, L)}) -> (B, D): the state the next item is
         scored with. The one prediction path: evaluation (`score`), `seqexp-recommend` and `seqexp-export`
         all read it, so that serving computes exactly what the test evaluation computed."""
-        keep = _columns_to_keep(history)
+        keep = trimmed_width(history)
         history = history[:, -keep:]
         features = {k: v[:, -keep:] for k, v in features.items()} if features else features
         inputs = self.objective.prediction_inputs(history, self.mask_index)
@@ -159,7 +159,7 @@ class SequenceRecommender(nn.Module):
         return inputs, targets, side
 
 
-def _columns_to_keep(x: Tensor) -> int:
+def trimmed_width(x: Tensor) -> int:
     """Columns of a left-padded batch worth computing: the longest row's real events plus one padding column
     (so that a cloze model's appended [MASK] never pushes out a real event). Leading columns that are padding
     in every row change no output (tested: left padding never does), only the cost: on short-history data

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from seqexp.data.loader import EvalTensors
-from seqexp.data.prepared import PreparedData
+from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import EvalSet
 from seqexp.evaluation.protocol import EvalProtocol
 from seqexp.io import write_json

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from seqexp.data.loader import EvalTensors
-from seqexp.data.prepared import PreparedData
+from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import EvalSet
 from seqexp.evaluation.metrics import mask_scores
 from seqexp.model.recommender import SequenceRecommender

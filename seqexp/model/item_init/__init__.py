@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqexp.data.prepared import PreparedData
+from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import Split
 from seqexp.errors import ConfigError
 from seqexp.model.item_init.item2vec import item2vec_vectors

@@ -7,17 +7,16 @@ Vectors are cached by the prepared data's fingerprint, the split and the setting
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from seqexp.data.prepared import PreparedData
+from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import Split
 from seqexp.errors import ConfigError
+from seqexp.io import sha256_bytes, sha256_json
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +34,9 @@ def item2vec_vectors(
     data: PreparedData, split: Split, dim: int, settings: dict[str, Any], seed: int, cache_dir: Path | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """((N + 1, dim) float32 vectors by item index, (N + 1,) bool: trained). Untrained rows are zero."""
-    ranges = hashlib.sha256(np.concatenate([split.train_start, split.train_end]).tobytes()).hexdigest()
+    ranges = sha256_bytes(np.concatenate([split.train_start, split.train_end]).tobytes())
     key_src = [data.fingerprint, split.name, ranges, dim, settings, seed]
-    key = hashlib.sha256(json.dumps(key_src, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    key = sha256_json(key_src)[:24]
     path = cache_dir / "item2vec" / f"{key}.npz" if cache_dir else None
     if path is not None and path.exists():
         cached = np.load(path)

@@ -8,9 +8,7 @@ then L2-normalised. Nothing is downloaded: the default model ships inside the Py
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import logging
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import torch
 
 from seqexp.errors import ConfigError
+from seqexp.io import sha256_json
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ def encode_texts(
     model_dir = Path(model_dir).expanduser()
     if not (model_dir / "config.json").exists():
         raise ConfigError(f"pretrained.text.model_dir={model_dir} holds no config.json: point it at a model folder")
-    key = hashlib.sha256(json.dumps([str(model_dir.resolve()), max_length, texts]).encode()).hexdigest()[:24]
+    key = sha256_json([str(model_dir.resolve()), max_length, texts])[:24]
     path = cache_dir / "text_vectors" / f"{key}.npy" if cache_dir else None
     if path is not None and path.exists():
         return np.load(path)

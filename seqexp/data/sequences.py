@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from seqexp.data.report import PrepReport
+from seqexp.data.prep_report import PrepReport
 from seqexp.io import sha256_file, umask
 
 PARTS = ("events.parquet", "users.parquet", "items.parquet")
