@@ -221,3 +221,12 @@ def test_data_modules_and_functions_stay_small():
             if isinstance(node, ast.FunctionDef):  # the body, after the signature and docstring
                 body = node.body[1:] if isinstance(node.body[0], ast.Expr) and len(node.body) > 1 else node.body
                 assert node.end_lineno - body[0].lineno < 60, f"{path}:{node.name}"
+
+
+def test_a_bad_byte_in_a_malformed_row_prints_no_traceback(tmp_path, capfd):
+    """pyarrow's row callback fails to decode such a row; its 'Exception ignored' report must not reach stderr."""
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"user_id,item_id,timestamp\n1,2,100\n1,3,101\n1,4,102,\xff\xfe\n2,3,100\n2,4,101\n2,5,102\n")
+    with pytest.raises(DataError, match=r"line 4 .*is not valid utf-8.*data.encoding"):
+        prepare(data_cfg(path), None)
+    assert "Traceback" not in capfd.readouterr().err

@@ -7,7 +7,11 @@ report instead of failing on the first one or dropping them silently.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -90,10 +94,29 @@ def read_csv(
 ) -> pa.Table:
     """pacsv.read_csv on the (decompressed) file; every failure becomes one DataError naming the file and fix."""
     try:
-        with open_stream(path) as stream:
+        with open_stream(path) as stream, _quiet_row_handler():
             return pacsv.read_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
     except (pa.ArrowException, OSError) as e:
         raise _explain(path, e, encoding, sep) from e
+
+
+@contextlib.contextmanager
+def _quiet_row_handler() -> Iterator[None]:
+    """pyarrow decodes a malformed row's text before it calls the invalid-row handler; undecodable bytes raise
+    inside its callback, which Python reports as "Exception ignored ... Traceback" on stderr. The read then
+    fails with a parse error that `_explain` turns into one line naming the line and the byte, so the
+    callback's own report is noise: swallow exactly those (any other unraisable error is still printed)."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if not (isinstance(unraisable.exc_value, UnicodeDecodeError) and isinstance(unraisable.object, Skipped)):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 def _explain(path: Path, e: Exception, encoding: str, sep: str | None) -> DataError:
