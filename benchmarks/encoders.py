@@ -49,6 +49,7 @@ def run(model: str, args: argparse.Namespace, out_dir: Path) -> list[str]:
         f"eval.filter_seen={str(args.filter_seen).lower()}",
         f"seed={args.seed}",
         f"paths.output_dir={out_dir / model}",
+        "trainer.overwrite=true",  # a fresh measurement replaces an earlier one (moved to replaced-<time>/)
         f"paths.cache_dir={out_dir / 'cache'}",
         *args.override,
     ]

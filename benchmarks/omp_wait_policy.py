@@ -28,7 +28,8 @@ def one_run(policy: str, i: int, args: argparse.Namespace) -> tuple[float, float
     cmd = [
         sys.executable, "-m", "seqexp.app.train", "data=ml100k", f"data.path={args.path}", f"model={args.model}",
         "logger=none", "trainer.progress_bar=false", "trainer.max_epochs=2", f"trainer.num_threads={args.threads}",
-        "trainer.save_checkpoint=false", f"hydra.run.dir={run_dir}", f"paths.cache_dir={args.workdir / 'cache'}",
+        "trainer.save_checkpoint=false", f"hydra.run.dir={run_dir}",
+        "trainer.overwrite=true", f"paths.cache_dir={args.workdir / 'cache'}",
     ]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "OMP_WAIT_POLICY": policy})
     res = json.loads((run_dir / "results.json").read_text())

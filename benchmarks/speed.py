@@ -63,7 +63,7 @@ def run_train(name: str, overrides: list[str], args: argparse.Namespace) -> tupl
     run_dir = args.workdir / name
     cmd = [
         sys.executable, "-m", "seqexp.app.train", "logger=none", "trainer.progress_bar=false",
-        f"trainer.num_threads={args.threads}", f"hydra.run.dir={run_dir}",
+        f"trainer.num_threads={args.threads}", f"hydra.run.dir={run_dir}", "trainer.overwrite=true",
         f"paths.cache_dir={args.workdir / 'cache'}", *overrides, *args.override,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "OMP_WAIT_POLICY": "PASSIVE"}

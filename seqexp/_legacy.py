@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import types
 from typing import Any
@@ -31,6 +32,11 @@ OLD_TO_NEW = {
     "seqexp.metrics": "seqexp.evaluation.metrics",
     "seqexp.baselines": "seqexp.evaluation.baselines",
     "seqexp.sweep_report": "seqexp.tracking.sweep_report",
+    "seqexp.results": "seqexp.tracking.results",
+    "seqexp.failures": "seqexp.tracking.failures",
+    "seqexp.examples": "seqexp.tracking.top_k_table",
+    "seqexp.report_table": "seqexp.tracking.console",
+    "seqexp.distributed": "seqexp.training.distributed",
     "seqexp.data.sources": "seqexp.data.readers",
     "seqexp.data.prepared": "seqexp.data.sequences",
     "seqexp.data.report": "seqexp.data.prep_report",
@@ -44,19 +50,26 @@ class _Forwarder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if fullname not in OLD_TO_NEW:
             return None
         is_package = any(name.startswith(fullname + ".") for name in OLD_TO_NEW)
-        return importlib.machinery.ModuleSpec(fullname, self, is_package=is_package)
+        new = importlib.util.find_spec(OLD_TO_NEW[fullname])
+        spec = importlib.machinery.ModuleSpec(fullname, self, is_package=is_package)
+        spec.origin = new.origin if new is not None else None  # `python -m` runs the new file, as __file__
+        return spec
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         target = importlib.import_module(OLD_TO_NEW[spec.name])
         module = types.ModuleType(spec.name, f"Moved to {target.__name__}.")
-        module.__dict__.update({k: v for k, v in vars(target).items() if not k.startswith("__")})
-        module.__getattr__ = lambda name: getattr(target, name)  # type: ignore[method-assign]
+        module.__getattr__ = lambda name: getattr(target, name)  # type: ignore[method-assign]  # always live
         if spec.submodule_search_locations is not None:
             module.__path__ = []  # a package: its old submodules are answered by this finder too
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:
         pass
+
+    def get_code(self, fullname: str) -> types.CodeType | None:
+        """`python -m seqexp.train` (runpy asks the loader for the module's code): run the new module's."""
+        spec = importlib.util.find_spec(OLD_TO_NEW[fullname])
+        return spec.loader.get_code(spec.name) if spec is not None and spec.loader is not None else None
 
 
 def install() -> None:

@@ -5,6 +5,8 @@ Rank 0 owns the run dir's files and the W&B run; every layer that writes or shar
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -18,7 +20,11 @@ def world() -> tuple[int, int]:
 
 
 def is_main() -> bool:
-    return world()[0] == 0
+    """Rank 0 of the process group, or, before the group exists (a config error, a refused run dir), the rank
+    the launcher gave this process (torchrun's RANK, SLURM's SLURM_PROCID): one process writes the run dir."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")) or 0) == 0
 
 
 def rank_slice(batch: torch.Tensor) -> torch.Tensor:

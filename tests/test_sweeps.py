@@ -38,7 +38,11 @@ def test_ray_launcher_runs_jobs_in_parallel_and_isolates_a_failing_one(tmp_path)
     assert "Ray Launcher is launching 4 jobs" in out
     assert proc.returncode == 1, out[-3000:]  # the sweep says a job failed ...
     sweep = _sweep_dir(tmp_path)
-    results = {d.name: json.loads((d / "results.json").read_text()) for d in sweep.iterdir() if d.is_dir()}
+    results = {
+        d.name: json.loads((d / "results.json").read_text())
+        for d in sweep.iterdir()
+        if d.is_dir() and not d.name.startswith(".")
+    }
     statuses = sorted(r["status"] for r in results.values())
     assert statuses == ["completed", "completed", "completed", "failed"]  # ... after its siblings finished
     (failed,) = [name for name, r in results.items() if r["status"] == "failed"]

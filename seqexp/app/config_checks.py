@@ -15,6 +15,7 @@ from seqexp.evaluation.metrics import METRICS
 from seqexp.training.settings import TrainerSettings
 
 log = logging.getLogger(__name__)
+COVERAGE_K = 10  # evaluation.protocol.evaluate's coverage cut-off
 
 # groups whose keys are passed on to a constructor (`_target_`): any key added there is read by that class
 PASSED_ON = ("model.encoder", "model.objective", "model.loss", "model.optimizer", "logger")
@@ -74,13 +75,17 @@ def _check_eval(cfg: DictConfig) -> str:
         raise ConfigError(f"eval.ks={ks} must list cut-offs >= 1, e.g. eval.ks=[5,10,20]")
     metric = str(cfg.get("optimized_metric", "valid/ndcg@10"))
     name, _, k = metric.removeprefix("valid/").partition("@")
-    valid_names = [f"valid/{m}@{c}" for m in METRICS for c in ks]
-    if not metric.startswith("valid/") or name not in METRICS or not k.isdigit():
+    valid_names = [f"valid/{m}@{c}" for m in METRICS for c in ks] + [f"valid/coverage@{COVERAGE_K}"]
+    if not metric.startswith("valid/") or name not in (*METRICS, "coverage") or not k.isdigit():
         raise ConfigError(
             f"optimized_metric={metric} is not a validation metric; use one of {valid_names} (model selection "
             f"never looks at test)"
         )
-    if int(k) not in ks:
+    if name == "coverage" and int(k) != COVERAGE_K:
+        raise ConfigError(
+            f"optimized_metric={metric}: coverage is measured at K={COVERAGE_K} only; use {valid_names[-1]}"
+        )
+    if name != "coverage" and int(k) not in ks:
         raise ConfigError(
             f"optimized_metric={metric} needs K={k} in eval.ks={ks}; add it (eval.ks=[{','.join(map(str, ks))},{k}]) "
             f"or choose one of {valid_names}"

@@ -38,3 +38,20 @@ def wandb_sweep_name() -> str | None:
 def run_group() -> str | None:
     """The W&B group of this job when the config leaves it null: its multirun, or its W&B sweep."""
     return multirun_name() or wandb_sweep_name()
+
+
+def record_job_status(status: str, error: BaseException | None, run_dir: str) -> None:
+    """Inside a multirun: this job's outcome for the sweep report (which then never mistakes an earlier run's
+    results.json in a reused sweep dir for this job's)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from seqexp.io import write_json
+    from seqexp.tracking.sweep_report import job_status_path
+
+    if not in_multirun():
+        return
+    hydra = HydraConfig.get()
+    error_text = f"{type(error).__name__}: {error}" if error is not None else None
+    write_json(
+        job_status_path(Path(hydra.sweep.dir), hydra.job.num), {"status": status, "error": error_text, "dir": run_dir}
+    )

@@ -1,101 +1,116 @@
 """The run dir a job writes: never another run's, and resumed only by the run that wrote it.
 
-results.json + checkpoints/   a finished (or killed) run: refused unless trainer.resume=true
-                              (continue it) or trainer.overwrite=true (replace it)
-checkpoints/last.pt           what trainer.resume=true continues; it stores the run's identity (data
-                              fingerprint, model / split / eval config, seed) and a resume must match it
+    results.json (completed)      refused unless trainer.resume (continue it) or trainer.overwrite=true
+    checkpoints/ without results  a killed or interrupted run: refused unless resumed or overwritten
+    results.json (failed)         reused: the failed run's files are moved to replaced-<time>/ first
+    checkpoints/last.pt           what trainer.resume continues; it stores the run's identity (data fingerprint,
+                                  model / split / eval config, seed, overrides) and a resume must match it
+
+trainer.resume: false | true (last.pt must exist) | auto (resume when last.pt exists, else start: for
+benchmarks and requeued cluster jobs that restart in the same dir).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from seqexp.errors import ConfigError, ResumeMismatch, RunDirInUse
-from seqexp.tracking.trackers import flatten
-from seqexp.training.checkpoint import load_checkpoint
+from seqexp.errors import ConfigError, RunDirInUse
 
-# config that must be the same for a snapshot to be continued (trainer.* budgets may change: that is what a
-# resume with a larger trainer.max_epochs is for); the data itself is compared by its fingerprint
-IDENTITY_KEYS = ("model", "split", "eval", "seed", "optimized_metric", "data.max_len", "data.train_stride")
+log = logging.getLogger(__name__)
+
+OWN_FILES = ("results.json", "traceback.txt", "prep_report.json", "checkpoints", "export")  # what a run writes
 
 
-def claim_run_dir(cfg: DictConfig) -> Path:
-    """Create the run dir, check that it is writable and that it does not hold another run this job would
-    overwrite; returns it."""
+@dataclass
+class RunDirClaim:
+    """Whether this job may write the run dir's results: the failure policy asks before recording a failure."""
+
+    run_dir: Path
+    owned: bool = False  # the guard passed: the dir is this job's (fresh, resumed, or the old run moved aside)
+    published: bool = False  # this job's results.json is written: a later error must not replace it
+
+    def may_record_failure(self, error: BaseException) -> bool:
+        if self.published or getattr(error, "keeps_run_dir", False):
+            return False
+        return self.owned or status(self.run_dir) != "completed"  # a fresh or failed dir, or ours
+
+
+def resume_mode(cfg: DictConfig) -> str:
+    """trainer.resume as "no" | "yes" | "auto"."""
+    value = cfg.trainer.get("resume", False)
+    if value in (False, None, "false", "False"):
+        return "no"
+    if value in (True, "true", "True"):
+        return "yes"
+    if value == "auto":
+        return "auto"
+    raise ConfigError(f"trainer.resume={value!r}: use false, true, or auto (resume when checkpoints/last.pt exists)")
+
+
+def check_run_dir(cfg: DictConfig) -> str:
+    """Read-only (every rank runs it): "fresh", "resume" or "replace", or RunDirInUse naming the run it would lose."""
     run_dir = Path(str(cfg.paths.output_dir))
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".seqexp-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
+    mode, last = resume_mode(cfg), run_dir / "checkpoints" / "last.pt"
+    if mode == "yes" and not last.exists():
         raise ConfigError(
-            f"cannot write to the run dir {run_dir} ({e.strerror or e}); choose a writable one with "
-            f"hydra.run.dir=<dir> (or paths.log_dir=<dir>)"
-        ) from None
-    trainer = cfg.trainer
-    if trainer.get("resume", False) or trainer.get("overwrite", False):
-        return run_dir
-    taken = [p.name for p in (run_dir / "results.json", run_dir / "checkpoints") if p.exists()]
-    if taken and _status(run_dir) != "failed":
-        raise RunDirInUse(
-            f"the run dir {run_dir} already holds a run ({', '.join(taken)}; status {_status(run_dir) or 'unfinished'}"
-            f"); nothing was changed. Continue it with trainer.resume=true, replace it with trainer.overwrite=true, "
-            f"or pick another dir with hydra.run.dir=<dir>"
+            f"trainer.resume=true but {last} does not exist: resume in the killed run's own dir, "
+            f"`seqexp-train <its overrides> hydra.run.dir=<that run dir> trainer.resume=true` (or trainer.resume=auto)"
         )
-    return run_dir
+    if mode != "no" and last.exists():
+        return "resume"
+    held = [name for name in OWN_FILES if (run_dir / name).exists()]
+    if not held:
+        return "fresh"
+    if cfg.trainer.get("overwrite", False) or status(run_dir) == "failed":
+        return "replace"
+    what = status(run_dir) or "killed or still running"
+    raise RunDirInUse(
+        f"the run dir {run_dir} already holds a run ({what}: {', '.join(held)}); its results and checkpoints were "
+        f"left as they are. Continue it with trainer.resume=true, replace it with trainer.overwrite=true (the old "
+        f"files move to replaced-<time>/), or pick another dir with hydra.run.dir=<dir>"
+    )
 
 
-def _status(run_dir: Path) -> str | None:
+def claim_run_dir(cfg: DictConfig, mode: str, main_process: bool) -> RunDirClaim:
+    """Rank 0 makes the dir, checks it is writable and moves a replaced run's files aside."""
+    run_dir = Path(str(cfg.paths.output_dir))
+    if main_process:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            probe = run_dir / ".seqexp-write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise ConfigError(
+                f"cannot write to the run dir {run_dir} ({e.strerror or e}); choose a writable one with "
+                f"hydra.run.dir=<dir> (or paths.log_dir=<dir>)"
+            ) from None
+        if mode == "replace":
+            _move_aside(run_dir)
+    return RunDirClaim(run_dir, owned=True)
+
+
+def _move_aside(run_dir: Path) -> Path:
+    """Nothing a user had is deleted: the replaced run's files go to replaced-<time>/ inside the run dir."""
+    target = run_dir / f"replaced-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    target.mkdir(exist_ok=True)
+    for name in OWN_FILES:
+        if (run_dir / name).exists():
+            shutil.move(str(run_dir / name), str(target / name))
+    log.warning("replacing the run in %s: its files were moved to %s", run_dir, target)
+    return target
+
+
+def status(run_dir: Path) -> str | None:
+    """The status results.json records (completed, failed, interrupted), or None."""
     try:
         return json.loads((run_dir / "results.json").read_text()).get("status")
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def run_identity(cfg: DictConfig, data_fingerprint: str) -> dict[str, Any]:
-    """What a snapshot must match to be continued: the data fingerprint and the flattened identity config."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    flat = flatten(resolved)
-    config = {k: v for k, v in flat.items() if any(k == key or k.startswith(key + ".") for key in IDENTITY_KEYS)}
-    return {"data_fingerprint": data_fingerprint, "config": config}
-
-
-def load_resume_snapshot(cfg: DictConfig, last_path: Path) -> dict[str, Any] | None:
-    """trainer.resume=true: the snapshot in this run dir's checkpoints/last.pt (None without resume)."""
-    if not cfg.trainer.get("resume", False):
-        return None
-    if not last_path.exists():
-        raise ConfigError(
-            f"trainer.resume=true but {last_path} does not exist: resume in the killed run's own dir, "
-            f"`seqexp-train <its overrides> hydra.run.dir=<that run dir> trainer.resume=true`"
-        )
-    return load_checkpoint(last_path)
-
-
-def check_same_run(saved: dict[str, Any], identity: dict[str, Any], last_path: Path) -> None:
-    """Refuse to continue a snapshot written with other data or another model / split / eval config."""
-    before = saved.get("identity")
-    fix = (
-        f"resume with the run's own overrides ({last_path.parent.parent / '.hydra' / 'overrides.yaml'} lists "
-        f"them), or start a new run (another hydra.run.dir, or trainer.overwrite=true)"
-    )
-    if before is None:
-        raise ResumeMismatch(f"{last_path} records no run identity (written by an older seqexp); {fix}")
-    if before["data_fingerprint"] != identity["data_fingerprint"]:
-        raise ResumeMismatch(
-            f"trainer.resume=true: {last_path} was trained on other data (data fingerprint "
-            f"{before['data_fingerprint'][:12]}, this command's data gives {identity['data_fingerprint'][:12]}: "
-            f"another data.path, file content or data.* cleaning setting); {fix}"
-        )
-    old, new = before["config"], identity["config"]
-    for key in sorted(set(old) | set(new)):
-        if old.get(key, "<unset>") != new.get(key, "<unset>"):
-            raise ResumeMismatch(
-                f"trainer.resume=true: {last_path} was written with {key}={old.get(key, '<unset>')}, this command "
-                f"has {key}={new.get(key, '<unset>')}; {fix}"
-            )

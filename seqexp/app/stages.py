@@ -17,14 +17,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqexp.app.config_checks import check_config
 from seqexp.app.hydra_context import run_group, task_overrides
-from seqexp.app.run_dir import check_same_run, claim_run_dir, load_resume_snapshot, run_identity
+from seqexp.app.resume import check_same_run, check_snapshot_fits, load_snapshot, run_identity
+from seqexp.app.run_dir import RunDirClaim, check_run_dir, claim_run_dir
 from seqexp.data import load_data
 from seqexp.data.features import event_features, feature_sizes, target_mask
 from seqexp.data.loader import EvalTensors, TrainTensors, eval_tensors, train_tensors
 from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import Split, make_split
 from seqexp.errors import ConfigError
-from seqexp.evaluation.protocol import EvalProtocol
+from seqexp.evaluation.protocol import EvalProtocol, EvalResult
 from seqexp.io import write_json
 from seqexp.model.item_init import apply_item_init
 from seqexp.model.recommender import SequenceRecommender, build_model, count_parameters
@@ -44,13 +45,18 @@ class Run:
     """One job: its config, run dir, accelerator and checked settings."""
 
     cfg: DictConfig
-    run_dir: Path
+    claim: RunDirClaim  # the run dir, and whether this job owns it
     accelerator: Accelerator
     settings: TrainerSettings
     selection_metric: str  # e.g. "ndcg@10": early stopping and checkpoint selection (optimized_metric)
     overrides: list[str]
     resume: dict[str, Any] | None = None
+    saved_best: bool = False  # this job wrote checkpoints/best.pt (a resumed run: its earlier epochs did)
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.claim.run_dir
 
     @property
     def main_process(self) -> bool:  # rank 0 owns the run dir's files and the W&B run
@@ -73,17 +79,32 @@ class Tensors:
     features: list[str]  # model.features, in order
 
 
-def open_run(cfg: DictConfig) -> Run:
-    """Check the config, claim the run dir, set up devices and seeds; load the snapshot a resume continues."""
+@dataclass
+class Outcome:
+    """What training and testing produced (results.json is built from it)."""
+
+    model: SequenceRecommender
+    item_init: dict[str, Any]
+    fitted: FitResult
+    test: EvalResult
+    popularity: tuple[EvalResult, EvalResult]  # (valid, test) of the popularity baseline
+    tracker: Any
+    prepare_s: float
+
+
+def open_run(cfg: DictConfig, claim: RunDirClaim) -> Run:
+    """Check the run dir (every rank) and the config, set up devices and seeds, claim the dir (rank 0); load the
+    snapshot a resume continues. `claim` is the failure policy's: it records from here on that the dir is ours."""
+    mode = check_run_dir(cfg)  # before anything else: a refused command must not touch another run's dir
     overrides = task_overrides()
     settings, selection = check_config(cfg, overrides)
     export_slurm_environment()  # SLURM tasks of one job -> one process group, as torchrun would
     accelerator = make_accelerator(
         str(cfg.trainer.device), str(cfg.trainer.precision), bool(cfg.trainer.get("compile", False))
     )
-    run_dir = claim_run_dir(cfg) if accelerator.is_main_process else Path(str(cfg.paths.output_dir))
-    run = Run(cfg, run_dir, accelerator, settings, selection, overrides)
-    run.resume = load_resume_snapshot(cfg, run.last_path)  # fails early, before any work, when there is none
+    claim.owned = claim_run_dir(cfg, mode, accelerator.is_main_process).owned
+    run = Run(cfg, claim, accelerator, settings, selection, overrides)
+    run.resume = load_snapshot(run.last_path) if mode == "resume" else None
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
     set_seed(int(cfg.seed), deterministic=bool(cfg.trainer.get("deterministic", False)))
@@ -98,7 +119,7 @@ def prepare_data(run: Run) -> PreparedData:
         log.info("\n%s", data.report.to_text())
         write_json(run.run_dir / "prep_report.json", data.report.to_dict())
     if run.resume is not None:
-        check_same_run(run.resume, run_identity(run.cfg, data.fingerprint), run.last_path)
+        check_same_run(run.resume, run_identity(run.cfg, data.fingerprint, run.overrides), run.last_path)
     return data
 
 
@@ -133,6 +154,8 @@ def build(run: Run, data: PreparedData, split: Split, tensors: Tensors) -> tuple
     model = build_model(cfg.model, data.n_items, item_counts(data, split), sizes)
     kind = str(cfg.model.get("item_init") or "random")
     item_init = apply_item_init(model, kind, data, split, cfg.pretrained, int(cfg.seed), cfg.paths.cache_dir)
+    if run.resume is not None:
+        check_snapshot_fits(run.resume, model, run.last_path)
     return model, item_init
 
 
@@ -178,11 +201,12 @@ def train_model(
         "data_fingerprint": data.fingerprint,  # export and resume refuse a run whose data changed
         "behavior_vocab": list(data.behavior_vocab),  # serving maps behaviour names to the codes training used
     }
-    identity = run_identity(cfg, data.fingerprint)
+    identity = run_identity(cfg, data.fingerprint, run.overrides)
 
     def save_best(m: torch.nn.Module, epoch: int, valid: dict[str, float]) -> None:
         if cfg.trainer.save_checkpoint and run.main_process:
             save_checkpoint(run.best_path, m.state_dict(), epoch=epoch, valid=valid, **serving)
+            run.saved_best = True
 
     def save_last(snapshot: dict[str, Any]) -> None:
         if cfg.trainer.get("save_last", True) and run.main_process:

@@ -19,11 +19,15 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from seqexp.app import stages
-from seqexp.app.hydra_context import in_multirun, task_overrides
+from seqexp.app.hydra_context import in_multirun, record_job_status, task_overrides
 from seqexp.app.resolvers import register as register_resolvers
+from seqexp.app.run_dir import RunDirClaim
+from seqexp.data.sequences import PreparedData
+from seqexp.data.splits import Split
 from seqexp.errors import SeqexpError
 from seqexp.evaluation.baselines import PopularityScorer
 from seqexp.evaluation.protocol import EvalProtocol
+from seqexp.io import write_json
 from seqexp.model.recommender import count_parameters
 from seqexp.tracking.failures import record_failure
 from seqexp.tracking.publish import publish
@@ -45,25 +49,28 @@ CONF_DIR = _conf_dir()
 register_resolvers()
 
 
-def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """The failure policy of a run, in one place: any failure (Ctrl-C included) is recorded in the run dir
-    (results.json with status "failed" / "interrupted", traceback.txt) and re-raised for main() to report."""
+def task_wrapper(task: Callable[[DictConfig, RunDirClaim], Any]) -> Callable[[DictConfig], Any]:
+    """The failure policy of a run, in one place: a failure (Ctrl-C included) is recorded in the run dir
+    (results.json with status "failed" / "interrupted", traceback.txt) and re-raised for main() to report. It is
+    not recorded where the dir belongs to another run (a refused command) or once this run's results are written."""
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> Any:
+        claim = RunDirClaim(Path(str(cfg.paths.output_dir)))
         try:
-            return task(cfg)
+            return task(cfg, claim)
         except (Exception, KeyboardInterrupt) as e:
-            record_failure(cfg, e, task_overrides())
+            if claim.may_record_failure(e):
+                record_failure(cfg, e, task_overrides())
             raise
 
     return wrapped
 
 
 @task_wrapper
-def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+def train(cfg: DictConfig, claim: RunDirClaim) -> tuple[dict[str, float], dict[str, Any]]:
     """Prepare data, train the configured model with early stopping, evaluate it and popularity, write results."""
-    run = stages.open_run(cfg)
+    run = stages.open_run(cfg, claim)
     data = stages.prepare_data(run)
     prepare_s = time.perf_counter() - run.started
     split, tensors = stages.split_data(run, data)
@@ -82,7 +89,26 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     except BaseException:  # finish W&B as failed; the wrapper records the failure in the run dir
         tracker.finish(failed=True)
         raise
+    outcome = stages.Outcome(model, item_init, fitted, test, pop, tracker, prepare_s)
+    results = _results(run, data, split, tensors, protocol, outcome)
+    if run.main_process:
+        write_json(run.run_dir / "results.json", results)
+        claim.published = True  # from here on an error (W&B, the console) never replaces these results
+        publish(results, run.run_dir, tracker, model, data, (split.test, tensors.test), protocol, run.best_path)
+    objects = {"model": model, "data": data, "split": split, "results": results, "popularity_test": pop[1]}
+    return results["metrics"], {**objects, "test": test}
 
+
+def _results(
+    run: stages.Run,
+    data: PreparedData,
+    split: Split,
+    tensors: stages.Tensors,
+    protocol: EvalProtocol,
+    outcome: stages.Outcome,
+) -> dict[str, Any]:
+    """results.json of this run (tracking.results.build_results with the run's facts)."""
+    cfg, model, fitted = run.cfg, outcome.model, outcome.fitted
     facts = RunFacts(
         device=str(run.accelerator.device),
         processes=run.accelerator.num_processes,
@@ -92,27 +118,25 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         train_windows=len(tensors.train),
         train_targets=tensors.train.n_targets,
         batches_per_epoch=math.ceil(len(tensors.train) / run.settings.batch_size),
-        prepare_s=prepare_s,
+        prepare_s=outcome.prepare_s,
         total_s=time.perf_counter() - run.started,
     )
     protocol_record = {
         **protocol.describe(),
         "features": tensors.features,
-        "item_init": item_init,
+        "item_init": outcome.item_init,
         "max_len": int(cfg.data.max_len),
         "train_stride": cfg.data.get("train_stride"),
     }
+    ours = run.best_path.exists() and (run.saved_best or run.resume is not None)  # never another run's file
     extra = {
-        "checkpoint": str(run.best_path.relative_to(run.run_dir)) if run.best_path.exists() else None,
+        "checkpoint": str(run.best_path.relative_to(run.run_dir)) if ours else None,
         "overrides": run.overrides,
-        "wandb_group": getattr(tracker, "group", None),
+        "wandb_group": getattr(outcome.tracker, "group", None),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    results = build_results(extra["config"], data, split, protocol_record, fitted, test, pop, facts, extra)
-    if run.main_process:
-        publish(results, run.run_dir, tracker, model, data, (split.test, tensors.test), protocol, run.best_path)
-    objects = {"model": model, "data": data, "split": split, "results": results, "popularity_test": pop[1]}
-    return results["metrics"], {**objects, "test": test}
+    config = extra["config"]
+    return build_results(config, data, split, protocol_record, fitted, outcome.test, outcome.popularity, facts, extra)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
@@ -125,12 +149,16 @@ def main(cfg: DictConfig) -> float | None:
     """
     try:
         metrics, _ = train(cfg)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        record_job_status("interrupted", e, str(cfg.paths.output_dir))
         print(f"seqexp: interrupted; resume with: {_resume_command(cfg)}", file=sys.stderr)
         sys.exit(130)
     except Exception as e:
+        refused = getattr(e, "keeps_run_dir", False)
+        record_job_status("refused" if refused else "failed", e, str(cfg.paths.output_dir))
         if in_multirun():
-            log.error("job failed: %s: %s (traceback in %s)", type(e).__name__, e, cfg.paths.output_dir)
+            where = "" if refused else f" (traceback in {cfg.paths.output_dir}/traceback.txt)"
+            log.error("job failed: %s: %s%s", type(e).__name__, e, where)
             return None
         line = user_error_line(e)
         if line is None:
@@ -138,6 +166,7 @@ def main(cfg: DictConfig) -> float | None:
         log.error("%s", line)
         print(f"seqexp: error: {line}", file=sys.stderr)
         sys.exit(2)
+    record_job_status("completed", None, str(cfg.paths.output_dir))
     return metrics.get(str(cfg.optimized_metric))
 
 

@@ -1,5 +1,5 @@
 """What a run reports: W&B trackers, results.json, console tables, failure records, the sweep report."""
 
-from seqexp.tracking.trackers import NullTracker, WandbTracker
+from seqexp.tracking.trackers import NullTracker, WandbTracker, flatten
 
-__all__ = ["NullTracker", "WandbTracker"]
+__all__ = ["NullTracker", "WandbTracker", "flatten"]

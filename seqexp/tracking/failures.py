@@ -1,7 +1,6 @@
 """A failed job leaves its failure where its results would be: results.json (status "failed" or "interrupted")
 and traceback.txt in its own run dir, so that a sweep's siblings go on and the sweep report and
-`seqexp-compare` can list it. A command refused because the run dir belongs to
-another run writes nothing there."""
+`seqexp-compare` can list it."""
 
 from __future__ import annotations
 
@@ -18,14 +17,12 @@ log = logging.getLogger(__name__)
 
 
 def record_failure(cfg: DictConfig, error: BaseException, overrides: list[str]) -> Path | None:
-    """Write results.json and traceback.txt for `error` in the run dir (rank 0 only); returns the run dir,
-    or None when there is nowhere to write (or the error refused to touch the dir)."""
+    """Write results.json and traceback.txt for `error` in the run dir (rank 0 only); returns the run dir, or
+    None when there is nowhere to write. Whether to record at all is the caller's policy (app.train.task_wrapper)."""
     if not is_main():
         return None
     try:
         run_dir = Path(str(cfg.paths.output_dir))
-        if getattr(error, "keeps_run_dir", False):  # refused before any work: the dir holds another run's files
-            return None
         write_text(run_dir / "traceback.txt", "".join(traceback.format_exception(error)))
         write_json(run_dir / "results.json", _failure_record(cfg, error, overrides))
     except Exception as e:  # unwritable or full disk: the error itself still reaches the user

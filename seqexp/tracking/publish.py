@@ -1,4 +1,4 @@
-"""Rank 0's last stage: results.json in the run dir, the same payload in W&B, example top-K lists, the
+"""Rank 0's last stage, after results.json is written: the same payload in W&B, example top-K lists, the
 checkpoint artifact (when the tracker is asked to), and the console table."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from seqexp.data.loader import EvalTensors
 from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import EvalSet
 from seqexp.evaluation.protocol import EvalProtocol
-from seqexp.io import write_json
 from seqexp.model.recommender import SequenceRecommender
 from seqexp.tracking.console import print_metrics_table
 from seqexp.tracking.top_k_table import top_k_examples
@@ -27,8 +26,7 @@ def publish(
     protocol: EvalProtocol,
     checkpoint: Path,
 ) -> None:
-    """Write and report a finished run (call on rank 0 only)."""
-    write_json(run_dir / "results.json", results)
+    """Report a finished run whose results.json is written (call on rank 0 only)."""
     # the same payload (minus config and history) in W&B, so that `seqexp-compare --from-wandb` can pair runs
     tracker.summary({"results": {k: v for k, v in results.items() if k not in ("config", "history", "versions")}})
     tracker.summary(

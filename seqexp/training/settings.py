@@ -18,7 +18,7 @@ class TrainerSettings:
     """What the training loop needs from `trainer.*` (and the batch size of `model.batch_size`)."""
 
     batch_size: int  # training sequences per optimiser step (model.batch_size)
-    max_epochs: int = 200  # upper bound; early stopping normally ends a run first
+    max_epochs: int = 300  # upper bound; early stopping normally ends a run first (conf/trainer/default.yaml)
     patience: int = 10  # evaluations without a better selection metric before stopping
     eval_every: int = 1  # validate every N epochs (and always after the last)
     grad_clip: float | None = 1.0  # max gradient norm; None = off
@@ -32,7 +32,7 @@ class TrainerSettings:
         """Build from `trainer.*`; a value of the wrong type or range is a ConfigError naming the key."""
         values = {
             "batch_size": _integer("model.batch_size", batch_size, minimum=1),
-            "max_epochs": _integer("trainer.max_epochs", trainer.get("max_epochs", 200), minimum=1),
+            "max_epochs": _integer("trainer.max_epochs", trainer.get("max_epochs", 300), minimum=1),
             "patience": _integer("trainer.patience", trainer.get("patience", 10), minimum=1),
             "eval_every": _integer("trainer.eval_every", trainer.get("eval_every", 1), minimum=1),
             "grad_clip": _optional_number("trainer.grad_clip", trainer.get("grad_clip")) or None,  # 0 = off

@@ -1,0 +1,77 @@
+"""trainer.resume: continue a run from its checkpoints/last.pt, but only the run that wrote it.
+
+The snapshot stores the run's identity: the data fingerprint, the config that defines the experiment (model,
+split, evaluation protocol, seed, selection metric, window settings) and the command-line overrides. A resume
+must match it; budgets (trainer.max_epochs, max_minutes, patience) and performance knobs (eval.batch_size,
+threads) may change. A snapshot from before identities were stored is checked by its tensor shapes instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from seqexp.errors import ResumeMismatch
+from seqexp.tracking.trackers import flatten
+from seqexp.training.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+IDENTITY_KEYS = ("model", "split", "eval", "seed", "optimized_metric", "data.max_len", "data.train_stride")
+MAY_CHANGE = ("eval.batch_size",)  # performance only: the same numbers with any value
+
+
+def run_identity(cfg: DictConfig, data_fingerprint: str, overrides: list[str]) -> dict[str, Any]:
+    """What a snapshot must match to be continued (and the overrides that made it, quoted when it does not)."""
+    flat = flatten(OmegaConf.to_container(cfg, resolve=True))
+    config = {
+        k: v
+        for k, v in flat.items()
+        if any(k == key or k.startswith(key + ".") for key in IDENTITY_KEYS) and k not in MAY_CHANGE
+    }
+    return {"data_fingerprint": data_fingerprint, "config": config, "overrides": list(overrides)}
+
+
+def load_snapshot(last_path: Path) -> dict[str, Any]:
+    return load_checkpoint(last_path)
+
+
+def check_same_run(saved: dict[str, Any], identity: dict[str, Any], last_path: Path) -> None:
+    """Refuse to continue a snapshot written with other data or another model / split / eval config."""
+    before = saved.get("identity")
+    if before is None:
+        log.warning("%s records no run identity (an older seqexp wrote it): only its shapes are checked", last_path)
+        return
+    words = " ".join(before.get("overrides") or [])
+    own = f"the run's own overrides ({words})" if words else "the run's own config"
+    fix = f"resume with {own}, or start a new run (another hydra.run.dir, or trainer.overwrite=true)"
+    if before["data_fingerprint"] != identity["data_fingerprint"]:
+        raise ResumeMismatch(
+            f"trainer.resume: {last_path} was trained on other data (data fingerprint "
+            f"{before['data_fingerprint'][:12]}, this command's data gives {identity['data_fingerprint'][:12]}: "
+            f"another data.path, file content or data.* cleaning setting); {fix}"
+        )
+    old, new = before["config"], identity["config"]
+    for key in sorted((set(old) | set(new)) - set(MAY_CHANGE)):
+        if old.get(key, "<unset>") != new.get(key, "<unset>"):
+            raise ResumeMismatch(
+                f"trainer.resume: {last_path} was written with {key}={old.get(key, '<unset>')}, this command "
+                f"has {key}={new.get(key, '<unset>')}; {fix}"
+            )
+
+
+def check_snapshot_fits(saved: dict[str, Any], model: torch.nn.Module, last_path: Path) -> None:
+    """The snapshot's weights must have this model's names and shapes (one line, not a `size mismatch` trace)."""
+    mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in saved["model"].items() if isinstance(v, torch.Tensor)}
+    for key in sorted(set(mine) | set(theirs)):
+        if mine.get(key) != theirs.get(key):
+            raise ResumeMismatch(
+                f"trainer.resume: {last_path} holds {key} with shape {theirs.get(key, 'absent')}, this command's "
+                f"model has {mine.get(key, 'absent')}: it was trained with another model config or data; resume "
+                f"with the run's own overrides, or start a new run"
+            )

@@ -1,0 +1,131 @@
+"""Run dirs after review (issue #14): a finished run's results survive every later mistake, a replaced run is moved
+aside (never mixed with the new one), resume=auto continues what is there, a resume checks shapes of old
+snapshots, a re-run sweep never reports an earlier execution's results, and old entry points still run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY, compose_train
+from seqexp.app import train as train_module
+from seqexp.app.train import train
+from seqexp.errors import ConfigError, ResumeMismatch, RunDirInUse
+
+
+def _results(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "run" / "results.json").read_text())
+
+
+@pytest.fixture
+def finished(tmp_path: Path) -> Path:
+    train(compose_train(tmp_path, *TINY))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"), [([], "already holds a run"), (["trainer.resume=true"], "eval.batch_size=0 must be >= 1")]
+)
+def test_a_config_mistake_in_a_finished_dir_leaves_its_results(finished, extra, message):
+    before = (finished / "run" / "results.json").read_bytes()
+    with pytest.raises(ConfigError, match=message):
+        train(compose_train(finished, *TINY, *extra, "eval.batch_size=0"))
+    assert (finished / "run" / "results.json").read_bytes() == before
+
+
+def test_an_error_after_the_results_are_written_does_not_replace_them(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C (or a W&B failure) while the run is being reported
+
+    monkeypatch.setattr(train_module, "publish", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(compose_train(tmp_path, *TINY))
+    assert _results(tmp_path)["status"] == "completed"
+
+
+def test_overwrite_moves_the_old_run_aside_and_never_points_at_its_checkpoint(finished):
+    train(compose_train(finished, *TINY, "model=gru", "trainer.overwrite=true", "trainer.save_checkpoint=false"))
+    new = _results(finished)
+    assert new["model"] == "gru" and new["checkpoint"] is None
+    (aside,) = (finished / "run").glob("replaced-*")
+    assert json.loads((aside / "results.json").read_text())["model"] == "lstm"
+    assert (aside / "checkpoints" / "best.pt").exists() and not (finished / "run" / "checkpoints" / "best.pt").exists()
+
+
+def test_resume_auto_starts_fresh_then_continues(tmp_path):
+    first, _ = train(compose_train(tmp_path, *TINY, "trainer.resume=auto"))
+    (tmp_path / "run" / "results.json").unlink()  # as if killed before the end
+    again, objects = train(compose_train(tmp_path, *TINY, "trainer.resume=auto"))
+    assert again == first and objects["results"]["training"]["epochs_run"] == 2
+
+
+def test_an_interrupted_run_is_not_replaced_without_being_asked(finished):
+    results = json.loads((finished / "run" / "results.json").read_text())
+    (finished / "run" / "results.json").write_text(json.dumps({**results, "status": "interrupted"}))
+    with pytest.raises(RunDirInUse, match=r"already holds a run \(interrupted.*trainer.resume=true"):
+        train(compose_train(finished, *TINY))
+
+
+def test_a_resume_may_change_the_evaluation_batch_size(finished):
+    _, objects = train(compose_train(finished, *TINY, "trainer.resume=true", "eval.batch_size=7"))
+    assert objects["results"]["training"]["epochs_run"] == 2
+
+
+def test_a_mismatch_quotes_the_runs_own_overrides(tmp_path):
+    from seqexp.app.resume import check_same_run
+
+    saved = {"identity": {"data_fingerprint": "a" * 64, "config": {"seed": 0}, "overrides": ["model=gru", "seed=0"]}}
+    now = {"data_fingerprint": "a" * 64, "config": {"seed": 1}, "overrides": ["seed=1"]}
+    with pytest.raises(ResumeMismatch, match=r"with seed=0, this command has seed=1; resume with the run's own "
+                       r"overrides \(model=gru seed=0\)"):  # fmt: skip
+        check_same_run(saved, now, tmp_path / "last.pt")
+
+
+def test_a_snapshot_without_identity_is_checked_by_its_shapes(finished):
+    last = finished / "run" / "checkpoints" / "last.pt"
+    snapshot = torch.load(last, weights_only=True)
+    del snapshot["identity"]  # written before identities were stored
+    torch.save(snapshot, last)
+    with pytest.raises(
+        ResumeMismatch, match=r"holds encoder\.\S+ with shape \(64,\), this command's model has \(32,\)"
+    ):
+        train(compose_train(finished, *TINY, "trainer.resume=true", "model.embedding_dim=8"))
+    _, objects = train(compose_train(finished, *TINY, "trainer.resume=true", "trainer.max_epochs=3"))
+    assert objects["results"]["training"]["epochs_run"] == 3
+
+
+def test_coverage_may_drive_selection_at_its_own_cut_off(tmp_path):
+    _, objects = train(compose_train(tmp_path, *TINY, "optimized_metric=valid/coverage@10"))
+    assert objects["results"]["protocol"]["selection_metric"] == "valid/coverage@10"
+    with pytest.raises(ConfigError, match=r"coverage is measured at K=10"):
+        train(compose_train(tmp_path / "b", *TINY, "optimized_metric=valid/coverage@5"))
+
+
+@pytest.mark.slow
+def test_a_rerun_sweep_in_the_same_dir_reports_its_refused_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = [sys.executable, "-m", "seqexp.app.train", "-m", "model=lstm,gru", f"hydra.sweep.dir={sweep}",
+            f"paths.data_dir={tmp_path / 'data'}", f"paths.cache_dir={tmp_path / 'cache'}", *TINY]  # fmt: skip
+    first = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    summary = json.loads((sweep / "sweep_summary.json").read_text())
+    assert second.returncode == 1 and (summary["jobs"], summary["completed"]) == (2, 0)
+    assert all("RunDirInUse" in job["error"] for job in summary["failed"])
+    assert all(json.loads((sweep / n / "results.json").read_text())["status"] == "completed" for n in ("0", "1"))
+
+
+@pytest.mark.slow
+def test_the_old_module_path_still_runs_the_app(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "seqexp.train", f"hydra.run.dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path}/d",
+         f"paths.cache_dir={tmp_path}/c", *TINY],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert _results(tmp_path)["status"] == "completed"
