@@ -24,6 +24,9 @@ Deviations, and why:
   zeroed, as for the other seqexp encoders. Real positions never see padding, so nothing real changes.
 - The item table and its initialisation belong to `SequenceRecommender` (seqexp's N(0, init_std) for every
   encoder, so comparisons differ only in the encoder); RecTools Xavier-initialises it too.
+- The loss (YAML): seqexp's `SampledSoftmax` draws its 256 uniform negatives once per batch, shared by every
+  position; RecTools draws 256 per position. On ml-100k (1,682 items) this card reached valid NDCG@10 0.050
+  after 8 epochs where the same encoder with the full softmax reached 0.090.
 """
 
 from __future__ import annotations
