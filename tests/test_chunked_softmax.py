@@ -80,3 +80,22 @@ def test_chunk_size_is_checked_and_the_preset_builds_it():
         ChunkedFullSoftmax(0)
     loss = instantiate(OmegaConf.load(CONF_DIR / "model" / "loss" / "chunked.yaml"))
     assert isinstance(loss, ChunkedFullSoftmax) and loss.chunk_size >= 1
+
+
+def test_chunked_and_mixed_losses_train_through_the_config(tmp_path):
+    from conftest import TINY, compose_train
+    from seqexp.app.train import train
+
+    full, _ = train(compose_train(tmp_path / "full", *TINY, "model=sasrec"))
+    chunked, objects = train(
+        compose_train(tmp_path / "chunked", *TINY, "model=sasrec", "+model/loss=chunked", "model.loss.chunk_size=7")
+    )
+    assert isinstance(objects["model"].loss, ChunkedFullSoftmax) and objects["model"].loss.chunk_size == 7
+    assert chunked.keys() == full.keys()
+    for key in full:  # the same exact loss: identical metrics here; 0.02 < one user of 30 changing rank
+        assert chunked[key] == pytest.approx(full[key], abs=0.02), key
+    mixed, objects = train(
+        compose_train(tmp_path / "mixed", *TINY, "model=sasrec", "+model/loss=mixed", "model.loss.num_negatives=5")
+    )
+    assert objects["model"].loss.in_batch and objects["model"].loss.num_negatives == 5
+    assert all(0.0 <= v <= 1.0 for v in mixed.values())
