@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from seqexp.errors import ConfigError
 from seqexp.model.losses import FullSoftmax, SampledSoftmax
 from seqexp.model.objectives import MaskedItemObjective, NextItemObjective
 
@@ -84,3 +85,82 @@ def test_popularity_logq_correction_lowers_popular_candidates():
     unbound.bind(3, None)  # a model rebuilt for inference: no counts, no sampling
     with pytest.raises(RuntimeError, match="item_counts"):
         unbound(torch.randn(1, 2), torch.tensor([1]), torch.randn(4, 2))
+
+
+def _row_losses(logit_rows: list[list[torch.Tensor]]) -> torch.Tensor:
+    """Mean over rows of -log softmax(row)[0]: the target is each row's first logit."""
+    return torch.stack([-torch.log_softmax(torch.stack(row), dim=0)[0] for row in logit_rows]).mean()
+
+
+@pytest.mark.parametrize("logq", [True, False])
+def test_in_batch_only_is_a_softmax_over_the_target_and_the_other_rows_targets(logq):
+    h, table = torch.randn(4, 8, dtype=torch.float64), torch.randn(10, 8, dtype=torch.float64)
+    targets = torch.tensor([3, 7, 1, 9])  # distinct: every count is 1, so log(K_b q_b) = log 1 = 0
+    loss = SampledSoftmax(num_negatives=0, logq_correction=logq, in_batch=True)
+    loss.bind(9)
+    scores = h @ table.T
+    rows = [[scores[i, targets[i]]] + [scores[i, targets[j]] for j in range(4) if j != i] for i in range(4)]
+    torch.testing.assert_close(loss(h, targets, table), _row_losses(rows).float())
+
+
+def _mixed_reference(h, targets, table, negatives, k_q, logq):
+    """Every one of the P in-batch columns and K sampled columns spelt out; each logit lowered by log(K q + c_b)."""
+    scores = h @ table.T
+    count = torch.bincount(targets, minlength=table.shape[0]).double()  # c_b
+    shift = torch.log(k_q.double() + count) if logq else torch.zeros(table.shape[0], dtype=torch.float64)
+    rows = []
+    for i, t in enumerate(targets.tolist()):
+        row = [scores[i, t] - shift[t]]
+        row += [scores[i, j] - shift[j] for j in targets.tolist() + negatives.tolist() if j != t]  # hits dropped
+        rows.append(row)
+    return _row_losses(rows)
+
+
+@pytest.mark.parametrize("logq", [True, False])
+@pytest.mark.parametrize("num_negatives", [0, 6])
+def test_in_batch_with_repeated_targets_and_uniform_negatives_matches_the_spelt_out_softmax(logq, num_negatives):
+    torch.manual_seed(5)
+    h, table = torch.randn(7, 8, dtype=torch.float64), torch.randn(12, 8, dtype=torch.float64)
+    targets = torch.tensor([3, 7, 3, 11, 7, 3, 2])  # repeated targets: accidental hits between rows
+    loss = SampledSoftmax(num_negatives=num_negatives, logq_correction=logq, in_batch=True)
+    loss.bind(11)
+    torch.manual_seed(2)
+    got = loss(h, targets, table)
+    torch.manual_seed(2)
+    negatives = torch.multinomial(loss.probs, num_negatives, replacement=True) if num_negatives else targets[:0]
+    expected = _mixed_reference(h, targets, table, negatives, loss.probs * num_negatives, logq)
+    torch.testing.assert_close(got, expected.float())
+
+
+def test_logq_lowers_each_sampled_logit_by_exactly_log_k_q():
+    h, table, targets = (
+        torch.randn(3, 4, dtype=torch.float64),
+        torch.randn(6, 4, dtype=torch.float64),
+        torch.tensor([1, 4, 5]),
+    )
+    loss = SampledSoftmax(num_negatives=4, distribution="popularity", logq_correction=True)
+    loss.bind(5, torch.tensor([0, 9, 0, 3, 1, 0]))
+    torch.manual_seed(7)
+    got = loss(h, targets, table)
+    torch.manual_seed(7)
+    negatives = torch.multinomial(loss.probs, 4, replacement=True)
+    log_kq = torch.log(4 * loss.probs.double())
+    scores = h @ table.T
+    rows = [
+        [scores[i, t] - log_kq[t]] + [scores[i, j] - log_kq[j] for j in negatives.tolist() if j != t]
+        for i, t in enumerate(targets.tolist())
+    ]
+    torch.testing.assert_close(got, _row_losses(rows).float())
+
+
+def test_in_batch_gradient_reaches_only_gathered_rows_and_options_are_checked():
+    h, table = torch.randn(3, 4), torch.randn(8, 4, requires_grad=True)
+    loss = SampledSoftmax(num_negatives=0, in_batch=True)
+    loss.bind(7)
+    loss(h, torch.tensor([2, 5, 5]), table).backward()
+    touched = table.grad.abs().sum(dim=1) > 0
+    assert touched.nonzero().flatten().tolist() == [2, 5]
+    with pytest.raises(ConfigError, match="model.loss.num_negatives=0"):
+        SampledSoftmax(num_negatives=0)  # no negatives at all
+    with pytest.raises(ConfigError, match="model.loss.num_negatives=-1"):
+        SampledSoftmax(num_negatives=-1, in_batch=True)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from seqexp.data.loader import TrainTensors
 from seqexp.errors import TrainingDiverged
 from seqexp.model.recommender import SequenceRecommender, columns_to_keep
+from seqexp.model.sparse_items import clip_gradients
 from seqexp.ranks import rank_slice, world
 from seqexp.training.settings import TrainerSettings
 from seqexp.training.state import Generators, LoopState
@@ -87,7 +88,7 @@ def train_epoch(
         first_bad_step = torch.where(bad & (first_bad_step < 0), state.step, first_bad_step)
         accelerator.backward(loss)
         if settings.grad_clip:
-            accelerator.clip_grad_norm_(ddp_model.parameters(), settings.grad_clip)
+            clip_gradients(accelerator, ddp_model.parameters(), settings.grad_clip)  # sparse-aware
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         loss_sum += loss.detach()
