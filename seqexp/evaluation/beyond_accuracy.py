@@ -83,7 +83,9 @@ def category_tokens(values: np.ndarray) -> Tensor:
     """(N,) item side values (str such as "Action Comedy", or None) -> (N + 1, T) int64 token ids (0 = none,
     row 0 = padding): each item's distinct whitespace-separated tokens, T the most any item has (>= 1)."""
     vocab: dict[str, int] = {}
-    rows = [sorted({vocab.setdefault(t, len(vocab) + 1) for t in str(v).split()}) if v is not None else [] for v in values]
+    rows = [
+        sorted({vocab.setdefault(t, len(vocab) + 1) for t in str(v).split()}) if v is not None else [] for v in values
+    ]
     width = max([len(r) for r in rows] + [1])
     out = torch.zeros(len(rows) + 1, width, dtype=torch.int64)
     for i, r in enumerate(rows, start=1):

@@ -12,7 +12,9 @@ from seqexp.errors import ConfigError
 from seqexp.evaluation.beyond_accuracy import category_tokens, item_facts
 
 
-def protocol_options(eval_cfg: Mapping[str, Any], item_side: Mapping[str, np.ndarray], counts: Tensor) -> dict[str, Any]:
+def protocol_options(
+    eval_cfg: Mapping[str, Any], item_side: Mapping[str, np.ndarray], counts: Tensor
+) -> dict[str, Any]:
     """item_chunk, valid_sample_users, sample_seed, diversity_column and the item facts (training popularity
     `counts` (N + 1,), categories from the item side table) for EvalProtocol(**...)."""
     column = eval_cfg.get("diversity_column")

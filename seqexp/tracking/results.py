@@ -84,9 +84,7 @@ def build_results(
             "values": test.per_user["ndcg@10"].tolist(),
         },
         # the per-user beyond-accuracy values, in the order of per_user.user_ids (seqexp-compare --paired-metric)
-        "per_user_metrics": {
-            f"test/{k}": v.tolist() for k, v in test.per_user.items() if k.split("@")[0] in PER_USER
-        },
+        "per_user_metrics": {f"test/{k}": v.tolist() for k, v in test.per_user.items() if k.split("@")[0] in PER_USER},
         "protocol": {
             "split": split.name,
             "split_config": config["split"],
