@@ -3,6 +3,8 @@ values, through evaluate(), in results.json and in a whole run with an item side
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 
@@ -156,3 +158,64 @@ def test_protocol_records_and_validation_copy():
     p = EvalProtocol(5, valid_sample_users=3, sample_seed=1)
     assert p.describe()["valid_sample_users"] == 3 and p.describe()["test_users"] == "all"
     assert not p.sampled and p.validation().sampled and p.validation().describe() == p.describe()
+
+
+def _payload(model: str, seed: int, ndcg: list[float], novelty: list[float] | None, gini: float) -> dict:
+    """A completed results.json reduced to what seqexp-compare reads; novelty None = written before these metrics."""
+    metrics = {"test/ndcg@10": float(np.mean(ndcg)), "test/hr@10": 0.5, "test/mrr@10": 0.1, "valid/ndcg@10": 0.2}
+    res = {
+        "status": "completed",
+        "model": model,
+        "data": "d",
+        "seed": seed,
+        "metrics": metrics,
+        "per_user": {"metric": "test/ndcg@10", "user_ids": ["u1", "u2"], "values": ndcg},
+        "data_fingerprint": "f" * 16,
+        "protocol": {"split": "leave_one_out", "ranking": "full", "filter_seen": True, "valid_sample_users": 100},
+        "training": {"parameters": 10, "epochs_run": 3, "best_epoch": 2},
+        "timings": {"train_s": 1.0},
+        "throughput": {"train_sequences_per_s": 5.0},
+    }
+    if novelty is not None:
+        metrics.update({"test/gini@10": gini, "test/entropy@10": 3.0, "test/novelty@10": float(np.mean(novelty))})
+        res["per_user_metrics"] = {"test/novelty@10": novelty}
+    return res
+
+
+def _write(root, name, payload):
+    (root / name / ".hydra").mkdir(parents=True)
+    (root / name / "results.json").write_text(json.dumps(payload))
+
+
+def test_compare_shows_diversity_columns_and_pairs_a_per_user_one(tmp_path, capsys):
+    from seqexp.compare.cli import main as compare_main
+
+    _write(tmp_path, "lstm-0", _payload("lstm", 0, [0.1, 0.2], [3.0, 4.0], 0.6))
+    _write(tmp_path, "lstm-1", _payload("lstm", 1, [0.2, 0.3], [5.0, 6.0], 0.8))
+    _write(tmp_path, "gru-0", _payload("gru", 0, [0.3, 0.4], [5.0, 7.0], 0.5))
+    assert compare_main([str(tmp_path), "--format", "csv"]) == 0
+    assert "GINI@10" not in capsys.readouterr().out  # the default table stays narrow
+    assert compare_main([str(tmp_path), "--diversity", "--paired-metric", "test/novelty@10", "--format", "csv"]) == 0
+    header = next(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert header[4:10] == ["NDCG@10", "HR@10", "MRR@10", "NOVELTY@10", "GINI@10", "ENTROPY@10"]
+    assert "Δ NOVELTY@10 95% CI" in header and "paired p on NOVELTY@10 (t / W)" in header
+    assert compare_main([str(tmp_path), "--diversity", "--paired-metric", "test/novelty@10", "--format", "json"]) == 0
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows["lstm"]["test/gini@10"]["mean"] == pytest.approx(0.7)
+    paired = rows["gru"]["paired_vs_baseline"]  # gru (5, 7) vs the lstm seeds' mean per user (4, 5)
+    assert paired["metric"] == "test/novelty@10" and paired["mean_diff"] == pytest.approx(1.5)
+    assert compare_main([str(tmp_path), "--metric", "valid/ndcg@10", "--format", "csv"]) == 0
+    assert "valid NDCG@10 (100 sampled users)" in next(csv.reader(io.StringIO(capsys.readouterr().out)))
+
+
+def test_compare_says_what_older_results_lack(tmp_path, capsys):
+    from seqexp.compare.cli import main as compare_main
+
+    _write(tmp_path, "lstm-0", _payload("lstm", 0, [0.1, 0.2], None, 0.0))
+    _write(tmp_path, "gru-0", _payload("gru", 0, [0.3, 0.4], [5.0, 7.0], 0.5))
+    assert compare_main([str(tmp_path), "--paired-metric", "test/novelty@10"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "--paired-metric 'test/novelty@10' is not stored per user by 1 of 2" in err
+    assert compare_main([str(tmp_path), "--diversity"]) == 2
+    assert "--diversity: no beyond-accuracy metrics" in capsys.readouterr().err
+    assert compare_main([str(tmp_path), "--format", "csv"]) == 0  # without the new flags older runs still rank
