@@ -149,3 +149,29 @@ def test_runs_with_chunks_match_the_default_run_and_record_the_sample(tmp_path):
     assert sampled["protocol"]["valid_sample_users"] == 20 and sampled["protocol"]["sample_seed"] == 5
     assert len(sampled["per_user"]["user_ids"]) == len(base["per_user"]["user_ids"])  # test: every user
     assert sampled["throughput"]["eval_users_per_s"] > 0
+
+
+def test_sharded_evaluation_sums_exposure_and_gathers_per_user_values(monkeypatch):
+    """DDP without processes: rank 0 of 2, the other rank's part computed here and handed over by the gather."""
+    import seqexp.evaluation.protocol as protocol
+    from seqexp.ranks import shard_bounds
+
+    scorer, t = _random_case(2, False)
+    facts = item_facts(
+        torch.arange(N + 1) % 5, category_tokens(np.array([f"c{i % 4}" for i in range(N)], dtype=object))
+    )
+    kw = dict(n_items=N, ks=(5, 10), batch_size=8, items=facts, item_chunk=9)
+    single = evaluate(scorer.score, t, **kw)
+    other = evaluate(scorer.score, t.rows(*shard_bounds(len(t), 1, 2)), **kw)
+
+    def gather(parts, mine):
+        parts[0], parts[1] = mine, (other.per_user, other.exposure, other.seconds)
+
+    monkeypatch.setattr(protocol, "world", lambda: (0, 2))
+    monkeypatch.setattr(protocol.dist, "all_gather_object", gather)
+    sharded = protocol.evaluate_sharded(scorer.score, t, **kw)
+    np.testing.assert_array_equal(sharded.exposure, single.exposure)
+    assert sharded.metrics == pytest.approx(single.metrics, abs=1e-12)
+    assert {"gini@10", "entropy@10", "ild@10", "novelty@10"} <= set(sharded.metrics)
+    for name, values in single.per_user.items():
+        np.testing.assert_allclose(sharded.per_user[name], values, rtol=0, atol=1e-12)
