@@ -26,6 +26,7 @@ from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import Split
 from seqexp.errors import SeqexpError
 from seqexp.evaluation.baselines import PopularityScorer
+from seqexp.evaluation.options import protocol_options
 from seqexp.evaluation.protocol import EvalProtocol
 from seqexp.io import write_json
 from seqexp.model.recommender import count_parameters
@@ -75,15 +76,16 @@ def train(cfg: DictConfig, claim: RunDirClaim) -> tuple[dict[str, float], dict[s
     prepare_s = time.perf_counter() - run.started
     split, tensors = stages.split_data(run, data)
     model, item_init = stages.build(run, data, split, tensors)
+    counts = stages.item_counts(data, split)
     protocol = EvalProtocol(
         data.n_items, bool(cfg.eval.filter_seen), tuple(int(k) for k in cfg.eval.ks), int(cfg.eval.batch_size),
-        selection_metric=run.selection_metric,
+        selection_metric=run.selection_metric, **protocol_options(cfg.eval, data.item_side, counts),
     )  # fmt: skip
     tracker = stages.start_tracker(run, data, model)
-    popularity = PopularityScorer(stages.item_counts(data, split))
-    pop = (protocol.evaluate(popularity, tensors.valid), protocol.evaluate(popularity, tensors.test))
+    popularity = PopularityScorer(counts)
+    pop = (protocol.validation().evaluate(popularity, tensors.valid), protocol.evaluate(popularity, tensors.test))
     try:
-        fitted = stages.train_model(run, model, data, tensors, protocol, tracker)
+        fitted = stages.train_model(run, model, data, tensors, protocol.validation(), tracker)
         model.eval()
         test = protocol.evaluate(model.score, tensors.test, device=run.accelerator.device)
     except BaseException:  # finish W&B as failed; the wrapper records the failure in the run dir

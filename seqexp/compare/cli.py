@@ -3,6 +3,7 @@
 seqexp-compare logs/train/multiruns/2026-11-27_12-00-00                 # terminal table
 seqexp-compare logs/ --format markdown --plot leaderboard.png --baseline gru
 seqexp-compare logs/ --metric test/hr@10                                # rank by another metric
+seqexp-compare logs/ --diversity --paired-metric test/novelty@10        # + Gini, entropy, novelty, ... columns
 seqexp-compare logs/ --log-wandb --group my-sweep                       # + a W&B Table and the plot
 seqexp-compare --from-wandb my-team/seqexp --group my-sweep             # from W&B (online)
 """
@@ -16,7 +17,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from seqexp.compare.format import describe, print_table, to_csv, to_json, to_markdown
-from seqexp.compare.leaderboard import Row, build_rows, check_baseline, check_metric
+from seqexp.compare.leaderboard import (
+    Row,
+    build_rows,
+    check_baseline,
+    check_metric,
+    check_paired_metric,
+    diversity_columns,
+)
 from seqexp.compare.plot import plot_leaderboard
 from seqexp.compare.runs import CompareError, RunRecord, read_runs
 from seqexp.compare.wandb_io import log_leaderboard, records_from_wandb
@@ -35,6 +43,17 @@ def _parser() -> argparse.ArgumentParser:
         "--metric",
         default="test/ndcg@10",
         help="metric that ranks the rows and gives 'vs baseline' (default test/ndcg@10; paired tests stay on NDCG@10)",
+    )
+    parser.add_argument(
+        "--diversity",
+        action="store_true",
+        help="add the beyond-accuracy columns of the test top-10: gini, entropy, novelty, avg_pop, tail_share, ild",
+    )
+    parser.add_argument(
+        "--paired-metric",
+        default="test/ndcg@10",
+        help="per-user metric of the paired tests (default test/ndcg@10; or test/novelty@10, test/avg_pop@10, "
+        "test/tail_share@10, test/ild@10)",
     )
     parser.add_argument("--format", choices=["table", "markdown", "csv", "json"], default="table")
     parser.add_argument("--output", help="write the formatted leaderboard to this file instead of stdout")
@@ -101,7 +120,12 @@ def _rows(runs: list[RunRecord], args: argparse.Namespace) -> list[Row]:
     check_metric(runs, args.metric)
     if args.baseline is not None:
         check_baseline(runs, args.baseline)
-    return build_rows(runs, baseline=args.baseline or DEFAULT_BASELINE, metric=args.metric)
+    check_paired_metric(runs, args.paired_metric)
+    columns = diversity_columns(runs) if args.diversity else ()
+    return build_rows(
+        runs, baseline=args.baseline or DEFAULT_BASELINE, metric=args.metric, columns=columns,
+        paired_metric=args.paired_metric,
+    )  # fmt: skip
 
 
 def _write(rows: list[Row], others: list[RunRecord], args: argparse.Namespace) -> None:

@@ -32,20 +32,31 @@ def label(metric: str) -> str:
 
 
 def _metric_names(rows: list[Row]) -> list[str]:
+    """METRICS, the ranking metric when it is another one, and the --diversity columns."""
     metric = rows[0].metric if rows else METRICS[0]
-    return list(METRICS) if metric in METRICS else [*METRICS, metric]
+    columns = rows[0].columns if rows else ()
+    return list(dict.fromkeys((*METRICS, metric, *columns)))
+
+
+def _sampled(rows: list[Row], name: str) -> str:
+    """' (N sampled users)' for a validation metric measured on eval.sample_users users."""
+    sizes = {r.protocol.get("valid_sample_users") for row in rows for r in row.runs} - {None}
+    if not name.startswith("valid/") or not sizes:
+        return ""
+    return f" ({'/'.join(map(str, sorted(sizes)))} sampled users)"
 
 
 def header(rows: list[Row]) -> list[str]:
     metric = rows[0].metric if rows else METRICS[0]
-    versus = "vs baseline" if metric == METRICS[0] else f"vs baseline ({label(metric)})"
+    paired = rows[0].paired_metric if rows else METRICS[0]
+    versus = "vs baseline" if metric == METRICS[0] else f"vs baseline ({label(metric)}{_sampled(rows, metric)})"
     return [
         *TEXT_COLUMNS,
         "seeds",
-        *(label(m) for m in _metric_names(rows)),
+        *(label(m) + _sampled(rows, m) for m in _metric_names(rows)),
         versus,
-        "paired p (t / W)",
-        "Δ NDCG@10 95% CI",
+        "paired p (t / W)" if paired == METRICS[0] else f"paired p on {label(paired)} (t / W)",
+        f"Δ {label(paired)} 95% CI",
         "params",
         "train s",
         "seq/s",

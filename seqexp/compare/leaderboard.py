@@ -11,7 +11,7 @@ import numpy as np
 
 from seqexp.compare.runs import CompareError, RunRecord
 from seqexp.compare.stats import NotComparable, Paired, Summary, paired_test, summarize
-from seqexp.compare.validate import METRICS
+from seqexp.compare.validate import DIVERSITY, METRICS, PAIRED_DEFAULT
 
 PAIRING_PROTOCOL = ("split", "split_config", "ranking", "filter_seen", "ties")  # what must match for a paired test
 
@@ -27,6 +27,8 @@ class Row:
     relative_change: float = math.nan  # of the mean of `metric` against the baseline row
     paired: Paired | None = None
     note: str = ""  # why there is no paired test, when there is none
+    paired_metric: str = PAIRED_DEFAULT  # the per-user metric of the paired test
+    columns: tuple[str, ...] = ()  # metrics shown beside METRICS (--diversity)
 
     @property
     def seeds(self) -> list[int]:
@@ -37,9 +39,9 @@ class Row:
         return float(np.mean(values)) if values else math.nan
 
     def per_user_mean(self) -> tuple[list[str], np.ndarray]:
-        """Per-user test NDCG@10 averaged over this row's seeds (users in the first run's order)."""
+        """Per-user values of `paired_metric` averaged over this row's seeds (users in the first run's order)."""
         ids = self.runs[0].per_user_ids
-        stacked = [_align(r, ids) for r in self.runs]
+        stacked = [_align(r, ids, self.paired_metric) for r in self.runs]
         return ids, np.mean(stacked, axis=0)
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +62,7 @@ class Row:
         if self.paired is not None:
             p = self.paired
             out["paired_vs_baseline"] = {
+                "metric": self.paired_metric,
                 "users": p.n_users,
                 "mean_diff": p.mean_diff,
                 "t_pvalue": p.t_pvalue,
@@ -69,27 +72,38 @@ class Row:
         return out
 
 
-def _align(run: RunRecord, ids: list[str]) -> np.ndarray:
+def _align(run: RunRecord, ids: list[str], metric: str = PAIRED_DEFAULT) -> np.ndarray:
+    values = run.per_user_values(metric)
     if run.per_user_ids == ids:
-        return run.per_user_ndcg
-    index = dict(zip(run.per_user_ids, run.per_user_ndcg, strict=True))
+        return values
+    index = dict(zip(run.per_user_ids, values, strict=True))
     if set(index) != set(ids):
         raise NotComparable(f"{run.source} was evaluated on other users")
     return np.asarray([index[u] for u in ids])
 
 
-def build_rows(runs: list[RunRecord], baseline: str = "lstm", metric: str = "test/ndcg@10") -> list[Row]:
-    """One row per (data, model, variant) over completed runs, ranked by `metric`; each compared with the
-    baseline model's row of the same data set (its variant-free row when there is one). The paired tests
-    always use per-user test NDCG@10, the one metric each run stores per user."""
+def build_rows(
+    runs: list[RunRecord],
+    baseline: str = "lstm",
+    metric: str = "test/ndcg@10",
+    columns: tuple[str, ...] = (),
+    paired_metric: str = PAIRED_DEFAULT,
+) -> list[Row]:
+    """One row per (data, model, variant) over completed runs, ranked by `metric`, with `columns` shown beside
+    METRICS; each compared with the baseline model's row of the same data set (its variant-free row when there
+    is one). The paired tests use the per-user values of `paired_metric` (test NDCG@10, or a per-user
+    beyond-accuracy metric such as test/novelty@10)."""
     completed = [r for r in runs if r.status == "completed"]
     shared = set.intersection(*(set(r.overrides) for r in completed)) if completed else set()
     groups: dict[tuple[str, str, str], list[RunRecord]] = defaultdict(list)
     for r in completed:
         r.variant = " ".join(o for o in r.overrides if o not in shared)  # what sets this run apart
         groups[r.key].append(r)
-    rows = [Row(d, m, v, rs, metric=metric) for (d, m, v), rs in sorted(groups.items())]
-    names = METRICS if metric in METRICS else (*METRICS, metric)
+    rows = [
+        Row(d, m, v, rs, metric=metric, paired_metric=paired_metric, columns=columns)
+        for (d, m, v), rs in sorted(groups.items())
+    ]
+    names = tuple(dict.fromkeys((*METRICS, metric, *columns)))
     for row in rows:
         row.summaries = {name: summarize([r.metrics[name] for r in row.runs]) for name in names}
     for row in rows:
@@ -115,6 +129,33 @@ def check_metric(runs: list[RunRecord], metric: str) -> None:
         )
 
 
+def check_paired_metric(runs: list[RunRecord], metric: str) -> None:
+    """CompareError unless every completed run stores `metric` per user (what --paired-metric may name)."""
+    if metric == PAIRED_DEFAULT:
+        return
+    completed = [r for r in runs if r.status == "completed"]
+    lacking = [r for r in completed if metric not in r.per_user_metrics]
+    if lacking:
+        common = sorted(set.intersection(*(set(r.per_user_metrics) for r in completed)))
+        raise CompareError(
+            f"--paired-metric {metric!r} is not stored per user by {len(lacking)} of {len(completed)} runs "
+            f"(e.g. {lacking[0].source}); choose {PAIRED_DEFAULT}{' or one of: ' + ', '.join(common) if common else ''}"
+            " (results.json written before the beyond-accuracy metrics hold only per-user NDCG@10)"
+        )
+
+
+def diversity_columns(runs: list[RunRecord]) -> tuple[str, ...]:
+    """The --diversity columns every completed run reports (ild@10 only where the data has categories)."""
+    completed = [r for r in runs if r.status == "completed"]
+    found = tuple(m for m in DIVERSITY if all(isinstance(r.metrics.get(m), int | float) for r in completed))
+    if not found:
+        raise CompareError(
+            "--diversity: no beyond-accuracy metrics (test/gini@10, test/novelty@10, ...) are reported by every run; "
+            "results.json written before they existed lack them: rerun those runs"
+        )
+    return found
+
+
 def check_baseline(runs: list[RunRecord], baseline: str) -> None:
     """CompareError when an explicitly named --baseline model has no completed run (a typo, most often)."""
     models = sorted({r.model for r in runs if r.status == "completed"})
@@ -133,7 +174,7 @@ def _compare(row: Row, base: Row) -> None:
     try:
         _check_pairable(row, base)
         ids, model_values = row.per_user_mean()
-        base_values = np.mean([_align(r, ids) for r in base.runs], axis=0)
+        base_values = np.mean([_align(r, ids, row.paired_metric) for r in base.runs], axis=0)
         row.paired = paired_test(model_values, base_values)
     except NotComparable as e:
         row.note = f"not paired: {e}"

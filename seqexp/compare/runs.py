@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from seqexp.compare.validate import problem, shape_problem
+from seqexp.compare.validate import PAIRED_DEFAULT, problem, shape_problem
 from seqexp.errors import CompareError
 
 # Overrides that do not change what a run measures: they never split leaderboard rows.
@@ -43,6 +43,7 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     per_user_ids: list[str] = field(default_factory=list)
     per_user_ndcg: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    per_user_metrics: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. test/novelty@10, same user order
     fingerprint: str = ""
     protocol: dict[str, Any] = field(default_factory=dict)
     parameters: int | None = None
@@ -54,6 +55,10 @@ class RunRecord:
     @property
     def key(self) -> tuple[str, str, str]:
         return self.data, self.model, self.variant
+
+    def per_user_values(self, metric: str = PAIRED_DEFAULT) -> np.ndarray:
+        """Per-user values of `metric` in the order of per_user_ids (test NDCG@10 or a per_user_metrics key)."""
+        return self.per_user_ndcg if metric == PAIRED_DEFAULT else self.per_user_metrics[metric]
 
 
 def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
@@ -148,6 +153,9 @@ def record_from_results(
         metrics=res["metrics"],
         per_user_ids=[str(u) for u in res["per_user"]["user_ids"]],
         per_user_ndcg=np.asarray(res["per_user"]["values"], dtype=np.float64),
+        per_user_metrics={  # absent from results.json written before the beyond-accuracy metrics
+            str(k): np.asarray(v, dtype=np.float64) for k, v in (res.get("per_user_metrics") or {}).items()
+        },
         fingerprint=res["data_fingerprint"],
         protocol=res["protocol"],
         parameters=res["training"]["parameters"],

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from seqexp.evaluation.beyond_accuracy import BEYOND
+
 # The keys `record_from_results` reads from a completed results.json (dotted = nested).
 REQUIRED = (
     "model",
@@ -27,6 +29,9 @@ REQUIRED = (
     "throughput.train_sequences_per_s",
 )
 METRICS = ("test/ndcg@10", "test/hr@10", "test/mrr@10")  # the metrics every leaderboard row shows
+PAIRED_DEFAULT = "test/ndcg@10"  # the per-user metric of the paired tests unless --paired-metric names another
+# --diversity columns: the beyond-accuracy metrics of the test top-10 (seqexp.evaluation.beyond_accuracy)
+DIVERSITY = tuple(f"test/{name}@10" for name in BEYOND)
 
 
 def lookup(payload: dict[str, Any], dotted: str) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import Split
+from seqexp.evaluation.beyond_accuracy import PER_USER
 from seqexp.evaluation.protocol import EvalResult
 
 PACKAGES = (
@@ -82,6 +83,8 @@ def build_results(
             "user_ids": data.user_ids[test.users].tolist(),
             "values": test.per_user["ndcg@10"].tolist(),
         },
+        # the per-user beyond-accuracy values, in the order of per_user.user_ids (seqexp-compare --paired-metric)
+        "per_user_metrics": {f"test/{k}": v.tolist() for k, v in test.per_user.items() if k.split("@")[0] in PER_USER},
         "protocol": {
             "split": split.name,
             "split_config": config["split"],
