@@ -56,7 +56,7 @@ def test_sampled_softmax_trains_through_the_config(tmp_path):
     loss = objects["model"].loss
     assert type(loss).__name__ == "SampledSoftmax" and loss.num_negatives == 10 and loss.logq_correction
     assert loss.probs.shape == (objects["data"].n_items + 1,)
-    assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    assert all(0.0 <= v <= 1.0 for k, v in metrics.items() if k.split("/")[1].split("@")[0] in ("hr", "ndcg", "mrr"))
     preset = compose_train(tmp_path, "model=lstm", "+model/loss=sampled").model.loss  # any card takes it
     assert preset._target_ == "seqexp.model.losses.SampledSoftmax" and preset.num_negatives == 2048
 

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from seqexp.errors import ConfigError
 from seqexp.model.encoders.base import SequenceEncoder
 from seqexp.model.losses import FullSoftmax
+from seqexp.model.sparse_items import enable_sparse_items, loss_table
 
 
 class SequenceRecommender(nn.Module):
@@ -88,6 +89,11 @@ class SequenceRecommender(nn.Module):
         """Item text as an additive side feature: E'[i] = E[i] + W t_i for every lookup and for the output head,
         so that an item never seen in training is still scored through its text (cold start). With unit-norm
         t_i, W ~ N(0, scale^2) gives W t_i the per-dimension scale of the item table."""
+        if self.item_embedding.sparse:
+            raise ConfigError(
+                "model.item_init=text (side mode) cannot be combined with model.sparse_items=true: the text "
+                "projection touches every item row; set model.sparse_items=false or pretrained.text.mode=init"
+            )
         self.item_text = text_vectors.float()  # (N + 2, H); rows 0 (padding) and N + 1 ([MASK]) are zero
         self.text_projection = nn.Linear(text_vectors.shape[1], self.encoder.hidden_size, bias=False)
         nn.init.normal_(self.text_projection.weight, std=scale)
@@ -119,9 +125,10 @@ class SequenceRecommender(nn.Module):
         selected = targets > 0  # (B, L)
         if not bool(selected.any()):  # e.g. a batch without any target behaviour: no loss, no NaN
             return h.sum() * 0.0
+        table = loss_table(self)  # item_table(), or the whole sparse weight (model.sparse_items)
         if self.candidates is not None:  # items without training events are not pushed down as negatives
-            return self.loss(h[selected], targets[selected], self.item_table(), self.candidates)
-        return self.loss(h[selected], targets[selected], self.item_table())  # h[selected]: (P, D)
+            return self.loss(h[selected], targets[selected], table, self.candidates)
+        return self.loss(h[selected], targets[selected], table)  # h[selected]: (P, D)
 
     @torch.no_grad()
     def user_states(self, history: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
@@ -186,7 +193,7 @@ def build_model(
     encoder = instantiate(model_cfg.encoder)
     objective = instantiate(model_cfg.objective)
     loss = instantiate(model_cfg.loss) if model_cfg.get("loss") else None
-    return SequenceRecommender(
+    model = SequenceRecommender(
         n_items,
         encoder,
         objective,
@@ -196,6 +203,9 @@ def build_model(
         init_std=float(model_cfg.get("init_std", 0.02)),
         feature_sizes=feature_sizes,
     )
+    if model_cfg.get("sparse_items", False):  # row-wise updates of the item table (large catalogues)
+        enable_sparse_items(model)
+    return model
 
 
 def restore_model(ckpt: dict[str, Any]) -> SequenceRecommender:

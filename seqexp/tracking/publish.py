@@ -57,6 +57,7 @@ def publish(
         pop["valid"],
         pop["test"],
         protocol.ks,
+        valid_users=results["protocol"].get("valid_sample_users"),
         footer=f"{training['epochs_run']} epochs (best {training['best_epoch']}), {timings['total_s']:.1f} s total, "
         f"{results['throughput']['train_sequences_per_s']:.0f} training sequences/s; run dir {run_dir}",
     )
