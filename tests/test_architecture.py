@@ -169,3 +169,16 @@ def test_old_public_paths_name_the_same_objects():
         SampledSoftmax,
         MaskedItemObjective,
     )
+
+
+def test_every_test_the_reliability_table_names_exists():
+    """docs/reliability.md points at the test of each row: the file and the function must exist."""
+    import re
+
+    table = (PACKAGE.parent / "docs" / "reliability.md").read_text()
+    named = set(re.findall(r"`(test_[a-z_]+\.py)::(test_[a-z0-9_]+)`", table))
+    tests = PACKAGE.parent / "tests"
+    missing = [
+        f"{f}::{t}" for f, t in sorted(named) if not (tests / f).exists() or f"def {t}(" not in (tests / f).read_text()
+    ]
+    assert len(named) >= 50 and missing == []
