@@ -164,3 +164,29 @@ def test_in_batch_gradient_reaches_only_gathered_rows_and_options_are_checked():
         SampledSoftmax(num_negatives=0)  # no negatives at all
     with pytest.raises(ConfigError, match="model.loss.num_negatives=-1"):
         SampledSoftmax(num_negatives=-1, in_batch=True)
+
+
+def test_per_position_negatives_give_each_row_its_own_softmax():
+    """per_position=True: row p's loss is a softmax over [its target, its own K draws] (hand-computed here with
+    the same generator state), accidental hits masked, logQ shifting each logit by log(K q)."""
+    from seqexp.model.losses import SampledSoftmax
+
+    torch.manual_seed(0)
+    n_items, d, k = 9, 4, 5
+    table = torch.randn(n_items + 1, d)
+    h, targets = torch.randn(3, d), torch.tensor([1, 4, 7])
+    loss = SampledSoftmax(num_negatives=k, logq_correction=True, per_position=True)
+    loss.bind(n_items)
+    state = torch.get_rng_state()
+    got = loss(h, targets, table)
+    torch.set_rng_state(state)
+    draws = torch.multinomial(loss.probs, 3 * k, replacement=True).view(3, k)
+    log_kq = torch.log(loss.probs * k)
+    expected = []
+    for p in range(3):
+        logits = [h[p] @ table[targets[p]] - log_kq[targets[p]]]
+        logits += [h[p] @ table[j] - log_kq[j] for j in draws[p] if j != targets[p]]
+        expected.append(-torch.log_softmax(torch.stack(logits), dim=0)[0])
+    assert got.item() == pytest.approx(torch.stack(expected).mean().item(), abs=1e-5)
+    with pytest.raises(ConfigError, match="per_position=true"):
+        SampledSoftmax(num_negatives=5, in_batch=True, per_position=True)

@@ -72,6 +72,10 @@ class SampledSoftmax(nn.Module):
     the one over all P target columns while the logits are (P, distinct targets). Every column equal to a row's
     target (its own and other rows') is an accidental hit and is ignored.
 
+    `per_position=True` draws `num_negatives` items for every target position instead of once per batch, as
+    eSASRec's reference code does (RecTools; Tikhonovich et al., RecSys 2025): on a small catalogue a batch-wide
+    draw shares the same few hundred negatives across thousands of positions. Memory grows as P x K x D.
+
     With `sparse_rows` set (seqexp/model/sparse_items.py) rows are gathered with a sparse gradient and the table
     may have one extra trailing row ([MASK]), which is never gathered.
     """
@@ -84,6 +88,7 @@ class SampledSoftmax(nn.Module):
         distribution: str = "uniform",
         logq_correction: bool = True,
         in_batch: bool = False,
+        per_position: bool = False,
     ) -> None:
         super().__init__()
         if distribution not in ("uniform", "popularity"):
@@ -95,6 +100,9 @@ class SampledSoftmax(nn.Module):
         self.distribution = distribution
         self.logq_correction = logq_correction
         self.in_batch = bool(in_batch)
+        if per_position and in_batch:
+            raise ConfigError("model.loss.per_position=true draws each position's own negatives: set in_batch=false")
+        self.per_position = bool(per_position)
         self.sparse_rows = False
         self.register_buffer("probs", torch.zeros(0), persistent=False)  # (N + 1,), 0 at padding
 
@@ -115,15 +123,20 @@ class SampledSoftmax(nn.Module):
             return F.embedding(index, item_table, sparse=True)
         return item_table[index]
 
-    def _draw(self, item_table: Tensor) -> Tensor:
+    def _draw(self, item_table: Tensor, rows: int = 0) -> Tensor:
+        """(K,) negatives for the batch, or (rows, K) with `rows` (one draw per position)."""
         n = self.probs.numel()
         if n == 0 or item_table.shape[0] not in (n, n + 1) or (item_table.shape[0] != n and not self.sparse_rows):
             raise RuntimeError("SampledSoftmax has no sampling distribution: build the model with item_counts")
+        if rows:
+            return torch.multinomial(self.probs, rows * self.num_negatives, replacement=True).view(rows, -1)
         return torch.multinomial(self.probs, self.num_negatives, replacement=True)  # (K,)
 
     def forward(self, h: Tensor, targets: Tensor, item_table: Tensor, candidates: Tensor | None = None) -> Tensor:
         if self.in_batch:
             return self._mixed(h, targets, item_table, candidates)
+        if self.per_position:
+            return self._per_position(h, targets, item_table, candidates)
         negatives = self._draw(item_table)  # (K,)
         pos = (h * self._rows(item_table, targets)).sum(dim=-1, keepdim=True)  # (P, 1)
         neg = h @ self._rows(item_table, negatives).T  # (P, K)
@@ -134,6 +147,21 @@ class SampledSoftmax(nn.Module):
         neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))  # accidental hits
         if candidates is not None:
             neg = neg.masked_fill(~candidates[negatives][None, :], float("-inf"))
+        logits = torch.cat([pos, neg], dim=1).float()  # the target is class 0
+        return F.cross_entropy(logits, torch.zeros_like(targets))
+
+    def _per_position(self, h: Tensor, targets: Tensor, item_table: Tensor, candidates: Tensor | None) -> Tensor:
+        """Each position's own `num_negatives` draws; see the class docstring."""
+        negatives = self._draw(item_table, rows=targets.shape[0])  # (P, K)
+        pos = (h * self._rows(item_table, targets)).sum(dim=-1, keepdim=True)  # (P, 1)
+        neg = torch.einsum("pd,pkd->pk", h, self._rows(item_table, negatives))  # (P, K)
+        if self.logq_correction:
+            log_kq = torch.log(self.probs * self.num_negatives)
+            pos = pos - log_kq[targets][:, None]
+            neg = neg - log_kq[negatives]
+        neg = neg.masked_fill(negatives == targets[:, None], float("-inf"))  # accidental hits
+        if candidates is not None:
+            neg = neg.masked_fill(~candidates[negatives], float("-inf"))
         logits = torch.cat([pos, neg], dim=1).float()  # the target is class 0
         return F.cross_entropy(logits, torch.zeros_like(targets))
 
