@@ -104,3 +104,15 @@ def test_the_default_threshold_and_null_keep_the_full_softmax_bit_for_bit(runs):
     assert default == off and losses(res) == losses(res_off)
     assert res["config"]["model"]["loss_auto"]["above_items"] == 500000
     assert not [line for line in said if "loss_auto" in line]  # nothing to say when nothing changes
+
+
+def test_sparse_items_on_a_full_softmax_card_train_once_the_switch_picks_the_sampled_loss(tmp_path):
+    """The large-catalogue recipe of docs/scale.md: sparse item table + row-wise optimiser, loss left to loss_auto."""
+    from seqexp.app.train import train
+
+    sparse = ["model.sparse_items=true", "model.optimizer._target_=seqexp.model.sparse_items.SparseItemOptimizer"]
+    _, objects = train(compose_train(tmp_path / "on", *TINY, *sparse, "model.loss_auto.above_items=10"))
+    assert objects["model"].item_embedding.sparse and objects["model"].loss.sparse_rows
+    assert objects["results"]["training"]["loss"]["chosen"].startswith("auto (")
+    with pytest.raises(ConfigError, match=r"model.sparse_items=true needs a loss that reads only the rows"):
+        train(compose_train(tmp_path / "off", *TINY, *sparse, "model.loss_auto.above_items=null"))
