@@ -85,3 +85,32 @@ def test_slurm_tasks_launched_by_submitit_become_ranks(monkeypatch):
     export_slurm_environment()
     assert (os.environ["RANK"], os.environ["WORLD_SIZE"], os.environ["LOCAL_RANK"]) == ("1", "2", "1")
     assert os.environ["MASTER_ADDR"] == "gpu07" and int(os.environ["MASTER_PORT"]) > 0
+
+
+UNUSED_UNDER_DDP = {  # known gap (docs/scale.md): the HF backbones' own word-embedding tables are never used
+    "sasrec": "encoder.backbone.wte.weight",
+    "bert4rec": "encoder.backbone.embeddings.word_embeddings.weight",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(p.stem, marks=pytest.mark.xfail(strict=True, reason=f"{UNUSED_UNDER_DDP[p.stem]}: no gradient"))
+        if p.stem in UNUSED_UNDER_DDP
+        else p.stem
+        for p in sorted((Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml"))
+    ],
+)
+def test_every_trainable_parameter_gets_a_gradient_as_ddp_requires(tmp_path, name):
+    """DDP (torchrun) stops at the second step when a parameter got no gradient in the first ("Expected to have
+    finished reduction in the prior iteration"); one training step here shows which card would."""
+    import torch
+
+    cfg = compose_train(tmp_path, f"model={name}", "model.embedding_dim=16", "data.max_len=10")
+    model = build_model(cfg.model, 40, torch.ones(41))
+    windows = torch.randint(1, 41, (4, 11), generator=torch.Generator().manual_seed(0))
+    inputs, targets, side = model.training_batch(windows)
+    model(inputs, targets, side).backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert unused == [], unused

@@ -29,6 +29,7 @@ from seqexp.evaluation.protocol import EvalProtocol, EvalResult
 from seqexp.io import write_json
 from seqexp.model.item_init import apply_item_init
 from seqexp.model.recommender import SequenceRecommender, build_model, count_parameters
+from seqexp.tracking.results import loss_choice
 from seqexp.tracking.trackers import NullTracker
 from seqexp.training.accelerator import make_accelerator
 from seqexp.training.checkpoint import atomic_save, save_checkpoint
@@ -151,12 +152,30 @@ def build(run: Run, data: PreparedData, split: Split, tensors: Tensors) -> tuple
     """The model of model.*, with pretrained item vectors when model.item_init asks; returns (model, item init)."""
     cfg = run.cfg
     sizes = {k: v for k, v in feature_sizes(data).items() if k in tensors.features}
-    model = build_model(cfg.model, data.n_items, item_counts(data, split), sizes)
+    model = build_model(model_config(cfg.model, data.n_items), data.n_items, item_counts(data, split), sizes)
     kind = str(cfg.model.get("item_init") or "random")
     item_init = apply_item_init(model, kind, data, split, cfg.pretrained, int(cfg.seed), cfg.paths.cache_dir)
     if run.resume is not None:
         check_snapshot_fits(run.resume, model, run.last_path)
     return model, item_init
+
+
+def model_config(model_cfg: DictConfig, n_items: int) -> DictConfig:
+    """model.* as the model is built: the card itself, or (model.loss_auto, above its catalogue size) the card
+    with the automatic loss in place of the full softmax; the choice is logged here and recorded in results.json
+    (training.loss) by the same function, seqexp.tracking.results.loss_choice."""
+    resolved = OmegaConf.to_container(model_cfg, resolve=True)
+    loss, record = loss_choice(resolved, n_items)
+    if record["chosen"] == "configured":
+        return model_cfg  # the card as it is (the default path, unchanged)
+    above = model_cfg.loss_auto.above_items
+    log.info(
+        "model.loss: %s items > model.loss_auto.above_items=%s, so training uses %s instead of the full softmax "
+        "(model.loss_auto.above_items=null keeps the full softmax)",
+        n_items, above, record["class"],
+    )  # fmt: skip
+    resolved["loss"] = loss
+    return OmegaConf.create(resolved)
 
 
 def item_counts(data: PreparedData, split: Split) -> torch.Tensor:
