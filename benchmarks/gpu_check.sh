@@ -88,7 +88,6 @@ ray_sweep() {  # 2 jobs, each asking for half the GPU: they run side by side on 
 }
 one_process_torchrun() {
   local t0; t0=$(date +%s.%N)
-  # gru: sasrec and bert4rec fail under DDP today (their HF backbones' word-embedding tables get no gradient)
   step torchrun "$LIMIT_TORCHRUN" "$PY" -m torch.distributed.run --standalone --nproc_per_node=1 \
     -m seqexp.app.train model=gru "hydra.run.dir=$WORKDIR/torchrun" "${COMMON[@]}" "${DATA[@]}"
   "$PY" "$HERE/gpu_check.py" collect-run "$WORKDIR/torchrun" "$(seconds_since "$t0")" --rows "$ROWS"

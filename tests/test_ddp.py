@@ -87,20 +87,8 @@ def test_slurm_tasks_launched_by_submitit_become_ranks(monkeypatch):
     assert os.environ["MASTER_ADDR"] == "gpu07" and int(os.environ["MASTER_PORT"]) > 0
 
 
-UNUSED_UNDER_DDP = {  # known gap (docs/scale.md): the HF backbones' own word-embedding tables are never used
-    "sasrec": "encoder.backbone.wte.weight",
-    "bert4rec": "encoder.backbone.embeddings.word_embeddings.weight",
-}
-
-
 @pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(p.stem, marks=pytest.mark.xfail(strict=True, reason=f"{UNUSED_UNDER_DDP[p.stem]}: no gradient"))
-        if p.stem in UNUSED_UNDER_DDP
-        else p.stem
-        for p in sorted((Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml"))
-    ],
+    "name", [p.stem for p in sorted((Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml"))]
 )
 def test_every_trainable_parameter_gets_a_gradient_as_ddp_requires(tmp_path, name):
     """DDP (torchrun) stops at the second step when a parameter got no gradient in the first ("Expected to have

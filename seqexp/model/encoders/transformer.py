@@ -36,6 +36,9 @@ class BackboneEncoder(SequenceEncoder):
         super().__init__(hidden_size)
         self.max_len = max_len
         self.backbone = backbone
+        # items are embedded outside: the backbone's own (1-row) token table is never read; frozen, so that DDP
+        # does not wait for a gradient it will never get
+        backbone.get_input_embeddings().weight.requires_grad_(False)
 
     def forward(self, x: Tensor, padding_mask: Tensor) -> Tensor:
         out = self.backbone(
