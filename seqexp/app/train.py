@@ -24,7 +24,7 @@ from seqexp.app.resolvers import register as register_resolvers
 from seqexp.app.run_dir import RunDirClaim
 from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import Split
-from seqexp.errors import SeqexpError
+from seqexp.errors import ConfigError, SeqexpError
 from seqexp.evaluation.baselines import PopularityScorer
 from seqexp.evaluation.options import protocol_options
 from seqexp.evaluation.protocol import EvalProtocol
@@ -57,7 +57,10 @@ def task_wrapper(task: Callable[[DictConfig, RunDirClaim], Any]) -> Callable[[Di
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> Any:
-        claim = RunDirClaim(Path(str(cfg.paths.output_dir)))
+        try:
+            claim = RunDirClaim(Path(str(cfg.paths.output_dir)))
+        except Exception as e:  # an interpolation that does not resolve: there is no run dir to record in
+            raise ConfigError(f"paths.output_dir does not resolve ({e}); set hydra.run.dir=<dir>") from None
         try:
             return task(cfg, claim)
         except (Exception, KeyboardInterrupt) as e:
