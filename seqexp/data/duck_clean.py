@@ -52,7 +52,7 @@ class DuckCleaning:
         """Count the rows of `table` whose fate is `code` (plus rows `also`); record them with up to 3 examples."""
         dropped, first = self.con.execute(
             f"SELECT count(*), list(k ORDER BY k)[1:3] FROM {table} WHERE rule = {code}"
-        ).fetchone()
+        ).fetchall()[0]
         examples = sorted(self.examples(first or []) + (also or []), key=lambda row: row["row"])
         self.left -= int(dropped) + len(also or [])
         self.report.add(rule, why, int(dropped) + len(also or []), self.left, examples[:3])
@@ -112,7 +112,7 @@ def coded_events(c: DuckCleaning) -> None:
 
 
 def _median(c: DuckCleaning, expr: str) -> float | None:
-    value = c.con.execute(f"SELECT median({expr}) FROM ev WHERE rule = 0 AND isfinite({expr})").fetchone()[0]
+    value = c.con.execute(f"SELECT median({expr}) FROM ev WHERE rule = 0 AND isfinite({expr})").fetchall()[0][0]
     return None if value is None else float(value)
 
 
@@ -211,5 +211,5 @@ def _drop_small(c: DuckCleaning, col: str, minimum: int, code: int) -> bool:
     n = c.con.execute(
         f"""UPDATE ord SET rule = {code} WHERE rule = 0 AND {col} IN
         (SELECT {col} FROM ord WHERE rule = 0 GROUP BY {col} HAVING count(*) < {minimum})"""
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     return bool(n)

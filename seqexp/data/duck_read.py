@@ -84,7 +84,7 @@ def _load_parquet(con: Any, path: Path, wanted: dict[str, str]) -> RawSource:
         raise DataError(f"{path}: the parquet data is damaged ({e}); rewrite or re-download the file") from e
     src = RawSource(_count(con), [SHORT[c] for c in wanted], 1)
     if "timestamp" in wanted:
-        src.t_type = con.execute("SELECT typeof(t) FROM raw LIMIT 1").fetchone()[0]
+        src.t_type = con.execute("SELECT typeof(t) FROM raw LIMIT 1").fetchall()[0][0]
     return src
 
 
@@ -161,7 +161,7 @@ def _blank_lines(path: Path, first_data_line: int, lines_seen: int) -> list[int]
 
 
 def _count(con: Any) -> int:
-    return int(con.execute("SELECT count(*) FROM raw").fetchone()[0])
+    return int(con.execute("SELECT count(*) FROM raw").fetchall()[0][0])
 
 
 def _ident(name: str) -> str:

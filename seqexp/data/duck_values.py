@@ -100,7 +100,7 @@ def timestamp_sql(con: Any, t_type: str) -> tuple[str, bool, str]:
     n_numbers, present = con.execute(
         f"SELECT count(*) FILTER (WHERE isfinite({number})), count(*) FILTER (WHERE trim(r.t, '{WHITESPACE}') <> '') "
         "FROM raw r"
-    ).fetchone()
+    ).fetchall()[0]
     if not present or n_numbers >= 0.5 * present:
         return number, True, ""
     raw, per_value = _distinct(con, "t")
