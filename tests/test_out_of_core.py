@@ -110,7 +110,10 @@ def test_date_times_in_a_headerless_log(tmp_path):
     names = ["user_id", "item_id", "timestamp", "behavior"]
     cfg = data_cfg(tmp_path / "log.csv", header=False, names=names, columns=BEHAVIOR_COLUMNS)
     arrow, duck = both(tmp_path, cfg)
-    assert duck.report.dropped("bad_timestamp") == 1 and duck.timestamps[0] == pd.Timestamp("2024-01-01T10:00:00Z").timestamp()
+    assert (
+        duck.report.dropped("bad_timestamp") == 1
+        and duck.timestamps[0] == pd.Timestamp("2024-01-01T10:00:00Z").timestamp()
+    )
 
 
 def test_too_many_invalid_rows_fail_the_same_way(tmp_path):
@@ -140,7 +143,8 @@ def test_cache_entry_is_shared_by_the_engines_and_memory_mapped(tmp_path, monkey
     first = prepare(data_cfg(p, engine="duckdb"), tmp_path / "cache")
     (entry,) = (tmp_path / "cache" / "prepared").iterdir()
     assert json.loads((entry / "meta.json").read_text())["layout"] == "npy"
-    assert not (tmp_path / "cache" / "duckdb-scratch").exists() or not any((tmp_path / "cache" / "duckdb-scratch").iterdir())
+    scratch = tmp_path / "cache" / "duckdb-scratch"
+    assert not scratch.exists() or not any(scratch.iterdir())  # the DuckDB database and spill files are gone
     monkeypatch.setattr(duck_prepare, "prepare_duckdb", lambda *a: pytest.fail("the cache entry was not reused"))
     again = prepare(data_cfg(p, engine="arrow"), tmp_path / "cache")  # the engine is not part of the key
     assert isinstance(again.items, np.memmap) and again.fingerprint == first.fingerprint

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from seqexp.data import rule_text as text
 from seqexp.data.columns import (
     UNITS,
     CodedColumn,
@@ -44,7 +45,6 @@ from seqexp.data.columns import (
     parse_timestamps,
     timestamp_unit,
 )
-from seqexp.data import rule_text as text
 from seqexp.data.prep_report import PrepReport
 from seqexp.data.readers import RawLog
 from seqexp.errors import DataError

@@ -66,7 +66,10 @@ class DuckCleaning:
             f"SELECT rowid, {', '.join(cols)} FROM raw WHERE rowid IN ({', '.join(map(str, ks))}) ORDER BY rowid"
         ).fetchall()
         lines = self.src.line_of(np.asarray([r[0] for r in rows], dtype=np.int64))
-        return [{"row": int(line), **{NAMES[c]: v for c, v in zip(cols, r[1:])}} for line, r in zip(lines, rows)]
+        out = []
+        for line, r in zip(lines, rows, strict=True):
+            out.append({"row": int(line), **{NAMES[c]: v for c, v in zip(cols, r[1:], strict=True)}})
+        return out
 
 
 def clean(con: Any, src: RawSource, s: dict[str, Any], report: PrepReport, path: Path | str) -> DuckCleaning:

@@ -41,7 +41,8 @@ def prepare_duckdb(path: Path, file_sha: str, key: str, s: dict[str, Any], entry
         con = connect(scratch)
         try:
             src = load_raw(con, path, s)
-            report = PrepReport(source=str(path), file_sha256=file_sha, rows_in=src.n_rows + len(src.blank_lines) + src.n_malformed)
+            rows_in = src.n_rows + len(src.blank_lines) + src.n_malformed
+            report = PrepReport(source=str(path), file_sha256=file_sha, rows_in=rows_in)
             c = clean(con, src, s, report, path)
             write_entry(c, key, target)
         finally:

@@ -77,7 +77,8 @@ def _load_parquet(con: Any, path: Path, wanted: dict[str, str]) -> RawSource:
     select = []
     for canon, col in wanted.items():
         ident = _ident(col)
-        select.append(f"{ident} AS {SHORT[canon]}" if canon == "timestamp" else f"CAST({ident} AS VARCHAR) AS {SHORT[canon]}")
+        value = ident if canon == "timestamp" else f"CAST({ident} AS VARCHAR)"
+        select.append(f"{value} AS {SHORT[canon]}")
     try:
         con.execute(f"CREATE TABLE raw AS SELECT {', '.join(select)} FROM read_parquet({_lit(path)})")
     except Exception as e:  # duckdb raises its own exception types for damaged files
@@ -119,7 +120,8 @@ def _load_delimited(con: Any, path: Path, wanted: dict[str, str], s: dict[str, A
 
 def _malformed(con: Any, src: RawSource, path: Path, n_columns: int, first_data_line: int) -> None:
     """Rows DuckDB rejected plus blank lines (pyarrow reads a blank line as a row of one empty field)."""
-    rejects = con.execute("SELECT line, error_type, csv_line, error_message FROM reject_errors ORDER BY line").fetchall()
+    query = "SELECT line, error_type, csv_line, error_message FROM reject_errors ORDER BY line"
+    rejects = con.execute(query).fetchall()
     found: dict[int, MalformedRow] = {}
     for line, kind, text, message in rejects:
         if "COLUMNS" not in kind:
@@ -128,7 +130,8 @@ def _malformed(con: Any, src: RawSource, path: Path, n_columns: int, first_data_
         text = (text or "").split("\n")[-1].rstrip("\r")  # DuckDB's text may start with a skipped blank line
         found[int(line)] = MalformedRow(int(line), text, f"{n.group(1) if n else '?'} field(s), expected {n_columns}")
     lines_seen = src.n_rows + len(found) + first_data_line - 1
-    src.blank_lines = np.asarray([b for b in _blank_lines(path, first_data_line, lines_seen) if b not in found], np.int64)
+    blank = _blank_lines(path, first_data_line, lines_seen)
+    src.blank_lines = np.asarray([b for b in blank if b not in found], np.int64)
     src.malformed_lines = np.asarray(sorted(found), dtype=np.int64)
     src.malformed = [found[line] for line in src.malformed_lines[:20]]
 

@@ -29,7 +29,8 @@ WHITESPACE = " \t\n\r\x0b\x0c"
 
 def _distinct(con: Any, col: str) -> tuple[pa.Array, pd.DataFrame]:
     """(raw distinct values, per stripped non-blank value: n rows and first row, in first-appearance order)."""
-    t = con.sql(f"SELECT {col} AS raw, count(*) AS n, min(rowid) AS first FROM raw GROUP BY 1 ORDER BY 3").to_arrow_table()
+    query = f"SELECT {col} AS raw, count(*) AS n, min(rowid) AS first FROM raw GROUP BY 1 ORDER BY 3"
+    t = con.sql(query).to_arrow_table()
     raw = t.column("raw").combine_chunks()
     stripped = pc.utf8_trim_whitespace(raw).to_numpy(zero_copy_only=False)
     df = pd.DataFrame({"v": stripped, "n": t.column("n").to_numpy(), "first": t.column("first").to_numpy()})

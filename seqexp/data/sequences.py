@@ -108,7 +108,8 @@ def _load_npy(directory: Path, meta: dict) -> PreparedData:
     for name in meta["sha256"]:
         if sha256_file(directory / name) != meta["sha256"][name]:
             raise ValueError(f"checksum mismatch for {directory / name}")
-    arrays = {n: np.load(directory / f"{n}.npy", mmap_mode="r") for n in NPY_ARRAYS if (directory / f"{n}.npy").exists()}
+    present = [n for n in NPY_ARRAYS if (directory / f"{n}.npy").exists()]
+    arrays = {n: np.load(directory / f"{n}.npy", mmap_mode="r") for n in present}
     if len(arrays["items"]) != meta["n_events"] or arrays["offsets"][-1] != meta["n_events"]:
         raise ValueError(f"cache entry {directory} is incomplete")
     return PreparedData(
