@@ -50,10 +50,11 @@ class DuckCleaning:
 
     def record(self, table: str, code: int, rule: str, why: str, also: list[dict[str, Any]] | None = None) -> None:
         """Count the rows of `table` whose fate is `code` (plus rows `also`); record them with up to 3 examples."""
-        dropped, first = self.con.execute(
-            f"SELECT count(*), list(k ORDER BY k)[1:3] FROM {table} WHERE rule = {code}"
-        ).fetchall()[0]
-        examples = sorted(self.examples(first or []) + (also or []), key=lambda row: row["row"])
+        dropped = self.con.execute(f"SELECT count(*) FROM {table} WHERE rule = {code}").fetchall()[0][0]
+        first = [
+            k for (k,) in self.con.execute(f"SELECT k FROM {table} WHERE rule = {code} ORDER BY k LIMIT 3").fetchall()
+        ]
+        examples = sorted(self.examples(first) + (also or []), key=lambda row: row["row"])
         self.left -= int(dropped) + len(also or [])
         self.report.add(rule, why, int(dropped) + len(also or []), self.left, examples[:3])
 
