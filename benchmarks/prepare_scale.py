@@ -1,17 +1,21 @@
-"""Time data preparation end to end on a generated 10M-event Taobao-format CSV; print a table.
+"""Time data preparation end to end on generated Taobao-format CSVs, per engine; print a cost curve.
 
-    python benchmarks/prepare_scale.py [--events 10_000_000] [--workdir /tmp/seqexp-scale]
+    python benchmarks/prepare_scale.py --events 1000000,10000000,100000000 --engines duckdb,arrow \
+        [--arrow-max 10000000] [--workdir /tmp/seqexp-scale] [--keep]
 
 Each measurement runs `prepare` in a fresh Python process, so the peak RSS is that of preparation
-alone (read -> clean -> sequence -> cache write). The second run finds the cache entry.
-Targets (issue #4): <= 60 s wall and <= 4 GB peak RSS on a 2-core machine; the cached run near-instant.
+alone (read -> clean -> sequence -> cache write). The second run finds the cache entry. The CSV of each size
+is deleted after its runs unless --keep (100M events is ~2.6 GB of text, plus DuckDB's scratch while it runs).
+Targets (issue #17): 100M events <= 6 GB peak RSS and <= 10 minutes on 2 cores; the cached rerun <= 5 s.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -27,8 +31,10 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 from omegaconf import OmegaConf
 from seqexp.data.prepare import prepare
-cfg = OmegaConf.to_container(OmegaConf.load("conf/data/taobao.yaml"))
-cfg.update(path=sys.argv[1], filename=None, paths=None)
+base, preset = OmegaConf.load("conf/data/_base.yaml"), OmegaConf.load("conf/data/taobao.yaml")
+preset.pop("defaults")
+cfg = OmegaConf.to_container(OmegaConf.merge(base, preset))
+cfg.update(path=sys.argv[1], filename=None, paths=None, engine=sys.argv[3])
 data = prepare(cfg, sys.argv[2])
 wall = time.perf_counter() - t0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
@@ -37,11 +43,19 @@ print(json.dumps({"wall_s": wall, "peak_rss_mib": rss, "events": data.n_events, 
 """
 
 
-def generate(path: Path, n_events: int, seed: int = 0) -> None:
-    """A Taobao UserBehavior-like CSV (user,item,category,behavior,timestamp; no header), written by Arrow.
-    About 1% exact duplicates and a truncated last line, so that the cleaning rules have work to do."""
-    rng = np.random.default_rng(seed)
-    n_users, n_items = max(n_events // 100, 10), max(n_events // 20, 10)
+def generate(path: Path, n_events: int, seed: int = 0, chunk: int = 10_000_000) -> None:
+    """A Taobao UserBehavior-like CSV (user,item,category,behavior,timestamp; no header), written by Arrow in
+    chunks of 10M events (~100 users and ~24 items per 1,000 events, zipf item popularity, as the real file's
+    1M users / 4.2M items per 100M). About 1% exact duplicates and a truncated last line."""
+    n_users, n_items = max(n_events // 100, 10), max(n_events * 42 // 1000, 10)
+    with open(path, "wb") as f:
+        for start in range(0, n_events, chunk):
+            _write_chunk(f, min(chunk, n_events - start), n_users, n_items, np.random.default_rng([seed, start]))
+    with open(path, "a") as f:
+        f.write("301780,543546,4\n")  # truncated last line, as in the rdav27_ sample
+
+
+def _write_chunk(f, n_events: int, n_users: int, n_items: int, rng: np.random.Generator) -> None:
     users = rng.integers(1, n_users, n_events)
     items = (rng.zipf(1.3, n_events) % n_items) + 1
     behaviors = np.array(["pv", "cart", "fav", "buy"])[rng.choice(4, n_events, p=[0.89, 0.055, 0.03, 0.025])]
@@ -50,53 +64,80 @@ def generate(path: Path, n_events: int, seed: int = 0) -> None:
     users[1:][dup[1:]], items[1:][dup[1:]], ts[1:][dup[1:]] = users[:-1][dup[1:]], items[:-1][dup[1:]], ts[:-1][dup[1:]]
     behaviors[1:][dup[1:]] = behaviors[:-1][dup[1:]]
     table = pa.table({"u": users, "i": items, "c": items % 5000, "b": behaviors, "t": ts})
-    pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=False, quoting_style="none"))
-    with open(path, "a") as f:
-        f.write("301780,543546,4\n")  # truncated last line, as in the rdav27_ sample
+    pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False, quoting_style="none"))
 
 
-def run_child(csv_path: Path, cache: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(csv_path), str(cache)], capture_output=True, text=True)
+def run_child(csv_path: Path, cache: Path, engine: str) -> dict:
+    cmd = [sys.executable, "-c", CHILD, str(csv_path), str(cache), engine]
+    out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def measure(n: int, engines: list[str], args: argparse.Namespace) -> list[dict]:
+    csv_path = args.workdir / f"taobao_{n}.csv"
+    if not csv_path.exists():
+        t = time.perf_counter()
+        generate(csv_path, n)
+        print(f"generated {csv_path} ({csv_path.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t:.1f} s")
+    rows = []
+    for engine in engines:
+        if engine == "arrow" and n > args.arrow_max:
+            continue
+        cache = args.workdir / f"cache-{engine}"
+        shutil.rmtree(cache, ignore_errors=True)
+        cold, warm = run_child(csv_path, cache, engine), run_child(csv_path, cache, engine)
+        rows.append({"n": n, "engine": engine, "mib": csv_path.stat().st_size / 2**20, "cold": cold, "warm": warm})
+        print(json.dumps(rows[-1]), flush=True)
+        shutil.rmtree(cache, ignore_errors=True)
+    if not args.keep:
+        csv_path.unlink()
+    return rows
+
+
+def table(results: list[dict]) -> list[str]:
+    lines = [
+        "| events | engine | CSV MiB | wall s | peak RSS GiB | s / M events | GiB / M events | cached rerun s "
+        "| cached RSS GiB | users | items |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        c, w, m = r["cold"], r["warm"], r["n"] / 1e6
+        rss, wrss = c["peak_rss_mib"] / 1024, w["peak_rss_mib"] / 1024
+        lines.append(
+            f"| {r['n']:,} | {r['engine']} | {r['mib']:,.0f} | {c['wall_s']:.1f} | {rss:.2f} | {c['wall_s'] / m:.2f} "
+            f"| {rss / m:.3f} | {w['wall_s']:.1f} | {wrss:.2f} | {c['users']:,} | {c['items']:,} |"
+        )
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--events", default="1000000,10000000", help="comma-separated sizes")
+    ap.add_argument("--engines", default="duckdb,arrow")
+    ap.add_argument("--arrow-max", type=int, default=10_000_000, help="largest size the arrow engine is run on")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/seqexp-scale"))
+    ap.add_argument("--keep", action="store_true", help="keep the generated CSVs")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "prepare_scale.md")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    csv_path = args.workdir / f"taobao_{args.events}.csv"
-    if not csv_path.exists():
-        t = time.perf_counter()
-        generate(csv_path, args.events)
-        print(f"generated {csv_path} ({csv_path.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t:.1f} s")
-    cache = args.workdir / "cache"
-    subprocess.run(["rm", "-rf", str(cache)], check=True)
-    cold, warm = run_child(csv_path, cache), run_child(csv_path, cache)
-    rows = [
-        "| run | wall s | peak RSS MiB | events | users | items |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, r in (("first (no cache)", cold), ("second (cache hit)", warm)):
-        size = f"{r['events']:,} | {r['users']:,} | {r['items']:,}"
-        rows.append(f"| {name} | {r['wall_s']:.1f} | {r['peak_rss_mib']:,.0f} | {size} |")
-    dropped = ", ".join(f"{rule} {n:,}" for rule, n in cold["rules"])
+    results = []
+    for n in [int(x) for x in args.events.split(",")]:
+        results += measure(n, args.engines.split(","), args)
+    dropped = ", ".join(f"{rule} {n:,}" for rule, n in results[-1]["cold"]["rules"])
     text = "\n".join(
         [
-            f"# Preparation at scale: {args.events:,}-event Taobao-format CSV "
-            f"({csv_path.stat().st_size / 2**20:,.0f} MiB)",
+            "# Preparation at scale: Taobao-format CSVs, arrow (in memory) vs duckdb (out of core) engine",
             "",
-            f"Command: `python benchmarks/prepare_scale.py --events {args.events}`  ",
+            f"Command: `python benchmarks/prepare_scale.py --events {args.events} --engines {args.engines}`  ",
             f"Machine: {platform.machine()}, {platform.processor() or platform.system()}, "
-            f"{len(__import__('os').sched_getaffinity(0))} cores, Python {platform.python_version()}",
+            f"{len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}; peak RSS = ru_maxrss of "
+            "the preparing process",
             "",
-            *rows,
+            *table(results),
             "",
-            f"Rules (first run): {dropped}",
+            f"Rules ({results[-1]['n']:,} events, {results[-1]['engine']}): {dropped}",
             "",
         ]
     )

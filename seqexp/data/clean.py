@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from seqexp.data import rule_text as text
 from seqexp.data.columns import (
     UNITS,
     CodedColumn,
@@ -49,8 +50,6 @@ from seqexp.data.readers import RawLog
 from seqexp.errors import DataError
 
 log = logging.getLogger(__name__)
-
-DUP_NAMES = {"u": "user_id", "i": "item_id", "t": "timestamp", "b": "behavior"}
 
 
 @dataclass
@@ -92,7 +91,7 @@ class Cleaning:
 def malformed_row(c: Cleaning) -> None:
     c.report.add(
         "malformed_row",
-        "wrong number of fields (e.g. a truncated last line) or unreadable",
+        text.MALFORMED,
         c.raw.n_malformed,
         c.table.num_rows,
         [{"row": m.line, "text": m.text, "why": m.why} for m in c.raw.malformed],
@@ -104,8 +103,7 @@ def missing_value(c: Cleaning) -> None:
     c.item = CodedColumn.encode(c.table.column("item_id"))
     c.behavior = CodedColumn.encode(c.table.column("behavior")) if c.has("behavior") else None
     missing = c.user.missing | c.item.missing | (c.behavior.missing if c.behavior else False)
-    names = "/".join(["user_id", "item_id"] + (["behavior"] if c.behavior else []))
-    c.drop(missing, "missing_value", f"missing or blank {names}")
+    c.drop(missing, "missing_value", text.missing(c.behavior is not None))
 
 
 def invalid_id(c: Cleaning) -> None:
@@ -115,16 +113,11 @@ def invalid_id(c: Cleaning) -> None:
             setattr(c, name, column)
             c.report.note(
                 "float_id",
-                f"{name}_id: integer ids written as floats read as integers (12.0 -> 12), so that they match "
-                f"the same id written as 12",
+                text.float_id(name),
                 rows,
                 examples,
             )
-    c.drop(
-        invalid_id_mask(c.user) | invalid_id_mask(c.item),
-        "invalid_id",
-        "negative number, or not an integer in a column of integer ids",
-    )
+    c.drop(invalid_id_mask(c.user) | invalid_id_mask(c.item), "invalid_id", text.INVALID_ID)
 
 
 def bad_timestamp(c: Cleaning) -> None:
@@ -133,24 +126,27 @@ def bad_timestamp(c: Cleaning) -> None:
     ts, numeric = parse_timestamps(c.table.column("timestamp"))
     if numeric:
         unit, why = timestamp_unit(np.where(c.alive, ts, np.nan), c.settings["timestamp_unit"])
-        c.report.note("timestamp_unit", f"numeric timestamps read as {unit} ({why})")
+        c.report.note("timestamp_unit", text.timestamp_unit(unit, why))
         if unit != "s":
             ts = ts / UNITS[unit]
     c.ts = ts
     latest = time.time() + 86400  # a day of clock skew is tolerated
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(ts) | (ts <= 0) | (ts > latest) | implausibly_small(np.where(c.alive, ts, np.nan))
-    c.drop(bad, "bad_timestamp", "timestamp unparsable, not finite, <= 0, in the future, or a truncated unix time")
+    c.drop(bad, "bad_timestamp", text.BAD_TIMESTAMP)
 
 
 def too_many_invalid(c: Cleaning) -> None:
     """Unparsable rows are dropped one by one, but when many are, the column mapping is wrong: say so."""
-    limit = float(c.settings["max_invalid_fraction"] or 0.05)
-    report = c.report
+    check_invalid_fraction(c.report, c.settings, c.path)
+
+
+def check_invalid_fraction(report: PrepReport, settings: dict[str, Any], path: Path | str) -> None:
+    limit = float(settings["max_invalid_fraction"] or 0.05)
     for r in report.rules:
         if report.rows_in and r.dropped / report.rows_in > limit:
             raise DataError(
-                f"{c.path}: rule {r.rule!r} ({r.description}) rejects {r.dropped:,} of {report.rows_in:,} rows, more "
+                f"{path}: rule {r.rule!r} ({r.description}) rejects {r.dropped:,} of {report.rows_in:,} rows, more "
                 f"than data.max_invalid_fraction={limit}; e.g. {r.examples[:2]}. Check data.columns / data.sep "
                 f"(is that column really the one you meant?), or raise data.max_invalid_fraction"
             )
@@ -162,20 +158,13 @@ def duplicate(c: Cleaning) -> None:
         keys["t"] = c.ts
     if c.behavior is not None:
         keys["b"] = c.behavior.codes
-    same = f"same ({', '.join(DUP_NAMES[k] for k in keys)}) as an earlier row"
+    why = text.duplicate(list(keys), c.settings["duplicates"] == "keep", c.ts is not None)
     if c.settings["duplicates"] == "keep":
-        c.drop(np.zeros(len(c.alive), dtype=bool), "duplicate", f"not applied (data.duplicates=keep): {same} is kept")
+        c.drop(np.zeros(len(c.alive), dtype=bool), "duplicate", why)
         return
     alive_idx = c.indices()
     dup = np.zeros(len(c.alive), dtype=bool)
     dup[alive_idx] = pd.DataFrame({k: v[alive_idx] for k, v in keys.items()}).duplicated(keep="first").to_numpy()
-    if c.ts is None:
-        why = (
-            f"{same}: without a timestamp column that is every repeat of an item anywhere in the user's history; "
-            f"the first is kept (data.duplicates=drop; data.duplicates=keep keeps repeats)"
-        )
-    else:
-        why = f"{same}; the first is kept (data.duplicates=drop)"
     c.drop(dup, "duplicate", why)
 
 
@@ -193,7 +182,7 @@ def behavior_filter(c: Cleaning) -> None:
     if unknown:
         log.warning("data.behaviors lists %s, which the log never uses (it has %s)", sorted(unknown), c.behavior.values)
     outside = c.behavior.value_mask(~np.isin(c.behavior.values, list(keep)))
-    c.drop(outside, "behavior_filter", f"behaviour not in data.behaviors={sorted(keep)}")
+    c.drop(outside, "behavior_filter", text.behavior_filter(keep))
 
 
 def chronological(c: Cleaning) -> None:
@@ -210,9 +199,7 @@ def repeat(c: Cleaning) -> None:
     u, i = c.user.codes[c.order], c.item.codes[c.order]
     again = np.zeros(len(c.order), dtype=bool)
     again[1:] = (u[1:] == u[:-1]) & (i[1:] == i[:-1])
-    c.drop(
-        _mask(len(c.alive), c.order[again]), "repeat", "same item as the user's previous event (data.collapse_repeats)"
-    )
+    c.drop(_mask(len(c.alive), c.order[again]), "repeat", text.REPEAT)
     c.order = c.order[~again]
 
 
@@ -234,8 +221,8 @@ def k_core(c: Cleaning) -> None:
         if not changed or min_item <= 1:
             break
     if min_item > 1:
-        c.drop(dropped["rare_item"], "rare_item", f"item has fewer than data.min_item_count={min_item} events (k-core)")
-    c.drop(dropped["short_user"], "short_user", f"user has fewer than data.min_seq_len={min_user} events")
+        c.drop(dropped["rare_item"], "rare_item", text.rare_item(min_item))
+    c.drop(dropped["short_user"], "short_user", text.short_user(min_user))
     c.order = order
 
 
@@ -259,12 +246,16 @@ def clean(raw: RawLog, settings: dict[str, Any], report: PrepReport, path: Path 
     for step in STEPS:
         step(c)
     if not len(c.order):
-        emptied = next((r.rule for r in reversed(report.rules) if r.dropped and r.rows_left == 0), "?")
-        raise DataError(
-            f"{path}: no events are left after cleaning; rule {emptied!r} removed the last rows "
-            f"(see the report: {[(r.rule, r.dropped) for r in report.rules]})"
-        )
+        raise nothing_left(report, path)
     return c
+
+
+def nothing_left(report: PrepReport, path: Path | str) -> DataError:
+    emptied = next((r.rule for r in reversed(report.rules) if r.dropped and r.rows_left == 0), "?")
+    return DataError(
+        f"{path}: no events are left after cleaning; rule {emptied!r} removed the last rows "
+        f"(see the report: {[(r.rule, r.dropped) for r in report.rules]})"
+    )
 
 
 def _mask(n: int, indices: np.ndarray) -> np.ndarray:

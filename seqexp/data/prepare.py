@@ -4,7 +4,8 @@
 of `seqexp.data.clean` in order (each counted in the `PrepReport`), and turns the surviving rows into
 per-user chronological sequences in CSR form (`PreparedData`). The result is cached under
 `paths.cache_dir`, keyed by the sha256 of the log's bytes and every setting that changes it
-(`seqexp.data.cache`).
+(`seqexp.data.cache`). `data.engine` picks the engine (`seqexp.data.engine`): arrow in memory, or duckdb out
+of core (`seqexp.data.duck_prepare`), which give the same result.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from seqexp.data.cache import load_entry, remembered_fingerprint, save_entry
 from seqexp.data.clean import Cleaning, clean
 from seqexp.data.columns import UNITS
+from seqexp.data.engine import choose_engine
 from seqexp.data.prep_report import PrepReport
 from seqexp.data.readers import RawLog, read_log, resolve_log_path
 from seqexp.data.sequences import PreparedData
@@ -57,11 +59,17 @@ def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) ->
     else:
         path = resolve_log_path(data_cfg["path"], data_cfg.get("filename"))
         file_sha = remembered_fingerprint(path, Path(cache_dir) if cache_dir else None)
+    # the engine is not part of the key: both give the same result (tests/test_out_of_core.py)
+    engine = "arrow" if raw is not None else choose_engine(data_cfg.get("engine"), settings, path)
     key = sha256_json([PREP_VERSION, file_sha, settings])
     entry = Path(cache_dir) / "prepared" / key[:32] if cache_dir else None
     cached = load_entry(entry) if entry is not None else None
     if cached is not None:
         return cached
+    if engine == "duckdb":
+        from seqexp.data.duck_prepare import prepare_duckdb
+
+        return prepare_duckdb(Path(path), file_sha, key, settings, entry)
     data = build(path, file_sha, key, settings, raw)
     if entry is not None:
         save_entry(data, entry)

@@ -20,24 +20,28 @@ def read_delimited(
     path: Path, wanted: dict[str, str], sep: str, header: bool, names: list[str] | None, encoding: str
 ) -> RawLog:
     first = first_line(path, encoding)
-    file_columns = _file_columns(path, first, sep, header, names)
-    check_columns(path, wanted, file_columns, first_line=first, sep=sep)
-    twice = sorted({c for c in wanted.values() if file_columns.count(c) > 1})
-    if twice:
-        raise DataError(
-            f"{path}: the header names column(s) {twice} more than once ({file_columns}); rename them in the file, "
-            f"or set data.header=false and data.names"
-        )
+    columns = file_columns(path, first, sep, header, names)
+    check_columns(path, wanted, columns, first_line=first, sep=sep)
+    refuse_repeated_columns(path, wanted, columns)
     first_data_line = 2 if header else 1
     if len(sep) == 1:
-        table, skipped = _read_single_char(path, wanted, sep, file_columns, first_data_line, encoding)
+        table, skipped = _read_single_char(path, wanted, sep, columns, first_data_line, encoding)
     else:
-        table, skipped = _read_multi_char(path, wanted, sep, file_columns, first_data_line, encoding)
+        table, skipped = _read_multi_char(path, wanted, sep, columns, first_data_line, encoding)
     rows = line_numbers(table.num_rows, first_data_line, skipped.lines)
     return RawLog(canonical_table(table, wanted, rows), skipped.examples, n_malformed=len(skipped.lines))
 
 
-def _file_columns(path: Path, first: str, sep: str, header: bool, names: list[str] | None) -> list[str]:
+def refuse_repeated_columns(path: Path, wanted: dict[str, str], columns: list[str]) -> None:
+    twice = sorted({c for c in wanted.values() if columns.count(c) > 1})
+    if twice:
+        raise DataError(
+            f"{path}: the header names column(s) {twice} more than once ({columns}); rename them in the file, "
+            f"or set data.header=false and data.names"
+        )
+
+
+def file_columns(path: Path, first: str, sep: str, header: bool, names: list[str] | None) -> list[str]:
     """The column names: the header's, or data.names (checked against line 1's field count)."""
     if header:
         columns = next(csv.reader([first], delimiter=sep)) if len(sep) == 1 else first.split(sep)
