@@ -100,3 +100,28 @@ def test_chunked_and_mixed_losses_train_through_the_config(tmp_path):
     assert objects["model"].loss.in_batch and objects["model"].loss.num_negatives == 5
     accuracy = {k: v for k, v in mixed.items() if k.split("/")[1].split("@")[0] in ("hr", "ndcg", "mrr", "coverage")}
     assert accuracy and all(0.0 <= v <= 1.0 for v in accuracy.values())
+
+
+def test_the_cut_cross_entropy_adapter_gives_the_full_softmax(monkeypatch):
+    """The optional GPU path: the adapter hands cut-cross-entropy the classifier without the padding row and the
+    targets shifted by one, so the loss equals FullSoftmax's (checked with a stand-in for the package's function,
+    which needs CUDA); without the package it is one ConfigError saying what to install or use."""
+    import sys
+    import types
+
+    import torch.nn.functional as F
+
+    from seqexp.errors import ConfigError
+    from seqexp.model.losses import CutCrossEntropy, FullSoftmax
+
+    torch.manual_seed(0)
+    h, table, targets = torch.randn(6, 8), torch.randn(12, 8), torch.randint(1, 12, (6,))
+    monkeypatch.setitem(sys.modules, "cut_cross_entropy", None)  # not installed
+    with pytest.raises(ConfigError, match=r"pip install cut-cross-entropy.*\+model/loss=chunked"):
+        CutCrossEntropy()(h, targets, table)
+    stand_in = types.ModuleType("cut_cross_entropy")
+    stand_in.linear_cross_entropy = lambda e, c, t, impl, reduction: F.cross_entropy(e @ c.T, t, reduction=reduction)
+    monkeypatch.setitem(sys.modules, "cut_cross_entropy", stand_in)
+    assert CutCrossEntropy()(h, targets, table).item() == pytest.approx(FullSoftmax()(h, targets, table).item(), 1e-6)
+    with pytest.raises(ConfigError, match="cannot leave items out"):
+        CutCrossEntropy()(h, targets, table, torch.ones(12, dtype=torch.bool))

@@ -197,3 +197,35 @@ def _log_expected_count(sampled: Tensor, batch_items: Tensor, counts: Tensor) ->
         return torch.log(from_sampler + in_batch)
 
     return log_expected
+
+
+class CutCrossEntropy(nn.Module):
+    """Exact full-softmax cross-entropy through Apple's Cut Cross-Entropy kernels (Wijmans et al., "Cut Your
+    Losses in Large-Vocabulary Language Models", ICLR 2025; package `cut-cross-entropy`): logits are computed
+    block by block in GPU SRAM and never stored, so memory stays flat in the catalogue. The optional GPU path;
+    `ChunkedFullSoftmax` is the portable one (same loss). The padding row 0 is left out of the classifier, so item
+    i is class i - 1. `impl`: "cce" (Triton, CUDA) or "torch_compile" (any device, whole logits: for checking)."""
+
+    gathers_rows = False
+
+    def __init__(self, impl: str = "cce") -> None:
+        super().__init__()
+        self.impl = impl
+
+    def bind(self, n_items: int, item_counts: Tensor | None = None) -> None:
+        pass
+
+    def forward(self, h: Tensor, targets: Tensor, item_table: Tensor, candidates: Tensor | None = None) -> Tensor:
+        try:
+            from cut_cross_entropy import linear_cross_entropy
+        except ImportError:
+            raise ConfigError(
+                "+model/loss=cce needs the cut-cross-entropy package (pip install cut-cross-entropy; Triton on a "
+                "CUDA GPU for impl=cce); on CPU use +model/loss=chunked, the same exact loss"
+            ) from None
+        if candidates is not None:
+            raise ConfigError(
+                "+model/loss=cce cannot leave items out of the softmax (text side vectors restrict the candidates); "
+                "use +model/loss=chunked"
+            )
+        return linear_cross_entropy(h, item_table[1:], targets - 1, impl=self.impl, reduction="mean")
