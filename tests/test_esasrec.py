@@ -12,7 +12,8 @@ from torch import nn
 from conftest import compose_train
 from seqexp.errors import ConfigError
 from seqexp.model.encoders import transformer
-from seqexp.model.encoders.ligr import ESASRecEncoder, LiGRLayer, attention_mask, positions_from_the_end
+from seqexp.model.encoders.base import positions_from_the_end
+from seqexp.model.encoders.ligr import ESASRecEncoder, LiGRLayer, attention_mask
 from seqexp.model.losses import SampledSoftmax
 from seqexp.model.recommender import build_model
 

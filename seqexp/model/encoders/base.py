@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
+
+from seqexp.errors import ConfigError
 
 
 class SequenceEncoder(nn.Module):
@@ -24,3 +27,15 @@ class SequenceEncoder(nn.Module):
 
     def forward(self, x: Tensor, padding_mask: Tensor) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+def positions_from_the_end(padding_mask: Tensor, max_positions: int) -> Tensor:
+    """(B, L) position ids L-1 .. 0: the most recent event (at L - 1) gets position 0 (SASRec's convention for left
+    padding: outputs at real events do not depend on how much padding a batch has). Shared by the encoders."""
+    B, L = padding_mask.shape
+    if L > max_positions:
+        raise ConfigError(
+            f"the encoder was built for {max_positions} positions but got sequences of length {L}; "
+            f"build it with max_len >= data.max_len (the YAML sets max_len: ${{data.max_len}})"
+        )
+    return torch.arange(L - 1, -1, -1, device=padding_mask.device).expand(B, L)

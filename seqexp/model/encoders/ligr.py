@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqexp.errors import ConfigError
-from seqexp.model.encoders.base import SequenceEncoder
+from seqexp.model.encoders.base import SequenceEncoder, positions_from_the_end
 
 
 class SwiGLUFeedForward(nn.Module):
@@ -117,19 +117,6 @@ def attention_mask(padding_mask: Tensor) -> Tensor:
     causal = torch.ones(L, L, dtype=torch.bool, device=padding_mask.device).tril()  # (L, L)
     eye = torch.eye(L, dtype=torch.bool, device=padding_mask.device)
     return ((causal & padding_mask[:, None, :]) | eye)[:, None]  # (B, 1, L, L)
-
-
-def positions_from_the_end(padding_mask: Tensor, max_positions: int) -> Tensor:
-    """(B, L) position ids L-1 .. 0 (the most recent event, at L - 1, gets 0): the SASRec encoder's convention
-    (seqexp.model.encoders.transformer.positions_from_the_end, tested equal), here without importing
-    `transformers`, which this encoder does not need."""
-    B, L = padding_mask.shape
-    if L > max_positions:
-        raise ConfigError(
-            f"the encoder was built for {max_positions} positions but got sequences of length {L}; "
-            f"build it with max_len >= data.max_len (the YAML sets max_len: ${{data.max_len}})"
-        )
-    return torch.arange(L - 1, -1, -1, device=padding_mask.device).expand(B, L)
 
 
 class ESASRecEncoder(SequenceEncoder):

@@ -10,23 +10,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import torch
 from torch import Tensor, nn
 from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
-from seqexp.errors import ConfigError
-from seqexp.model.encoders.base import SequenceEncoder
-
-
-def positions_from_the_end(padding_mask: Tensor, max_positions: int) -> Tensor:
-    """(B, L) position ids L-1 .. 0: the most recent event (at L - 1) gets position 0."""
-    B, L = padding_mask.shape
-    if L > max_positions:
-        raise ConfigError(
-            f"the encoder was built for {max_positions} positions but got sequences of length {L}; "
-            f"build it with max_len >= data.max_len (the YAML sets max_len: ${{data.max_len}})"
-        )
-    return torch.arange(L - 1, -1, -1, device=padding_mask.device).expand(B, L)
+from seqexp.model.encoders.base import SequenceEncoder, positions_from_the_end
 
 
 class BackboneEncoder(SequenceEncoder):
