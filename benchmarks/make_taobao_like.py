@@ -10,8 +10,8 @@ and in time order. `data=taobao data.path=<file>` reads it unchanged.
 
 What it imitates, measured on the three public slices in ../shared/data/taobao-userbehavior
 (benchmarks/results/scale.md compares a real slice with a generated file of the same size):
-- item popularity: Zipf-Mandelbrot over the catalogue (rank r drawn with weight (r + q)^-ZIPF_S); every item at least once when
-  events >= items (`--cover auto`), as in the real file, whose catalogue is the set of items in the log;
+- item popularity: Zipf-Mandelbrot over the catalogue (rank r drawn with weight (r + q)^-ZIPF_S); every item
+  at least once when events >= items (`--cover auto`), as in the real file, whose catalogue is its items;
 - categories: each item has one category, category sizes Zipf (CAT_S); within a session an event stays in the
   previous event's category with probability STAY_CATEGORY (real: 46-50% of consecutive in-session events);
 - users: events per user log-normal (sigma USER_SIGMA, mean events / users; real mean 101.4);
@@ -150,8 +150,16 @@ def items_for(rng: np.random.Generator, cat: Catalogue, brk: np.ndarray, user_po
     return ranks[src], rep
 
 
-def generate(out: Path, n_events: int, n_items: int, n_users: int, n_categories: int, seed: int = 0,
-             chunk_events: int = 2_000_000, cover: bool = True) -> dict:
+def generate(
+    out: Path,
+    n_events: int,
+    n_items: int,
+    n_users: int,
+    n_categories: int,
+    seed: int = 0,
+    chunk_events: int = 2_000_000,
+    cover: bool = True,
+) -> dict:
     """Write the CSV chunk by chunk; returns {"events", "users", "items", "categories"} as written."""
     rng = np.random.default_rng(seed)
     cat = Catalogue(rng, n_items, n_categories)
@@ -159,8 +167,9 @@ def generate(out: Path, n_events: int, n_items: int, n_users: int, n_categories:
     user_id = np.sort(rng.choice(int(n_users * 1.03) + 1, n_users, replace=False)) + 1  # real ids: 1..1.02M
     cover_ranks = rng.permutation(n_items) if cover else np.zeros(0, dtype=np.int64)
     ends = np.cumsum(counts)
-    cuts = np.unique(np.concatenate([np.searchsorted(ends, np.arange(chunk_events, n_events, chunk_events)),
-                                     [n_users]]))
+    cuts = np.unique(
+        np.concatenate([np.searchsorted(ends, np.arange(chunk_events, n_events, chunk_events)), [n_users]])
+    )
     options = pacsv.WriteOptions(include_header=False, quoting_style="none")
     done, lo = 0, 0
     with pacsv.CSVWriter(out, _schema(), write_options=options) as writer:

@@ -93,8 +93,12 @@ def eval_rows(args: argparse.Namespace, logs: dict[int, Path]) -> list[str]:
     one = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "eval.sample_users=500", *SPARSE]
     runs = [
         (BIG, 512, 65536, args.runs[BIG, "sparse"]),
-        (BIG, 2048, 65536, train(args, "eval_big_b2048", logs[BIG], [*one, "eval.batch_size=2048",
-                                                                    "eval.item_chunk=65536"])),  # fmt: skip
+        (
+            BIG,
+            2048,
+            65536,
+            train(args, "eval_big_b2048", logs[BIG], [*one, "eval.batch_size=2048", "eval.item_chunk=65536"]),
+        ),  # fmt: skip
         (SMALL, 512, None, train(args, "eval_small_unchunked", logs[SMALL], [*one, "eval.item_chunk=null"])),
     ]
     rows = ["| catalogue | eval.batch_size | eval.item_chunk | scores held (B x chunk x 4 B) | test users/s | "
@@ -105,8 +109,10 @@ def eval_rows(args: argparse.Namespace, logs: dict[int, Path]) -> list[str]:
         rows.append(f"| {n:,} | {batch} | {chunk or 'null (all)'} | {held:.2f} GB | "
                     f"{_tp(r, 'eval_users_per_s'):,.0f} | {r['rss_gb']:.2f} |")  # fmt: skip
     n = args.runs[BIG, "sparse"]["res"]["data_summary"]["items"]
-    rows.append(f"| {n:,} | 512 | null (all) | {512 * (n + 1) * 4 / 2**30:.2f} GB | not run (scores alone "
-                "exceed the 1 GB target) | – |")
+    rows.append(
+        f"| {n:,} | 512 | null (all) | {512 * (n + 1) * 4 / 2**30:.2f} GB | not run (scores alone "
+        "exceed the 1 GB target) | – |"
+    )
     return rows
 
 
