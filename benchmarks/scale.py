@@ -29,7 +29,15 @@ from _markdown import emit
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parents[1] / "shared" / "data" / "taobao-userbehavior"
 BIG, SMALL = 4_162_024, 54_542  # the real file's catalogue; Amazon Beauty's
-MODEL = ["model=sasrec", "model.embedding_dim=32", "+model/loss=sampled", "data.max_len=50", "seed=0"]
+MODEL = [
+    "model=sasrec",
+    "model.embedding_dim=32",
+    "+model/loss=sampled",
+    "data.max_len=50",
+    "seed=0",
+    "trainer.save_checkpoint=false",
+    "trainer.save_last=false",
+]  # no 4.2M-row checkpoints on disk
 SPARSE = ["model.sparse_items=true", "model.optimizer._target_=seqexp.model.sparse_items.SparseItemOptimizer"]
 
 
