@@ -21,9 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
 
 CHILD = """
@@ -43,28 +40,21 @@ print(json.dumps({"wall_s": wall, "peak_rss_mib": rss, "events": data.n_events, 
 """
 
 
-def generate(path: Path, n_events: int, seed: int = 0, chunk: int = 10_000_000) -> None:
-    """A Taobao UserBehavior-like CSV (user,item,category,behavior,timestamp; no header), written by Arrow in
-    chunks of 10M events (~100 users and ~24 items per 1,000 events, zipf item popularity, as the real file's
-    1M users / 4.2M items per 100M). About 1% exact duplicates and a truncated last line."""
-    n_users, n_items = max(n_events // 100, 10), max(n_events * 42 // 1000, 10)
-    with open(path, "wb") as f:
-        for start in range(0, n_events, chunk):
-            _write_chunk(f, min(chunk, n_events - start), n_users, n_items, np.random.default_rng([seed, start]))
+TAOBAO_ITEMS = 4_162_024  # the real UserBehavior.csv's catalogue
+
+
+def generate(path: Path, n_events: int, seed: int = 0) -> None:
+    """A Taobao UserBehavior-like CSV from benchmarks/make_taobao_like.py (the realistic generator: power-law
+    items over the real file's 4,162,024-item catalogue, sessions, pv/cart/fav/buy), plus a truncated last line
+    as in the rdav27_ sample, so that the malformed-row rule has work to do."""
+    generator = Path(__file__).with_name("make_taobao_like.py")
+    subprocess.run(
+        [sys.executable, str(generator), "--events", str(n_events), "--items", str(TAOBAO_ITEMS),
+         "--out", str(path), "--seed", str(seed)],
+        check=True,
+    )  # fmt: skip
     with open(path, "a") as f:
-        f.write("301780,543546,4\n")  # truncated last line, as in the rdav27_ sample
-
-
-def _write_chunk(f, n_events: int, n_users: int, n_items: int, rng: np.random.Generator) -> None:
-    users = rng.integers(1, n_users, n_events)
-    items = (rng.zipf(1.3, n_events) % n_items) + 1
-    behaviors = np.array(["pv", "cart", "fav", "buy"])[rng.choice(4, n_events, p=[0.89, 0.055, 0.03, 0.025])]
-    ts = 1511544000 + rng.integers(0, 9 * 86400, n_events)
-    dup = rng.random(n_events) < 0.01
-    users[1:][dup[1:]], items[1:][dup[1:]], ts[1:][dup[1:]] = users[:-1][dup[1:]], items[:-1][dup[1:]], ts[:-1][dup[1:]]
-    behaviors[1:][dup[1:]] = behaviors[:-1][dup[1:]]
-    table = pa.table({"u": users, "i": items, "c": items % 5000, "b": behaviors, "t": ts})
-    pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+        f.write("301780,543546,4\n")
 
 
 def run_child(csv_path: Path, cache: Path, engine: str) -> dict:

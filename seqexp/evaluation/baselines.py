@@ -23,3 +23,8 @@ class PopularityScorer:
 
     def item_table(self) -> Tensor:
         return self.counts[:, None]  # (N + 1, 1)
+
+    def user_independent_scores(self) -> Tensor:
+        """(N + 1,) the same for every user: with eval.item_chunk it is ranked without a users x items matrix
+        (seqexp.evaluation.shared_scores)."""
+        return self.counts

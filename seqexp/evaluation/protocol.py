@@ -16,6 +16,7 @@ from seqexp.data.loader import EvalTensors
 from seqexp.evaluation.beyond_accuracy import HEAD_SHARE, ItemFacts, exposure_metrics, list_metrics
 from seqexp.evaluation.chunked import Ranker, chunked_ranker, factored
 from seqexp.evaluation.metrics import mask_scores, ranking_metrics, target_positions
+from seqexp.evaluation.shared_scores import shared_score_ranker, shared_scores
 from seqexp.ranks import shard_bounds, world
 
 # history (B, L) [, features {name: (B, L)}] -> scores (B, N + 1) over all items, column 0 = padding
@@ -135,6 +136,9 @@ def evaluate(
 def _ranker(scorer: Scorer, item_chunk: int | None) -> Ranker:
     """Chunked ranking for a factored scorer (a model, popularity) when `item_chunk` is set; else one
     (B, N + 1) score matrix per batch (today's path, bit for bit)."""
+    shared = shared_scores(scorer) if item_chunk else None
+    if shared is not None:  # the same scores for every user (popularity): no users x items matrix at all
+        return shared_score_ranker(shared)
     owner = factored(scorer) if item_chunk else None
     if owner is not None:
         return chunked_ranker(owner, int(item_chunk))
