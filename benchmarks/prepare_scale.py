@@ -62,7 +62,7 @@ def run_child(csv_path: Path, cache: Path, engine: str) -> dict:
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(out.stderr)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(next(line for line in reversed(out.stdout.splitlines()) if line.startswith("{")))
 
 
 def measure(n: int, engines: list[str], args: argparse.Namespace) -> list[dict]:

@@ -60,6 +60,7 @@ def connect(workdir: Path) -> Any:
     con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
     con.execute(f"SET threads = {THREADS}")
     con.execute("SET preserve_insertion_order = true")  # row order = file order (ties keep it)
+    con.execute("SET enable_progress_bar = false")  # DuckDB would draw its own bar on stdout, into logs
     return con
 
 
