@@ -105,6 +105,7 @@ class SampledSoftmax(nn.Module):
         self.per_position = bool(per_position)
         self.sparse_rows = False
         self.register_buffer("probs", torch.zeros(0), persistent=False)  # (N + 1,), 0 at padding
+        self.register_buffer("log_kq", torch.zeros(0), persistent=False)  # (N + 1,) log(K q): once, not per step
 
     def bind(self, n_items: int, item_counts: Tensor | None = None) -> None:
         """Set the sampling distribution once the catalogue (and, for popularity, the training counts) is known."""
@@ -116,6 +117,7 @@ class SampledSoftmax(nn.Module):
             probs = torch.ones(n_items + 1, dtype=torch.float64)
         probs[0] = 0.0
         self.probs = (probs / probs.sum()).float()
+        self.log_kq = torch.log(self.probs * self.num_negatives)  # -inf at padding, never a target
 
     def _rows(self, item_table: Tensor, index: Tensor) -> Tensor:
         """item_table[index]; a sparse gradient (only these rows) when `sparse_rows` is set."""
@@ -141,9 +143,8 @@ class SampledSoftmax(nn.Module):
         pos = (h * self._rows(item_table, targets)).sum(dim=-1, keepdim=True)  # (P, 1)
         neg = h @ self._rows(item_table, negatives).T  # (P, K)
         if self.logq_correction:
-            log_kq = torch.log(self.probs * self.num_negatives)
-            pos = pos - log_kq[targets][:, None]
-            neg = neg - log_kq[negatives][None, :]
+            pos = pos - self.log_kq[targets][:, None]
+            neg = neg - self.log_kq[negatives][None, :]
         neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))  # accidental hits
         if candidates is not None:
             neg = neg.masked_fill(~candidates[negatives][None, :], float("-inf"))
@@ -156,9 +157,8 @@ class SampledSoftmax(nn.Module):
         pos = (h * self._rows(item_table, targets)).sum(dim=-1, keepdim=True)  # (P, 1)
         neg = torch.einsum("pd,pkd->pk", h, self._rows(item_table, negatives))  # (P, K)
         if self.logq_correction:
-            log_kq = torch.log(self.probs * self.num_negatives)
-            pos = pos - log_kq[targets][:, None]
-            neg = neg - log_kq[negatives]
+            pos = pos - self.log_kq[targets][:, None]
+            neg = neg - self.log_kq[negatives]
         neg = neg.masked_fill(negatives == targets[:, None], float("-inf"))  # accidental hits
         if candidates is not None:
             neg = neg.masked_fill(~candidates[negatives], float("-inf"))
