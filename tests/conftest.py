@@ -122,3 +122,39 @@ def inspect_wandb_run(run_dir: Path) -> dict:
 @pytest.fixture
 def tmp_cache(tmp_path: Path) -> Path:
     return tmp_path / "cache"
+
+
+def eval_tensors_of(inputs: list, targets: list, seen: list) -> object:
+    """EvalTensors from plain lists: one row per user, `seen` the items of each row's history."""
+    import numpy as np
+
+    from seqexp.data.loader import EvalTensors
+
+    offsets = np.cumsum([0] + [len(s) for s in seen])
+    return EvalTensors(
+        users=torch.arange(len(targets)),
+        inputs=torch.tensor(inputs),
+        targets=torch.tensor(targets),
+        seen_offsets=torch.tensor(offsets),
+        seen_items=torch.tensor([i for s in seen for i in s], dtype=torch.int64),
+    )
+
+
+def evaluate_checkpoint(run_dir: Path, cfg: object, cache: Path) -> object:
+    """The test evaluation of a run's best.pt, redone in this single process (DDP and multi-node checks)."""
+    from seqexp.data import load_data
+    from seqexp.data.features import event_features
+    from seqexp.data.loader import eval_tensors
+    from seqexp.data.splits import make_split
+    from seqexp.evaluation.protocol import evaluate
+    from seqexp.model.recommender import build_model
+    from seqexp.training.checkpoint import load_checkpoint
+
+    data = load_data(cfg.data, cache)
+    split = make_split(data, cfg.split)
+    test_t = eval_tensors(data, split.test, int(cfg.data.max_len), event_features(data, list(cfg.model.features)))
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    model = build_model(cfg.model, data.n_items, feature_sizes=ckpt.get("feature_sizes"))
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return evaluate(model.score, test_t, n_items=data.n_items, filter_seen=True, ks=(5, 10, 20))

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from seqexp.data.loader import EvalTensors
+from conftest import eval_tensors_of
 from seqexp.errors import ConfigError
 from seqexp.evaluation.baselines import PopularityScorer
 from seqexp.evaluation.beyond_accuracy import (
@@ -30,17 +30,6 @@ from tests.conftest import TINY, compose_train, write_log
 
 COUNTS = torch.tensor([0, 10, 5, 3, 1, 1])  # training events of items 1..5 (0 = padding); 20 in all
 GENRES = np.array(["Action Comedy", "Action", "Drama", None, "Comedy Drama"], dtype=object)  # items 1..5
-
-
-def _eval_tensors(inputs, targets, seen):
-    offsets = np.cumsum([0] + [len(s) for s in seen])
-    return EvalTensors(
-        users=torch.arange(len(targets)),
-        inputs=torch.tensor(inputs),
-        targets=torch.tensor(targets),
-        seen_offsets=torch.tensor(offsets),
-        seen_items=torch.tensor([i for s in seen for i in s], dtype=torch.int64),
-    )
 
 
 def test_tail_is_everything_but_the_most_popular_fifth_with_ties_by_item_index():
@@ -93,7 +82,7 @@ def test_exposure_gini_and_entropy_against_hand_computed_values():
 
 def test_evaluate_reports_them_from_the_filtered_top_k():
     # popularity over 5 items; user 0 has seen items 1 and 2, user 1 item 5: filtered items are never shown
-    t = _eval_tensors([[1, 2], [0, 5]], [3, 1], [[1, 2], [5]])
+    t = eval_tensors_of([[1, 2], [0, 5]], [3, 1], [[1, 2], [5]])
     facts = item_facts(COUNTS, category_tokens(GENRES))
     r = evaluate(PopularityScorer(COUNTS), t, n_items=5, ks=(1,), items=facts)
     # user 0's top-10: 3, then 4 and 5 (tied); user 1: 1, 2, 3, 4 (the -inf fill is not shown)

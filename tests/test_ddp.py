@@ -12,15 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, compose_train
-from seqexp.data import load_data
-from seqexp.data.features import event_features
-from seqexp.data.loader import eval_tensors
-from seqexp.data.splits import make_split
-from seqexp.evaluation.protocol import evaluate
+from conftest import TINY, compose_train, evaluate_checkpoint
 from seqexp.model.recommender import build_model
 from seqexp.ranks import shard_bounds
-from seqexp.training.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 DDP_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -51,14 +45,7 @@ def test_torchrun_two_processes_match_a_single_process_evaluation(tmp_path):
 
     # the saved checkpoint, evaluated in this single process, gives the same test metrics
     cfg = compose_train(tmp_path, *overrides, f"paths.data_dir={tmp_path / 'data'}")
-    data = load_data(cfg.data, tmp_path / "other-cache")
-    split = make_split(data, cfg.split)
-    test_t = eval_tensors(data, split.test, int(cfg.data.max_len), event_features(data, list(cfg.model.features)))
-    ckpt = load_checkpoint(run / "checkpoints" / "best.pt")
-    model = build_model(cfg.model, data.n_items, feature_sizes=ckpt.get("feature_sizes"))
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    single = evaluate(model.score, test_t, n_items=data.n_items, filter_seen=True, ks=(5, 10, 20))
+    single = evaluate_checkpoint(run, cfg, tmp_path / "other-cache")
     for name, value in single.metrics.items():
         assert res["metrics"][f"test/{name}"] == pytest.approx(value, abs=1e-6), name
     assert res["per_user"]["values"] == pytest.approx(single.per_user["ndcg@10"].tolist(), abs=1e-6)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
-from seqexp.data.loader import EvalTensors
+from conftest import eval_tensors_of
 from seqexp.evaluation.baselines import PopularityScorer
 from seqexp.evaluation.metrics import mask_scores, ranking_metrics, target_positions
 from seqexp.evaluation.protocol import evaluate
@@ -59,21 +58,10 @@ def test_filtering_seen_items_moves_the_target_up_and_a_seen_target_is_a_miss():
     assert m["hr@10"].tolist() == [0.0] and m["mrr@10"].tolist() == [0.0]
 
 
-def _eval_tensors(inputs, targets, seen):
-    offsets = np.cumsum([0] + [len(s) for s in seen])
-    return EvalTensors(
-        users=torch.arange(len(targets)),
-        inputs=torch.tensor(inputs),
-        targets=torch.tensor(targets),
-        seen_offsets=torch.tensor(offsets),
-        seen_items=torch.tensor([i for s in seen for i in s]),
-    )
-
-
 def test_evaluate_batches_filtering_and_coverage():
     # scorer: score of item j = j (higher ids first), regardless of history; 6 items
     scorer = lambda inputs: torch.arange(7, dtype=torch.float32).expand(inputs.shape[0], -1).clone()  # noqa: E731
-    t = _eval_tensors([[0, 6], [5, 6], [0, 1]], [5, 4, 6], [[6], [5, 6], [1]])
+    t = eval_tensors_of([[0, 6], [5, 6], [0, 1]], [5, 4, 6], [[6], [5, 6], [1]])
     filtered = evaluate(scorer, t, n_items=6, filter_seen=True, ks=(1, 2), batch_size=2)
     # user 0: 6 seen -> 5 first; user 1: 5, 6 seen -> 4 first; user 2: 6 first
     assert filtered.per_user["hr@1"].tolist() == [1.0, 1.0, 1.0]
@@ -86,7 +74,7 @@ def test_evaluate_batches_filtering_and_coverage():
 
 def test_popularity_ranks_by_training_counts_with_ties_by_expectation():
     pop = PopularityScorer(torch.tensor([0, 3, 2, 1, 1, 0]))  # training counts of items 1..5
-    t = _eval_tensors([[0, 1], [0, 1], [0, 1]], [2, 3, 5], [[1], [1], [1]])
+    t = eval_tensors_of([[0, 1], [0, 1], [0, 1]], [2, 3, 5], [[1], [1], [1]])
     r = evaluate(pop, t, n_items=5, filter_seen=True, ks=(1, 2, 5), batch_size=8)
     assert r.per_user["hr@1"].tolist() == [1.0, 0.0, 0.0]  # 1 is filtered, 2 leads
     assert r.per_user["hr@2"].tolist() == pytest.approx([1.0, 0.5, 0.0])  # 3 and 4 tie for position 2

@@ -78,9 +78,9 @@ def check_run_dir(cfg: DictConfig) -> str:
     )
 
 
-def claim_run_dir(cfg: DictConfig, mode: str, main_process: bool) -> RunDirClaim:
-    """Rank 0 makes the dir, checks it is writable and moves a replaced run's files aside."""
-    run_dir = Path(str(cfg.paths.output_dir))
+def claim_run_dir(claim: RunDirClaim, mode: str, main_process: bool) -> None:
+    """Rank 0 makes the dir, checks it is writable and moves a replaced run's files aside; then the dir is ours."""
+    run_dir = claim.run_dir
     if main_process:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +94,7 @@ def claim_run_dir(cfg: DictConfig, mode: str, main_process: bool) -> RunDirClaim
             ) from None
         if mode == "replace":
             _move_aside(run_dir)
-    return RunDirClaim(run_dir, owned=True)
+    claim.owned = True
 
 
 def _move_aside(run_dir: Path) -> Path:

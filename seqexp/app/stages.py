@@ -103,7 +103,7 @@ def open_run(cfg: DictConfig, claim: RunDirClaim) -> Run:
     accelerator = make_accelerator(
         str(cfg.trainer.device), str(cfg.trainer.precision), bool(cfg.trainer.get("compile", False))
     )
-    claim.owned = claim_run_dir(cfg, mode, accelerator.is_main_process).owned
+    claim_run_dir(claim, mode, accelerator.is_main_process)
     run = Run(cfg, claim, accelerator, settings, selection, overrides)
     run.resume = load_snapshot(run.last_path) if mode == "resume" else None
     if cfg.trainer.get("num_threads"):

@@ -105,17 +105,30 @@ def train_epoch(
     stop_if_diverged(first_bad_step, epoch)  # sync point
     if n_ranks > 1:  # the epoch's loss over all ranks' slices
         loss_sum = accelerator.reduce(loss_sum, reduction="mean")
-    epoch_s = time.perf_counter() - t0
+    return _close_epoch(epoch, state, time.perf_counter() - t0, loss_sum, n_targets, n_batches, seen)
+
+
+def _close_epoch(
+    epoch: int,
+    state: LoopState,
+    epoch_s: float,
+    loss_sum: torch.Tensor,
+    n_targets: torch.Tensor,
+    n_batches: int,
+    seen: int,
+) -> dict[str, float]:
+    """Book the epoch into `state` and return its history row."""
+    targets = int(n_targets.item())
     state.epoch, state.train_seconds = epoch, state.train_seconds + epoch_s
     state.sequences += seen
-    state.targets += int(n_targets.item())
+    state.targets += targets
     return {
         "epoch": epoch,
         "train/loss": loss_sum.item() / max(n_batches, 1),
         "train/epoch_seconds": epoch_s,
         "train/batches": n_batches,
         "train/sequences_per_second": seen / epoch_s,
-        "train/targets_per_second": int(n_targets.item()) / epoch_s,
+        "train/targets_per_second": targets / epoch_s,
     }
 
 
