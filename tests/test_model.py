@@ -89,6 +89,31 @@ def test_model_builds_from_the_shipped_yaml():
         build_model(OmegaConf.create({"objective": {"_target_": "seqexp.model.objectives.NextItemObjective"}}), 5)
 
 
+class _Identity(SequenceEncoder):
+    """Returns its inputs: shows exactly what the recommender feeds an encoder."""
+
+    causal: ClassVar[bool] = True
+
+    def forward(self, x, padding_mask):  # (B, L, D), (B, L)
+        return x
+
+
+def test_scale_embeddings_multiplies_the_encoder_input_by_sqrt_d_but_not_the_output_table():
+    torch.manual_seed(0)
+    plain = SequenceRecommender(12, _Identity(16), NextItemObjective())
+    torch.manual_seed(0)
+    scaled = SequenceRecommender(12, _Identity(16), NextItemObjective(), scale_embeddings=True)
+    seq = torch.tensor([[0, 3, 9, 4]])
+    torch.testing.assert_close(scaled.encode(seq), 4.0 * plain.encode(seq))  # sqrt(16) = 4
+    torch.testing.assert_close(scaled.item_table(), plain.item_table())  # the scores' item vectors stay unscaled
+    assert torch.all(scaled.encode(seq)[0, 0] == 0)  # padding stays zero
+    cfg = OmegaConf.load(CONF_DIR / "model" / "sasrec.yaml")
+    assert cfg.scale_embeddings is False  # shipped default: off (tuning_beauty.md)
+    cfg.encoder = {"_target_": f"{__name__}._Identity", "hidden_size": 16}
+    cfg.scale_embeddings = True
+    assert build_model(cfg, n_items=12).input_scale == 4.0
+
+
 def test_checkpoint_round_trip_gives_identical_scores_and_bad_files_are_explained(tmp_path):
     model = _lstm_model()
     path = tmp_path / "best.pt"

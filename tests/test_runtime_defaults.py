@@ -18,3 +18,37 @@ def test_openmp_threads_sleep_while_waiting_unless_the_user_says_otherwise(expor
         env["OMP_WAIT_POLICY"] = exported
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected
+
+
+@pytest.mark.parametrize(
+    "native_bf16, use_cpu, expected",
+    [(True, True, "bf16"), (False, True, "no"), (True, False, "no")],
+)
+def test_precision_auto_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch, native_bf16, use_cpu, expected):
+    import torch
+
+    from seqexp.training.accelerator import resolve_precision
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16)
+    assert resolve_precision("auto", use_cpu=use_cpu) == expected
+    assert resolve_precision("no", use_cpu=use_cpu) == "no"  # an explicit choice is kept
+    assert resolve_precision("bf16", use_cpu=use_cpu) == "bf16"
+
+
+def test_make_accelerator_trains_in_the_resolved_precision():
+    import torch
+
+    from seqexp.training.accelerator import make_accelerator, resolve_precision
+
+    accelerator = make_accelerator(device="cpu", precision="auto")
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert str(accelerator.mixed_precision) == resolve_precision("auto", True) == ("bf16" if native else "no")
+
+
+def test_runs_in_one_process_may_use_different_precisions():
+    """A basic-launcher multirun (trainer.precision=no,bf16) trains its jobs in one process."""
+    from seqexp.training.accelerator import make_accelerator
+
+    assert str(make_accelerator(device="cpu", precision="no").mixed_precision) == "no"
+    assert str(make_accelerator(device="cpu", precision="bf16").mixed_precision) == "bf16"
+    assert str(make_accelerator(device="cpu", precision="no").mixed_precision) == "no"

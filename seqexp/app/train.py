@@ -117,7 +117,7 @@ def _results(
     facts = RunFacts(
         device=str(run.accelerator.device),
         processes=run.accelerator.num_processes,
-        precision=str(cfg.trainer.precision),
+        precision=str(run.accelerator.mixed_precision),  # what trainer.precision=auto resolved to
         compile=bool(cfg.trainer.get("compile", False)),
         parameters=count_parameters(model),
         train_windows=len(tensors.train),

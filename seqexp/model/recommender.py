@@ -35,6 +35,7 @@ class SequenceRecommender(nn.Module):
         init_std: float = 0.02,
         item_counts: Tensor | None = None,
         feature_sizes: dict[str, int] | None = None,
+        scale_embeddings: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(encoder, SequenceEncoder):
@@ -61,6 +62,9 @@ class SequenceRecommender(nn.Module):
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
         self.embedding_dropout = nn.Dropout(embedding_dropout)
+        # x sqrt(D) before the encoder (Vaswani et al. 2017; SASRec's reference code and the RecSys'23 SASRec+
+        # code): the item identity outweighs the learned positions from the first step; the output head is unscaled
+        self.input_scale = float(encoder.hidden_size) ** 0.5 if scale_embeddings else 1.0
         # per-event side features (operation type, time gap): one table each, row 0 = padding / unknown
         self.feature_embeddings = nn.ModuleDict(
             {
@@ -113,6 +117,8 @@ class SequenceRecommender(nn.Module):
         for name, table in self.feature_embeddings.items():
             if features is not None and name in features:  # absent (e.g. a bare item history): unknown = row 0
                 x = x + table(features[name])
+        if self.input_scale != 1.0:
+            x = x * self.input_scale
         return self.encoder(self.embedding_dropout(x), inputs != 0)
 
     def item_table(self) -> Tensor:
@@ -202,6 +208,7 @@ def build_model(
         embedding_dropout=float(model_cfg.get("embedding_dropout", 0.0)),
         init_std=float(model_cfg.get("init_std", 0.02)),
         feature_sizes=feature_sizes,
+        scale_embeddings=bool(model_cfg.get("scale_embeddings", False)),
     )
     if model_cfg.get("sparse_items", False):  # row-wise updates of the item table (large catalogues)
         enable_sparse_items(model)

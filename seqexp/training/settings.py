@@ -9,7 +9,7 @@ from typing import Any
 
 from seqexp.errors import ConfigError
 
-PRECISIONS = ("no", "bf16", "fp16")
+PRECISIONS = ("auto", "no", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
 

@@ -1,0 +1,145 @@
+"""Defaults that travel (issue #16 item 5): candidate settings of an encoder, ranked by validation NDCG@10 on
+every public log we have — ml-100k (dense, long histories), Amazon Beauty (sparse, 54k items), the Taobao
+`hotitems_` slice (e-commerce behaviours, whole histories) and the YooChoose 100k-session sample (short click
+sessions) — and chosen by their mean rank, not by one data set. Writes benchmarks/results/defaults_rank.md.
+
+    python benchmarks/defaults_rank.py --shared ../shared/data --models sasrec [--data ml100k beauty taobao yoochoose]
+
+Every run: leave-one-out, full ranking, early stopping on valid NDCG@10 (patience 10; Beauty: a fixed budget of
+`--beauty-epochs` epochs in bf16, the CPU default, see bf16_cpu.md); two runs at a time, one torch thread each.
+Finished runs are reused (`trainer.resume=auto`); test metrics are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from _markdown import emit  # benchmarks/_markdown.py
+
+ROOT = Path(__file__).resolve().parents[1]
+# data set -> (overrides, folder under --shared); filter_seen false where re-consumption is a real target
+DATASETS: dict[str, tuple[list[str], str]] = {
+    "ml100k": (["data=ml100k", "eval.filter_seen=false"], "ml-100k"),
+    "beauty": (["data=beauty", "eval.filter_seen=true", "trainer.precision=bf16"], "beauty-bert4rec"),
+    "taobao": (
+        ["data=taobao", "data.filename=hotitems_UserBehavior.csv", "eval.filter_seen=false"],
+        "taobao-userbehavior",
+    ),
+    "yoochoose": (["data=yoochoose", "eval.filter_seen=false"], "yoochoose-100k"),
+}
+RECSYS23 = ["model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1", "model.optimizer.lr=1e-3"]
+# model -> candidate name -> overrides on top of the card
+CANDIDATES: dict[str, dict[str, list[str]]] = {
+    "sasrec": {
+        "lr3e-3-do0.2 (ml-100k tuned)": ["model.optimizer.lr=3e-3"],
+        "lr1e-3-do0.1 (RecSys'23)": RECSYS23,
+        "lr1e-3-do0.1-scaled": [*RECSYS23, "model.scale_embeddings=true"],
+    },
+    "esasrec": {
+        "do0.1 (paper ML-1M)": [],
+        "do0.2 (paper Beauty)": ["model.encoder.dropout=0.2", "model.encoder.attention_dropout=0.2"],
+    },
+}
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in ".-" else "_" for c in text)
+
+
+def run(data: str, model: str, cand: str, args: argparse.Namespace) -> float | None:
+    """Best validation NDCG@10 of one run (None: failed or, with --collect-only, not run)."""
+    run_dir = args.workdir / f"{data}-{model}-{slug(cand)}"
+    results = run_dir / "results.json"
+    if not (results.exists() and json.loads(results.read_text()).get("status") == "completed"):
+        if args.collect_only:
+            return None
+        data_overrides, folder = DATASETS[data]
+        budget = [f"trainer.max_epochs={args.beauty_epochs}"] if data == "beauty" else []
+        cmd = [
+            sys.executable, "-m", "seqexp.app.train", *data_overrides, f"data.path={args.shared / folder}",
+            f"model={model}", *CANDIDATES[model][cand], *budget, "logger=none", "trainer.progress_bar=false",
+            "trainer.num_threads=1", "trainer.resume=auto", "trainer.save_checkpoint=false",
+            f"hydra.run.dir={run_dir}", f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
+        ]  # fmt: skip
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+        if proc.returncode:
+            print(f"{data}/{model}/{cand} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+            return None
+    history = json.loads(results.read_text())["history"]
+    return max(h["valid/ndcg@10"] for h in history if "valid/ndcg@10" in h)
+
+
+def ranks(values: list[float]) -> list[int]:
+    """1 = best; equal values share the better rank."""
+    return [1 + sum(other > v for other in values) for v in values]
+
+
+def table(model: str, scores: dict[tuple[str, str], float | None], data_sets: list[str]) -> list[str]:
+    cands = list(CANDIDATES[model])
+    rank_of: dict[tuple[str, str], int] = {}
+    for data in data_sets:
+        values = [scores.get((data, c)) for c in cands]
+        if all(v is not None for v in values):
+            rank_of.update({(data, c): r for c, r in zip(cands, ranks(values))})
+    mean_rank = {c: np.mean([rank_of[(d, c)] for d in data_sets if (d, c) in rank_of] or [np.nan]) for c in cands}
+    best = min(cands, key=lambda c: (np.nan_to_num(mean_rank[c], nan=99.0), cands.index(c)))
+    out = [
+        f"### {model}",
+        "",
+        "| candidate | " + " | ".join(f"{d} valid NDCG@10 (rank)" for d in data_sets) + " | mean rank | chosen |",
+        "|---|" + "---|" * (len(data_sets) + 2),
+    ]
+    for c in cands:
+        cells = []
+        for d in data_sets:
+            v = scores.get((d, c))
+            cells.append("–" if v is None else f"{v:.4f} ({rank_of.get((d, c), '–')})")
+        out.append(f"| {c} | " + " | ".join(cells) + f" | {mean_rank[c]:.2f} | {'**yes**' if c == best else ''} |")
+    return [*out, ""]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", type=Path, required=True, help="the folder holding the data sets (../shared/data)")
+    ap.add_argument("--models", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
+    ap.add_argument("--data", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    ap.add_argument("--beauty-epochs", type=int, default=8, help="the Beauty runs' budget (epochs)")
+    ap.add_argument("--jobs", type=int, default=2, help="runs at a time (one torch thread each)")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/seqexp-defaults"))
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "defaults_rank.md")
+    ap.add_argument("--collect-only", action="store_true", help="tabulate finished runs only; start none")
+    ap.add_argument("override", nargs="*", help="extra Hydra overrides for every run")
+    args = ap.parse_args()
+    args.shared, args.workdir = args.shared.resolve(), args.workdir.resolve()
+    plan = [(d, m, c) for m in args.models for c in CANDIDATES[m] for d in args.data]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        scores = dict(zip(plan, pool.map(lambda p: run(*p, args), plan)))
+    sections = []
+    for model in args.models:
+        sections += table(model, {(d, c): v for (d, m, c), v in scores.items() if m == model}, args.data)
+    text = "\n".join(
+        [
+            "# Defaults ranked across data sets (validation NDCG@10 only)",
+            "",
+            f"Command: `python benchmarks/defaults_rank.py {' '.join(sys.argv[1:])}`  ",
+            f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, {args.jobs} runs at a time, one "
+            f"torch thread each. Beauty: {args.beauty_epochs} epochs in bf16; the others: early stopping "
+            "(patience 10). Rank 1 = best on that data set; the chosen candidate has the best mean rank.",
+            "",
+            *sections,
+        ]
+    )
+    emit(text, args.out)
+
+
+if __name__ == "__main__":
+    main()

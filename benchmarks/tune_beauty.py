@@ -1,0 +1,159 @@
+"""The Beauty recipe search (issue #16): named trials on the BERT4Rec authors' Amazon Beauty file, chosen on the
+validation split only; every trial's command, curve summary and (reported, never used to choose) test metrics
+go to benchmarks/results/tuning_beauty.md.
+
+    python benchmarks/tune_beauty.py --beauty ../shared/data/beauty-bert4rec --trials sasrec-recsys23 ... [--jobs 2]
+
+Each trial runs `python -m seqexp.app.train` in a subprocess with `trainer.resume=auto`, so an interrupted search
+continues where it stopped (a finished trial is reused). `--collect-only` tabulates the finished ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from _history import seconds_to  # benchmarks/_history.py
+from _markdown import emit  # benchmarks/_markdown.py
+
+ROOT = Path(__file__).resolve().parents[1]
+# every trial: early stopping on valid NDCG@10 (seen items filtered, as the published numbers), 40,226 users
+BASE = [
+    "data=beauty", "eval.filter_seen=true", "logger=none", "trainer.progress_bar=false", "trainer.resume=auto",
+    "trainer.save_last=true",
+]  # fmt: skip
+RECSYS23 = ["model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1", "model.optimizer.lr=1e-3"]
+# name -> overrides on top of BASE; the RecSys 2023 SASRec+ settings (antklen/sasrec-bert4rec-recsys23,
+# src/configs/SASRec.yaml: hidden 64, 2 blocks, 1 head, dropout 0.1, Adam 1e-3, batch 128, last 50 items, full CE)
+TRIALS: dict[str, list[str]] = {
+    "sasrec-defaults-full": ["model=sasrec"],
+    "sasrec-recsys23": ["model=sasrec", *RECSYS23],
+    "sasrec-recsys23-bf16": ["model=sasrec", *RECSYS23, "trainer.precision=bf16"],
+    "sasrec-recsys23-scaled-bf16": ["model=sasrec", *RECSYS23, "model.scale_embeddings=true", "trainer.precision=bf16"],
+    "sasrec-recsys23-d128": ["model=sasrec", *RECSYS23, "model.embedding_dim=128"],
+    "sasrec-recsys23-b256": ["model=sasrec", *RECSYS23, "model.batch_size=256", "model.optimizer.lr=2e-3"],
+    "sasrec-rectools-d256": [
+        "model=sasrec", "model.embedding_dim=256", "model.encoder.num_heads=4", "model.optimizer.lr=1e-3",
+        "model.encoder.dropout=0.2", "model.encoder.attention_dropout=0.2",
+    ],  # fmt: skip
+    "sasrec-recsys23-sampled": ["model=sasrec", *RECSYS23, "+model/loss=sampled"],
+    "sasrec-recsys23-mixed": ["model=sasrec", *RECSYS23, "+model/loss=mixed"],
+    "esasrec-defaults": ["model=esasrec"],
+    "esasrec-defaults-bf16": ["model=esasrec", "trainer.precision=bf16"],
+    "esasrec-full": [
+        "model=esasrec", "model.loss._target_=seqexp.model.losses.FullSoftmax", "~model.loss.num_negatives",
+        "~model.loss.per_position", "~model.loss.distribution", "~model.loss.logq_correction",
+    ],  # fmt: skip
+    "bert4rec-defaults": ["model=bert4rec"],
+    "bert4rec-defaults-bf16": ["model=bert4rec", "trainer.precision=bf16"],
+    "gru-defaults": ["model=gru"],
+    "gru-defaults-bf16": ["model=gru", "trainer.precision=bf16"],
+    "lstm-defaults": ["model=lstm"],
+    "lstm-defaults-bf16": ["model=lstm", "trainer.precision=bf16"],
+}
+
+
+def command(name: str, args: argparse.Namespace) -> list[str]:
+    run_dir = args.workdir / name
+    return [
+        sys.executable, "-m", "seqexp.app.train", *BASE, f"data.path={args.beauty}", *TRIALS[name],
+        f"trainer.patience={args.patience}", f"trainer.num_threads={args.threads}", f"hydra.run.dir={run_dir}",
+        f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
+    ]  # fmt: skip
+
+
+def run(name: str, args: argparse.Namespace) -> dict | None:
+    results = args.workdir / name / "results.json"
+    if results.exists() and json.loads(results.read_text()).get("status") == "completed":
+        return json.loads(results.read_text())
+    if args.collect_only:
+        return None
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    proc = subprocess.run(command(name, args), capture_output=True, text=True, env=env, cwd=ROOT)
+    if proc.returncode:
+        print(f"{name} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+        return None
+    return json.loads(results.read_text())
+
+
+EPOCH_LINE = re.compile(r"epoch (\d+)  loss \S+  valid ndcg@10 ([0-9.]+)  \(([0-9.]+)s\)")
+
+
+def stopped_row(name: str, run_dir: Path) -> str | None:
+    """A trial stopped by hand (no results.json): its curve from train.log, no test metrics."""
+    log = run_dir / "train.log"
+    curve = [(int(e), float(v), float(s)) for e, v, s in EPOCH_LINE.findall(log.read_text())] if log.exists() else []
+    if not curve:
+        return None
+    best = max(curve, key=lambda c: c[1])
+    return (
+        f"| {name} | {best[1]:.4f} | {len(curve)} ({best[0]}), stopped by hand | "
+        f"{sum(c[2] for c in curve) / len(curve):.0f}* | {sum(c[2] for c in curve[: best[0]]) / 60:.1f} | – | – | |"
+    )
+
+
+def row(name: str, r: dict, chosen: str | None) -> str:
+    t, m = r["training"], r["metrics"]
+    train_s = [h["train/epoch_seconds"] for h in r["history"] if "train/epoch_seconds" in h]
+    best_valid = max(h["valid/ndcg@10"] for h in r["history"] if "valid/ndcg@10" in h)
+    epochs = f"{t['epochs_run']} ({t['best_epoch']}){'†' if t.get('out_of_time') else ''}"
+    to_best = seconds_to(r)
+    return (
+        f"| {name} | {best_valid:.4f} | {epochs} | {sum(train_s) / len(train_s):.0f} | "
+        f"{to_best / 60:.1f} | {m['test/ndcg@10']:.4f} | {m['test/hr@10']:.4f} | "
+        f"{'**yes**' if name == chosen else ''} |"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--beauty", required=True, help="folder holding beauty.txt")
+    ap.add_argument("--trials", nargs="+", default=list(TRIALS), choices=list(TRIALS))
+    ap.add_argument("--jobs", type=int, default=2, help="trials at a time")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per trial")
+    ap.add_argument("--patience", type=int, default=3, help="early-stopping patience of the search runs")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/seqexp-tune-beauty"))
+    ap.add_argument("--chosen", help="the trial the search picked (by validation NDCG@10), marked in the table")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "tuning_beauty.md")
+    ap.add_argument("--collect-only", action="store_true", help="tabulate finished trials only; start none")
+    ap.add_argument("override", nargs="*", help="extra Hydra overrides for every trial")
+    args = ap.parse_args()
+    args.workdir = args.workdir.resolve()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = dict(zip(args.trials, pool.map(lambda n: run(n, args), args.trials)))
+    done = {n: r for n, r in results.items() if r is not None}
+    text = "\n".join(
+        [
+            "# Beauty recipe search (validation split only)",
+            "",
+            f"Command: `python benchmarks/tune_beauty.py {' '.join(sys.argv[1:])}`  ",
+            f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, {args.jobs} trials at a time, "
+            f"{args.threads} torch thread(s) each; early stopping on valid NDCG@10 with patience {args.patience}.",
+            "",
+            "| trial | best valid NDCG@10 | epochs (best) | train s/epoch | min to best valid | test NDCG@10 | "
+            "test HR@10 | chosen |",
+            "|---|---|---|---|---|---|---|---|",
+            *[row(n, r, args.chosen) for n, r in done.items()],
+            *filter(None, [stopped_row(n, args.workdir / n) for n in args.trials if n not in done]),
+            "",
+            "Test columns are reported, never used to choose. † stopped by its time budget, not by early stopping. "
+            "* seconds per epoch including validation (read from train.log).",
+            "",
+            "Overrides of each trial (from its results.json):",
+            "",
+            *[f"- {n}: `{' '.join(r.get('overrides', []))}`" for n, r in done.items()],
+            "",
+        ]
+    )
+    emit(text, args.out)
+
+
+if __name__ == "__main__":
+    main()
