@@ -7,7 +7,8 @@ sessions) — and chosen by their mean rank, not by one data set. Writes benchma
 
 Every run: leave-one-out, full ranking, early stopping on valid NDCG@10 (patience 10; Beauty: a fixed budget of
 `--beauty-epochs` epochs in bf16, the CPU default, see bf16_cpu.md); two runs at a time, one torch thread each.
-Finished runs are reused (`trainer.resume=auto`); test metrics are never read.
+Finished runs are reused (`trainer.resume=auto`), also a tuning_beauty.py trial linked in as a run dir (cut to
+the Beauty budget); test metrics are never read.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def run(data: str, model: str, cand: str, args: argparse.Namespace) -> float | N
             print(f"{data}/{model}/{cand} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
             return None
     history = json.loads(results.read_text())["history"]
-    return max(h["valid/ndcg@10"] for h in history if "valid/ndcg@10" in h)
+    limit = args.beauty_epochs if data == "beauty" else None  # a longer run (a tuning trial) is cut to the budget
+    return max(h["valid/ndcg@10"] for h in history if "valid/ndcg@10" in h and (limit is None or h["epoch"] <= limit))
 
 
 def ranks(values: list[float]) -> list[int]:

@@ -39,6 +39,7 @@ def _run(overrides: list[str], tmp: Path) -> dict[str, Any]:
                 "logger=none",
                 "trainer.progress_bar=false",
                 "trainer.num_threads=1",
+                "trainer.precision=no",  # fp32 on every machine: bit-for-bit comparisons need one precision
                 *overrides,
             ],
         )

@@ -39,7 +39,11 @@ from _markdown import emit  # benchmarks/_markdown.py: run as a script, its fold
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["lstm", "gru", "sasrec", "bert4rec"]
-VARIANTS = {"fp32": [], "bf16": ["trainer.precision=bf16"], "compile": ["trainer.compile=true"]}
+VARIANTS = {
+    "fp32": ["trainer.precision=no"],
+    "bf16": ["trainer.precision=bf16"],
+    "compile": ["trainer.precision=no", "trainer.compile=true"],
+}
 Report = Callable[[list[str]], None]  # rewrites the results file with a section's rows so far
 PEER_OF = {"gru": "GRU4Rec", "sasrec": "SASRec", "bert4rec": "BERT4Rec", "lstm": "GRU4Rec"}
 # RecBole's settings (../shared/peer/configs/base.yaml + <model>.yaml) in our config keys

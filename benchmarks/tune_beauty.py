@@ -30,6 +30,11 @@ BASE = [
     "trainer.save_last=true",
 ]  # fmt: skip
 RECSYS23 = ["model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1", "model.optimizer.lr=1e-3"]
+# the card's sampled softmax replaced by the full one (seqexp.model.losses.FullSoftmax takes no settings)
+FULL_SOFTMAX = [
+    "model.loss._target_=seqexp.model.losses.FullSoftmax", "~model.loss.num_negatives", "~model.loss.per_position",
+    "~model.loss.distribution", "~model.loss.logq_correction",
+]  # fmt: skip
 # name -> overrides on top of BASE; the RecSys 2023 SASRec+ settings (antklen/sasrec-bert4rec-recsys23,
 # src/configs/SASRec.yaml: hidden 64, 2 blocks, 1 head, dropout 0.1, Adam 1e-3, batch 128, last 50 items, full CE)
 TRIALS: dict[str, list[str]] = {
@@ -37,7 +42,9 @@ TRIALS: dict[str, list[str]] = {
     "sasrec-recsys23": ["model=sasrec", *RECSYS23],
     "sasrec-recsys23-bf16": ["model=sasrec", *RECSYS23, "trainer.precision=bf16"],
     "sasrec-recsys23-scaled-bf16": ["model=sasrec", *RECSYS23, "model.scale_embeddings=true", "trainer.precision=bf16"],
-    "sasrec-recsys23-d128": ["model=sasrec", *RECSYS23, "model.embedding_dim=128"],
+    "sasrec-recsys23-d128-scaled-bf16": [
+        "model=sasrec", *RECSYS23, "model.embedding_dim=128", "model.scale_embeddings=true", "trainer.precision=bf16",
+    ],  # fmt: skip
     "sasrec-recsys23-b256": ["model=sasrec", *RECSYS23, "model.batch_size=256", "model.optimizer.lr=2e-3"],
     "sasrec-rectools-d256": [
         "model=sasrec", "model.embedding_dim=256", "model.encoder.num_heads=4", "model.optimizer.lr=1e-3",
@@ -47,10 +54,7 @@ TRIALS: dict[str, list[str]] = {
     "sasrec-recsys23-mixed": ["model=sasrec", *RECSYS23, "+model/loss=mixed"],
     "esasrec-defaults": ["model=esasrec"],
     "esasrec-defaults-bf16": ["model=esasrec", "trainer.precision=bf16"],
-    "esasrec-full": [
-        "model=esasrec", "model.loss._target_=seqexp.model.losses.FullSoftmax", "~model.loss.num_negatives",
-        "~model.loss.per_position", "~model.loss.distribution", "~model.loss.logq_correction",
-    ],  # fmt: skip
+    "esasrec-full-bf16": ["model=esasrec", *FULL_SOFTMAX, "trainer.precision=bf16"],
     "bert4rec-defaults": ["model=bert4rec"],
     "bert4rec-defaults-bf16": ["model=bert4rec", "trainer.precision=bf16"],
     "gru-defaults": ["model=gru"],

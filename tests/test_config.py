@@ -131,6 +131,13 @@ def test_experiment_presets_hold_overrides_only_and_compose(tmp_path):
     assert (baseline.model.name, baseline.data.name, baseline.trainer.patience) == ("lstm", "ml100k", 10)
     grid = compose_train(tmp_path, "experiment=compare_encoders")
     assert grid.trainer.max_epochs == 300 and grid.task_name == "compare_encoders"
+    sweep = OmegaConf.load(CONF_DIR / "experiment" / "compare_encoders.yaml").hydra.sweeper.params
+    cards = {p.stem for p in (CONF_DIR / "model").glob("*.yaml")}
+    assert set(sweep.model.split(",")) == cards  # every shipped card is in the comparison
+    sparse = compose_train(tmp_path, "experiment=sparse_catalogue", "data=beauty")
+    card = compose_train(tmp_path, "model=sasrec", "data=beauty")
+    assert (sparse.model.name, sparse.model.scale_embeddings, sparse.model.optimizer.lr) == ("sasrec", True, 1e-3)
+    assert (sparse.model.encoder.dropout, card.model.encoder.dropout, card.model.scale_embeddings) == (0.1, 0.2, False)
 
 
 def test_max_minutes_stops_after_the_epoch_that_spends_the_budget(tmp_path):
