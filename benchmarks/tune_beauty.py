@@ -42,6 +42,7 @@ TRIALS: dict[str, list[str]] = {
     "sasrec-recsys23": ["model=sasrec", *RECSYS23],
     "sasrec-recsys23-bf16": ["model=sasrec", *RECSYS23, "trainer.precision=bf16"],
     "sasrec-recsys23-scaled-bf16": ["model=sasrec", *RECSYS23, "model.scale_embeddings=true", "trainer.precision=bf16"],
+    "sparse-catalogue-seed1": ["experiment=sparse_catalogue", "seed=1"],  # the chosen recipe, second seed
     "sasrec-recsys23-d128-scaled-bf16": [
         "model=sasrec", *RECSYS23, "model.embedding_dim=128", "model.scale_embeddings=true", "trainer.precision=bf16",
     ],  # fmt: skip
@@ -153,6 +154,8 @@ def main() -> None:
             "Overrides of each trial (from its results.json):",
             "",
             *[f"- {n}: `{' '.join(r.get('overrides', []))}`" for n, r in done.items()],
+            *[f"- {n} (no results.json; the trial's own overrides): `{' '.join(TRIALS[n])}`" for n in args.trials
+              if n not in done],
             "",
         ]
     )
