@@ -45,7 +45,7 @@ def run(model: str, variant: str, args: argparse.Namespace) -> dict | None:
 
 def rows(model: str, fp32: dict, bf16: dict) -> list[str]:
     out = []
-    for a, b in zip(fp32["history"], bf16["history"]):
+    for a, b in zip(fp32["history"], bf16["history"], strict=False):
         sa, sb = a["train/epoch_seconds"], b["train/epoch_seconds"]
         out.append(
             f"| {model} | {a['epoch']} | {a['valid/ndcg@10']:.4f} | {b['valid/ndcg@10']:.4f} | "
@@ -67,7 +67,7 @@ def main() -> None:
     table = []
     for model in args.models:  # the two variants of one encoder run at the same time
         with ThreadPoolExecutor(2) as pool:
-            fp32, bf16 = pool.map(lambda v: run(model, v, args), ["fp32", "bf16"])
+            fp32, bf16 = pool.map(lambda v, m=model: run(m, v, args), ["fp32", "bf16"])
         if fp32 is not None and bf16 is not None:
             table += rows(model, fp32, bf16)
     text = "\n".join(

@@ -77,7 +77,8 @@ def run(data: str, model: str, cand: str, args: argparse.Namespace) -> float | N
             return None
     history = json.loads(results.read_text())["history"]
     limit = args.beauty_epochs if data == "beauty" else None  # a longer run (a tuning trial) is cut to the budget
-    return max(h["valid/ndcg@10"] for h in history if "valid/ndcg@10" in h and (limit is None or h["epoch"] <= limit))
+    rows = [h for h in history if "valid/ndcg@10" in h and (limit is None or h["epoch"] <= limit)]
+    return max(h["valid/ndcg@10"] for h in rows)
 
 
 def ranks(values: list[float]) -> list[int]:
@@ -102,11 +103,12 @@ def table(
     rank_of: dict[tuple[str, str], int] = {}
     for data in data_sets:  # ranked among the candidates that ran on it
         ran = [c for c in cands if scores.get((data, c)) is not None]
-        rank_of.update({(data, c): r for c, r in zip(ran, ranks([scores[(data, c)] for c in ran]))})
+        rank_of.update({(data, c): r for c, r in zip(ran, ranks([scores[(data, c)] for c in ran]), strict=True)})
     mean_rank = {c: np.mean([rank_of[(d, c)] for d in data_sets if (d, c) in rank_of] or [np.nan]) for c in cands}
     worst = {c: worst_loss(c, cands, data_sets, scores) for c in cands}
-    travels = [c for c in cands if worst[c] <= max_loss] or cands  # none within the guard: plain mean rank
-    best = min(travels, key=lambda c: (np.nan_to_num(mean_rank[c], nan=99.0), cands.index(c)))
+    complete = [c for c in cands if all(scores.get((d, c)) is not None for d in data_sets)]
+    travels = [c for c in complete if worst[c] <= max_loss]  # measured everywhere and never far behind
+    best = min(travels, key=lambda c: (mean_rank[c], cands.index(c))) if travels else None
     out = [
         f"### {model}",
         "",
@@ -120,9 +122,13 @@ def table(
             v = scores.get((d, c))
             cells.append("–" if v is None else f"{v:.4f} ({rank_of.get((d, c), '–')})")
         out.append(
-            f"| {c} | " + " | ".join(cells) + f" | {mean_rank[c]:.2f} | {-worst[c]:+.1%} | {'**yes**' if c == best else ''} |"
+            f"| {c} | " + " | ".join(cells)
+            + f" | {mean_rank[c]:.2f} | {-worst[c]:+.1%} | {'**yes**' if c == best else ''} |"
         )
-    return [*out, ""]
+    verdict = f"Chosen: {best}." if best else (
+        "No candidate is chosen: none was measured on every data set and lost at most the guard everywhere."
+    )
+    return [*out, "", verdict, ""]
 
 
 def main() -> None:
@@ -143,10 +149,11 @@ def main() -> None:
     args.shared, args.workdir = args.shared.resolve(), args.workdir.resolve()
     plan = [(d, m, c) for m in args.models for c in CANDIDATES[m] for d in args.data]
     with ThreadPoolExecutor(args.jobs) as pool:
-        scores = dict(zip(plan, pool.map(lambda p: run(*p, args), plan)))
+        scores = dict(zip(plan, pool.map(lambda p: run(*p, args), plan), strict=True))
     sections = []
     for model in args.models:
-        sections += table(model, {(d, c): v for (d, m, c), v in scores.items() if m == model}, args.data, args.max_loss)
+        own = {(d, c): v for (d, m, c), v in scores.items() if m == model}
+        sections += table(model, own, args.data, args.max_loss)
     text = "\n".join(
         [
             "# Defaults ranked across data sets (validation NDCG@10 only)",
@@ -154,7 +161,8 @@ def main() -> None:
             f"Command: `python benchmarks/defaults_rank.py {' '.join(sys.argv[1:])}`  ",
             f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, {args.jobs} runs at a time, one "
             f"torch thread each. Beauty: {args.beauty_epochs} epochs in bf16; the others: early stopping "
-            f"(patience 10). Rank 1 = best on that data set. Chosen: the best mean rank among the candidates that lose "
+            "(patience 10). Rank 1 = best on that data set. Chosen: the best mean rank among the candidates "
+            f"measured on every data set that lose "
             f"at most {args.max_loss:.0%} of valid NDCG@10 to the best candidate on every data set where they ran (a "
             "default must travel: no data set may pay much for another's gain); – = not run.",
             "",

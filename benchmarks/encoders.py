@@ -44,6 +44,7 @@ def run(model: str, args: argparse.Namespace, out_dir: Path) -> list[str]:
         f"data={args.data}",
         "logger=none",
         "trainer.progress_bar=false",
+        "trainer.precision=no",  # fp32, as the committed results (trainer.precision=auto would pick bf16)
         f"trainer.max_epochs={args.max_epochs}",
         f"trainer.patience={args.patience}",
         f"eval.filter_seen={str(args.filter_seen).lower()}",

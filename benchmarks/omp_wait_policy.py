@@ -27,7 +27,8 @@ def one_run(policy: str, i: int, args: argparse.Namespace) -> tuple[float, float
     run_dir = args.workdir / f"{policy}-{i}"
     cmd = [
         sys.executable, "-m", "seqexp.app.train", "data=ml100k", f"data.path={args.path}", f"model={args.model}",
-        "logger=none", "trainer.progress_bar=false", "trainer.max_epochs=2", f"trainer.num_threads={args.threads}",
+        "logger=none", "trainer.progress_bar=false",
+        "trainer.precision=no", "trainer.max_epochs=2", f"trainer.num_threads={args.threads}",
         "trainer.save_checkpoint=false", f"hydra.run.dir={run_dir}",
         "trainer.overwrite=true", f"paths.cache_dir={args.workdir / 'cache'}",
     ]  # fmt: skip

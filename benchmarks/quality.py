@@ -52,7 +52,7 @@ def run(data: str, path: str, model: str, seed: int, args: argparse.Namespace) -
     cmd = [
         sys.executable, "-m", "seqexp.app.train", f"data={data}", f"data.path={path}", f"model={model}", f"seed={seed}",
         f"eval.filter_seen={str(args.filter_seen[data]).lower()}", "trainer=long", "logger=none",
-        "trainer.progress_bar=false", "trainer.num_threads=1", "trainer.resume=auto",
+        "trainer.progress_bar=false", "trainer.num_threads=1", "trainer.resume=auto", "trainer.precision=no",
         f"hydra.run.dir={run_dir}", f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
         *(args.beauty_override if data == "beauty" else []),
     ]  # fmt: skip

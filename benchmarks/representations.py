@@ -41,7 +41,8 @@ def train_run(model: str, init: str, args: argparse.Namespace) -> Path:
     cmd = [
         sys.executable, "-m", "seqexp.app.train",
         f"model={model}", "data=ml100k", f"data.path={args.path}", f"model.item_init={init}",
-        "logger=none", "trainer=long", "trainer.progress_bar=false", "trainer.num_threads=1", f"seed={args.seed}",
+        "logger=none", "trainer=long", "trainer.progress_bar=false",
+        "trainer.precision=no", "trainer.num_threads=1", f"seed={args.seed}",
         "trainer.resume=auto",
         f"hydra.run.dir={run_dir}", f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
     ]  # fmt: skip

@@ -65,6 +65,7 @@ def make_log(args: argparse.Namespace, name: str, events: int, items: int, users
 def train(args: argparse.Namespace, name: str, csv: Path, overrides: list[str]) -> dict:
     run_dir = args.workdir / "runs" / name
     cmd = [sys.executable, "-m", "seqexp.app.train", "logger=none", "trainer.progress_bar=false",
+           "trainer.precision=no",
            "trainer.num_threads=2", "trainer.overwrite=true", f"hydra.run.dir={run_dir}",
            f"paths.cache_dir={args.workdir / 'cache'}", "data=taobao", f"data.path={csv}",
            "data.filename=null", *MODEL, *overrides]  # fmt: skip

@@ -26,7 +26,8 @@ GRID = ["model=lstm,gru,sasrec,bert4rec", "seed=0,1"]
 def sweep(launcher: list[str], epochs: int, workdir: Path, threads: int) -> dict:
     env = {**os.environ, "SEQEXP_ROOT": str(workdir), "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": str(threads)}
     cmd = [sys.executable, "-m", "seqexp.app.train", "-m", *launcher, *GRID, "logger=none",
-           "trainer.progress_bar=false", f"trainer.max_epochs={epochs}", f"trainer.num_threads={threads}"]  # fmt: skip
+           "trainer.progress_bar=false", "trainer.precision=no",
+           f"trainer.max_epochs={epochs}", f"trainer.num_threads={threads}"]  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
     wall = time.perf_counter() - t0

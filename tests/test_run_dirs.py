@@ -86,6 +86,17 @@ def test_a_mismatch_quotes_the_runs_own_overrides(tmp_path):
         check_same_run(saved, now, tmp_path / "last.pt")
 
 
+def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path):
+    from seqexp.app.resume import check_same_run
+
+    saved = {"identity": {"data_fingerprint": "a" * 64, "config": {"seed": 0}, "overrides": []}}
+    same = {"data_fingerprint": "a" * 64, "config": {"seed": 0, "model.scale_embeddings": False}, "overrides": []}
+    check_same_run(saved, same, tmp_path / "last.pt")  # absent then = the card's default now: the same run
+    other = {**same, "config": {"seed": 0, "model.scale_embeddings": True}}
+    with pytest.raises(ResumeMismatch, match=r"scale_embeddings=False, this command has model.scale_embeddings=True"):
+        check_same_run(saved, other, tmp_path / "last.pt")
+
+
 def test_a_snapshot_without_identity_is_checked_by_its_shapes(finished):
     last = finished / "run" / "checkpoints" / "last.pt"
     snapshot = torch.load(last, weights_only=True)

@@ -29,20 +29,22 @@ def test_precision_auto_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch, nati
 
     from seqexp.training.accelerator import resolve_precision
 
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
     assert resolve_precision("auto", use_cpu=use_cpu) == expected
     assert resolve_precision("no", use_cpu=use_cpu) == "no"  # an explicit choice is kept
     assert resolve_precision("bf16", use_cpu=use_cpu) == "bf16"
 
 
-def test_make_accelerator_trains_in_the_resolved_precision():
-    import torch
+def test_results_json_records_the_precision_auto_resolved_to(tmp_path):
+    from conftest import TINY, compose_train
+    from seqexp.app.train import train
+    from seqexp.training.accelerator import native_cpu_bf16
 
-    from seqexp.training.accelerator import make_accelerator, resolve_precision
-
-    accelerator = make_accelerator(device="cpu", precision="auto")
-    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    assert str(accelerator.mixed_precision) == resolve_precision("auto", True) == ("bf16" if native else "no")
+    _, objects = train(compose_train(tmp_path, *TINY, "model=sasrec", "trainer.precision=auto"))
+    assert objects["results"]["training"]["precision"] == ("bf16" if native_cpu_bf16() else "no")
+    _, objects = train(compose_train(tmp_path / "fp32", *TINY, "model=sasrec", "trainer.precision=no"))
+    assert objects["results"]["training"]["precision"] == "no"
 
 
 def test_runs_in_one_process_may_use_different_precisions():

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 IDENTITY_KEYS = ("model", "split", "eval", "seed", "optimized_metric", "data.max_len", "data.train_stride")
 MAY_CHANGE = ("eval.batch_size",)  # performance only: the same numbers with any value
+# keys added to the cards after snapshots were written: absent from an older identity means the value it ran with
+ADDED_LATER = {"model.scale_embeddings": False}
 
 
 def run_identity(cfg: DictConfig, data_fingerprint: str, overrides: list[str]) -> dict[str, Any]:
@@ -56,6 +58,7 @@ def check_same_run(saved: dict[str, Any], identity: dict[str, Any], last_path: P
             f"another data.path, file content or data.* cleaning setting); {fix}"
         )
     old, new = before["config"], identity["config"]
+    old = {**{k: v for k, v in ADDED_LATER.items() if k in new}, **old}
     for key in sorted((set(old) | set(new)) - set(MAY_CHANGE)):
         if old.get(key, "<unset>") != new.get(key, "<unset>"):
             raise ResumeMismatch(

@@ -62,8 +62,9 @@ class SequenceRecommender(nn.Module):
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
         self.embedding_dropout = nn.Dropout(embedding_dropout)
-        # x sqrt(D) before the encoder (Vaswani et al. 2017; SASRec's reference code and the RecSys'23 SASRec+
-        # code): the item identity outweighs the learned positions from the first step; the output head is unscaled
+        # the encoder's input (item + feature embeddings) x sqrt(D) (Vaswani et al. 2017; SASRec's reference code and
+        # the RecSys'23 SASRec+ code): the item identity outweighs the learned positions from the first step; the
+        # output item table stays unscaled
         self.input_scale = float(encoder.hidden_size) ** 0.5 if scale_embeddings else 1.0
         # per-event side features (operation type, time gap): one table each, row 0 = padding / unknown
         self.feature_embeddings = nn.ModuleDict(

@@ -40,6 +40,11 @@ def resolve_precision(precision: str, use_cpu: bool) -> str:
     fp32 on other CPUs (emulated bf16 is slower) and on CUDA (not measured there yet)."""
     if precision != "auto":
         return precision
-    if use_cpu and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if use_cpu and native_cpu_bf16():
         return "bf16"
     return "no"
+
+
+def native_cpu_bf16() -> bool:
+    """AVX512-BF16 or AMX: oneDNN's own bf16 check is true on any AVX-512 CPU, where bf16 is emulated."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
