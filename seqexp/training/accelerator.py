@@ -35,7 +35,7 @@ def make_accelerator(device: str = "auto", precision: str = "no", compile: bool 
 
 
 def resolve_precision(precision: str, use_cpu: bool) -> str:
-    """`auto`: bf16 autocast on a CPU with native bf16 instructions (AVX512-BF16 or AMX, as oneDNN reports them),
+    """`auto`: bf16 autocast on a CPU with native bf16 instructions (AVX512-BF16 or AMX, see native_cpu_bf16),
     where it trains every encoder to the same validation quality in less time (benchmarks/results/bf16_cpu.md);
     fp32 on other CPUs (emulated bf16 is slower) and on CUDA (not measured there yet)."""
     if precision != "auto":
