@@ -11,36 +11,31 @@ A finished pair is reused (`trainer.resume=auto`), so an interrupted benchmark c
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _markdown import emit  # benchmarks/_markdown.py
+from _runs import ROOT, finished, train  # benchmarks/_runs.py
 
-ROOT = Path(__file__).resolve().parents[1]
 PRECISION = {"fp32": "no", "bf16": "bf16"}
 
 
 def run(model: str, variant: str, args: argparse.Namespace) -> dict | None:
     run_dir = args.workdir / f"{model}-{variant}"
-    results = run_dir / "results.json"
-    if not (results.exists() and json.loads(results.read_text()).get("status") == "completed"):
-        cmd = [
-            sys.executable, "-m", "seqexp.app.train", "data=beauty", f"data.path={args.beauty}", f"model={model}",
+    if finished(run_dir) is None:
+        overrides = [
+            "data=beauty", f"data.path={args.beauty}", f"model={model}",
             "eval.filter_seen=true", "logger=none", "trainer.progress_bar=false", "trainer.num_threads=1",
             "trainer.resume=auto", "trainer.save_checkpoint=false", f"trainer.max_epochs={args.epochs}",
             f"trainer.precision={PRECISION[variant]}", f"hydra.run.dir={run_dir}",
             f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
         ]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=ROOT)
-        if proc.returncode:
-            print(f"{model} {variant} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+        if not train(overrides, threads=1, label=f"{model} {variant}"):
             return None
-    return json.loads(results.read_text())
+    return finished(run_dir)
 
 
 def rows(model: str, fp32: dict, bf16: dict) -> list[str]:

@@ -14,18 +14,16 @@ the Beauty budget); test metrics are never read.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from _markdown import emit  # benchmarks/_markdown.py
+from _runs import ROOT, finished, train  # benchmarks/_runs.py
 
-ROOT = Path(__file__).resolve().parents[1]
 # data set -> (overrides, folder under --shared); filter_seen false where re-consumption is a real target
 DATASETS: dict[str, tuple[list[str], str]] = {
     "ml100k": (["data=ml100k", "eval.filter_seen=false"], "ml-100k"),
@@ -58,24 +56,20 @@ def slug(text: str) -> str:
 def run(data: str, model: str, cand: str, args: argparse.Namespace) -> float | None:
     """Best validation NDCG@10 of one run (None: failed or, with --collect-only, not run)."""
     run_dir = args.workdir / f"{data}-{model}-{slug(cand)}"
-    results = run_dir / "results.json"
-    if not (results.exists() and json.loads(results.read_text()).get("status") == "completed"):
+    if finished(run_dir) is None:
         if args.collect_only:
             return None
         data_overrides, folder = DATASETS[data]
         budget = [f"trainer.max_epochs={args.beauty_epochs}"] if data == "beauty" else []
-        cmd = [
-            sys.executable, "-m", "seqexp.app.train", *data_overrides, f"data.path={args.shared / folder}",
+        overrides = [
+            *data_overrides, f"data.path={args.shared / folder}",
             f"model={model}", *CANDIDATES[model][cand], *budget, "logger=none", "trainer.progress_bar=false",
             "trainer.num_threads=1", "trainer.resume=auto", "trainer.save_checkpoint=false",
             f"hydra.run.dir={run_dir}", f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
         ]  # fmt: skip
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-        if proc.returncode:
-            print(f"{data}/{model}/{cand} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+        if not train(overrides, threads=1, label=f"{data}/{model}/{cand}"):
             return None
-    history = json.loads(results.read_text())["history"]
+    history = finished(run_dir)["history"]
     limit = args.beauty_epochs if data == "beauty" else None  # a longer run (a tuning trial) is cut to the budget
     rows = [h for h in history if "valid/ndcg@10" in h and (limit is None or h["epoch"] <= limit)]
     return max(h["valid/ndcg@10"] for h in rows)

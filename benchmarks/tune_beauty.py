@@ -11,19 +11,17 @@ continues where it stopped (a finished trial is reused). `--collect-only` tabula
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _history import seconds_to  # benchmarks/_history.py
 from _markdown import emit  # benchmarks/_markdown.py
+from _runs import ROOT, finished, train  # benchmarks/_runs.py
 
-ROOT = Path(__file__).resolve().parents[1]
 # every trial: early stopping on valid NDCG@10 (seen items filtered, as the published numbers), 40,226 users
 BASE = [
     "data=beauty", "eval.filter_seen=true", "logger=none", "trainer.progress_bar=false", "trainer.resume=auto",
@@ -65,24 +63,16 @@ TRIALS: dict[str, list[str]] = {
 def command(name: str, args: argparse.Namespace) -> list[str]:
     run_dir = args.workdir / name
     return [
-        sys.executable, "-m", "seqexp.app.train", *BASE, f"data.path={args.beauty}", *TRIALS[name],
+        *BASE, f"data.path={args.beauty}", *TRIALS[name],
         f"trainer.patience={args.patience}", f"trainer.num_threads={args.threads}", f"hydra.run.dir={run_dir}",
         f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
     ]  # fmt: skip
 
 
 def run(name: str, args: argparse.Namespace) -> dict | None:
-    results = args.workdir / name / "results.json"
-    if results.exists() and json.loads(results.read_text()).get("status") == "completed":
-        return json.loads(results.read_text())
-    if args.collect_only:
-        return None
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    proc = subprocess.run(command(name, args), capture_output=True, text=True, env=env, cwd=ROOT)
-    if proc.returncode:
-        print(f"{name} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
-        return None
-    return json.loads(results.read_text())
+    if (done := finished(args.workdir / name)) is not None or args.collect_only:
+        return done
+    return finished(args.workdir / name) if train(command(name, args), args.threads, name) else None
 
 
 EPOCH_LINE = re.compile(r"epoch (\d+)  loss \S+  valid ndcg@10 ([0-9.]+)  \(([0-9.]+)s\)")
