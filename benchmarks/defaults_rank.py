@@ -143,11 +143,15 @@ def main() -> None:
     args.shared, args.workdir = args.shared.resolve(), args.workdir.resolve()
     plan = [(d, m, c) for m in args.models for c in CANDIDATES[m] for d in args.data]
     with ThreadPoolExecutor(args.jobs) as pool:
-        scores = dict(zip(plan, pool.map(lambda p: run(*p, args), plan), strict=True))
+        list(pool.map(lambda p: run(*p, args), plan))
+    # the table shows every data set's finished runs, not only this command's: one new cell never drops the others
+    collect = argparse.Namespace(**{**vars(args), "collect_only": True})
+    grid = [(d, m, c) for m in args.models for c in CANDIDATES[m] for d in DATASETS]
+    scores = {p: run(*p, collect) for p in grid}
     sections = []
     for model in args.models:
         own = {(d, c): v for (d, m, c), v in scores.items() if m == model}
-        sections += table(model, own, args.data, args.max_loss)
+        sections += table(model, own, list(DATASETS), args.max_loss)
     text = "\n".join(
         [
             "# Defaults ranked across data sets (validation NDCG@10 only)",

@@ -42,6 +42,8 @@ TRIALS: dict[str, list[str]] = {
     "sasrec-recsys23-bf16": ["model=sasrec", *RECSYS23, "trainer.precision=bf16"],
     "sasrec-recsys23-scaled-bf16": ["model=sasrec", *RECSYS23, "model.scale_embeddings=true", "trainer.precision=bf16"],
     "sparse-catalogue-seed1": ["experiment=sparse_catalogue", "seed=1"],  # the chosen recipe, second seed
+    # RecTools' protocol: 2,048 sampled users validate, the other 38k also train on their validation target
+    "sparse-catalogue-valid2048": ["experiment=sparse_catalogue", "split.valid_users=2048"],
     "sasrec-recsys23-d128-scaled-bf16": [
         "model=sasrec", *RECSYS23, "model.embedding_dim=128", "model.scale_embeddings=true", "trainer.precision=bf16",
     ],  # fmt: skip
@@ -119,8 +121,10 @@ def main() -> None:
     args = ap.parse_args()
     args.workdir = args.workdir.resolve()
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = dict(zip(args.trials, pool.map(lambda n: run(n, args), args.trials), strict=True))
-    done = {n: r for n, r in results.items() if r is not None}
+        list(pool.map(lambda n: run(n, args), args.trials))
+    # every trial of the work dir, not only those of this command: running one trial never shrinks the table
+    shown = [n for n in TRIALS if n in args.trials or (args.workdir / n).is_dir()]
+    done = {n: r for n in shown if (r := finished(args.workdir / n)) is not None}
     text = "\n".join(
         [
             "# Beauty recipe search (validation split only)",
@@ -133,7 +137,7 @@ def main() -> None:
             "test HR@10 | chosen |",
             "|---|---|---|---|---|---|---|---|",
             *[row(n, r, args.chosen) for n, r in done.items()],
-            *filter(None, [stopped_row(n, args.workdir / n) for n in args.trials if n not in done]),
+            *filter(None, [stopped_row(n, args.workdir / n) for n in shown if n not in done]),
             "",
             "Test columns are reported, never used to choose. † stopped by its time budget, not by early stopping. "
             "* training seconds per epoch read from train.log; their minutes to best exclude validation.",
@@ -141,7 +145,7 @@ def main() -> None:
             "Overrides of each trial (from its results.json):",
             "",
             *[f"- {n}: `{' '.join(r.get('overrides', []))}`" for n, r in done.items()],
-            *[f"- {n} (no results.json; the trial's own overrides): `{' '.join(TRIALS[n])}`" for n in args.trials
+            *[f"- {n} (no results.json; the trial's own overrides): `{' '.join(TRIALS[n])}`" for n in shown
               if n not in done],
             "",
         ]

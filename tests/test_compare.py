@@ -170,8 +170,12 @@ def test_paired_test_matches_scipy_and_the_bootstrap_interval_covers_the_mean():
         paired_test(base, base[:-1])
 
 
-def _record(model, seed, fingerprint="f", filter_seen=True, users=("a", "b", "c"), values=(0.1, 0.2, 0.3)):
+def _record(
+    model, seed, fingerprint="f", filter_seen=True, users=("a", "b", "c"), values=(0.1, 0.2, 0.3), split_config=None
+):
     from seqexp.compare.runs import RunRecord
+
+    protocol = {"split": "leave_one_out", "ranking": "full", "filter_seen": filter_seen}
 
     return RunRecord(
         source=f"{model}-{seed}",
@@ -183,7 +187,7 @@ def _record(model, seed, fingerprint="f", filter_seen=True, users=("a", "b", "c"
         per_user_ids=list(users),
         per_user_ndcg=np.asarray(values),
         fingerprint=fingerprint,
-        protocol={"split": "leave_one_out", "ranking": "full", "filter_seen": filter_seen},
+        protocol=protocol if split_config is None else {**protocol, "split_config": split_config},
         parameters=10,
         train_seconds=1.0,
         sequences_per_second=5.0,
@@ -198,6 +202,12 @@ def test_mismatched_runs_are_not_paired():
     assert "different evaluation protocols" in next(r for r in other_protocol if r.model == "gru").note
     other_users = build_rows(base + [_record("gru", 0, users=("a", "b", "z"))])
     assert "other users" in next(r for r in other_users if r.model == "gru").note
+    sampled = {"name": "leave_one_out", "valid_users": 2048, "valid_seed": 0}
+    other_training = build_rows(base + [_record("gru", 0, split_config=sampled)])  # trained on validation targets
+    assert "different evaluation protocols" in next(r for r in other_training if r.model == "gru").note
+    older = [_record("lstm", s, split_config={"name": "leave_one_out"}) for s in (0, 1)]  # before valid_users
+    newer = _record("gru", 0, split_config={"name": "leave_one_out", "valid_users": None, "valid_seed": 0})
+    assert next(r for r in build_rows([*older, newer]) if r.model == "gru").paired is not None
     no_baseline = build_rows([_record("gru", 0)])
     assert no_baseline[0].note == "no 'lstm' runs on d" and no_baseline[0].paired is None
     paired = build_rows(base + [_record("gru", 0, values=(0.3, 0.1, 0.2), users=("c", "a", "b"))])

@@ -95,6 +95,10 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
     other = {**same, "config": {"seed": 0, "model.scale_embeddings": True}}
     with pytest.raises(ResumeMismatch, match=r"scale_embeddings=False, this command has model.scale_embeddings=True"):
         check_same_run(saved, other, tmp_path / "last.pt")
+    now = {"seed": 0, "split.valid_users": None, "split.valid_seed": 0}  # the split keys added after it too
+    check_same_run(saved, {**same, "config": now}, tmp_path / "last.pt")
+    with pytest.raises(ResumeMismatch, match=r"split.valid_users=None, this command has split.valid_users=2048"):
+        check_same_run(saved, {**same, "config": {**now, "split.valid_users": 2048}}, tmp_path / "last.pt")
 
 
 def test_a_snapshot_without_identity_is_checked_by_its_shapes(finished):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
+from omegaconf import OmegaConf
 
 from conftest import unique_item_log
 from seqexp.data.loader import eval_tensors, left_padded_windows, train_tensors
-from seqexp.data.splits import leave_one_out, ranges_to_index
+from seqexp.data.splits import leave_one_out, make_split, ranges_to_index
 from seqexp.model.objectives import NextItemObjective
 
 
@@ -34,6 +36,45 @@ def test_no_validation_or_test_target_reaches_training_inputs(tmp_path):
     assert not set(valid.inputs[valid.inputs > 0].tolist()) & (set(split.valid.targets) | set(split.test.targets))
     test = eval_tensors(data, split.test, max_len=4)
     assert not set(test.inputs[test.inputs > 0].tolist()) & set(split.test.targets.tolist())
+
+
+def test_valid_users_holds_out_only_the_sampled_users_validation_targets(tmp_path):
+    """split.valid_users (RecTools' protocol): sampled users validate as before, the others train on their
+    validation target too; nobody ever trains on a test target and the test set is unchanged."""
+    data = unique_item_log(tmp_path, lengths=(3, 4, 9, 12, 5, 6))
+    full = leave_one_out(data)
+    cfg = OmegaConf.create({"name": "leave_one_out", "valid_users": 2, "valid_seed": 0})
+    split = make_split(data, cfg)
+    sampled = set(split.valid.users.tolist())
+    assert len(sampled) == 2 and split.name == "leave_one_out"
+    assert np.array_equal(split.test.targets, full.test.targets)
+    assert np.array_equal(split.test.history_end, full.test.history_end)
+    for row, u in enumerate(split.valid.users):
+        assert split.valid.targets[row] == data.sequence(u)[-2]
+    for u in range(data.n_users):
+        seq = list(data.sequence(u))
+        trained = list(data.items[split.train_start[u] : split.train_end[u]])
+        assert trained == (seq[:-2] if u in sampled else seq[:-1])
+    train = train_tensors(data, split, max_len=12)
+    inputs, targets = NextItemObjective().training_pair(train.windows, mask_index=99)
+    trained_on = set(inputs[inputs > 0].tolist()) | set(targets[targets > 0].tolist())
+    assert not trained_on & set(split.test.targets.tolist())  # no test target is ever trained on
+    assert not trained_on & set(split.valid.targets.tolist())  # nor a sampled user's validation target
+    assert trained_on & (set(full.valid.targets.tolist()) - set(split.valid.targets.tolist()))
+    again = make_split(data, cfg)
+    assert np.array_equal(again.valid.users, split.valid.users)  # seeded: the same sample every run
+    other = make_split(data, OmegaConf.merge(cfg, {"valid_seed": 1, "valid_users": 5}))
+    assert len(other.valid) == 5
+    everyone = make_split(data, OmegaConf.merge(cfg, {"valid_users": 100}))  # more than there are: all users
+    assert np.array_equal(everyone.train_end, full.train_end) and len(everyone.valid) == data.n_users
+
+
+def test_valid_users_is_refused_where_it_means_nothing(tmp_path):
+    data = unique_item_log(tmp_path)
+    with pytest.raises(ValueError, match=r"split.valid_users=0 must be a positive"):
+        make_split(data, OmegaConf.create({"name": "leave_one_out", "valid_users": 0}))
+    with pytest.raises(ValueError, match=r"applies to split=leave_one_out only.*remove split.valid_users"):
+        make_split(data, OmegaConf.create({"name": "temporal", "valid_users": 2}))
 
 
 def test_windows_are_left_padded_and_keep_the_most_recent_events():

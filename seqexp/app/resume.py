@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from seqexp.data import splits
 from seqexp.errors import ResumeMismatch
 from seqexp.tracking.trackers import flatten
 from seqexp.training.checkpoint import load_checkpoint
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 IDENTITY_KEYS = ("model", "split", "eval", "seed", "optimized_metric", "data.max_len", "data.train_stride")
 MAY_CHANGE = ("eval.batch_size",)  # performance only: the same numbers with any value
 # keys added to the cards after snapshots were written: absent from an older identity means the value it ran with
-ADDED_LATER = {"model.scale_embeddings": False}
+ADDED_LATER = {"model.scale_embeddings": False, **{f"split.{k}": v for k, v in splits.ADDED_LATER.items()}}
 
 
 def run_identity(cfg: DictConfig, data_fingerprint: str, overrides: list[str]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import numpy as np
 from seqexp.compare.runs import CompareError, RunRecord
 from seqexp.compare.stats import NotComparable, Paired, Summary, paired_test, summarize
 from seqexp.compare.validate import DIVERSITY, METRICS, PAIRED_DEFAULT
+from seqexp.data.splits import ADDED_LATER
 
 PAIRING_PROTOCOL = ("split", "split_config", "ranking", "filter_seen", "ties")  # what must match for a paired test
 
@@ -180,10 +181,18 @@ def _compare(row: Row, base: Row) -> None:
         row.note = f"not paired: {e}"
 
 
+def _protocol_value(run: RunRecord, key: str) -> Any:
+    """run.protocol[key]; a split config recorded before a split key existed reads as that key's default."""
+    value = run.protocol.get(key)
+    if key == "split_config" and isinstance(value, dict):
+        return dict(sorted({**ADDED_LATER, **value}.items()))
+    return value
+
+
 def _check_pairable(row: Row, base: Row) -> None:
     fingerprints = {r.fingerprint for r in row.runs + base.runs}
     if len(fingerprints) > 1:
         raise NotComparable("different data fingerprints (another file or other cleaning settings)")
-    protocols = {tuple(str(r.protocol.get(k)) for k in PAIRING_PROTOCOL) for r in row.runs + base.runs}
+    protocols = {tuple(str(_protocol_value(r, k)) for k in PAIRING_PROTOCOL) for r in row.runs + base.runs}
     if len(protocols) > 1:
         raise NotComparable(f"different evaluation protocols ({', '.join(PAIRING_PROTOCOL)})")

@@ -23,6 +23,9 @@ import numpy as np
 
 from seqexp.data.sequences import PreparedData
 
+# split keys added after runs were recorded without them: absent means this value (resume and seqexp-compare)
+ADDED_LATER = {"valid_users": None, "valid_seed": 0}
+
 
 @dataclass
 class EvalSet:
@@ -111,11 +114,39 @@ def by_session_end(data: PreparedData, valid_time: float, test_time: float) -> S
     )
 
 
+def validate_on_sample(split: Split, n_users: int, seed: int) -> Split:
+    """Keep the validation targets of a seeded sample of `n_users` validation users out of training; every other
+    user of the leave-one-out split trains up to its test target (its validation target becomes training data).
+    The test set is unchanged; validation shrinks to the sample."""
+    if n_users < 1:
+        raise ValueError(f"split.valid_users={n_users} must be a positive number of users (or null: all users)")
+    rows = np.arange(len(split.valid))
+    if n_users < len(rows):
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=n_users, replace=False))
+    test_end = np.full(len(split.train_end), -1, dtype=np.int64)
+    test_end[split.test.users] = split.test.history_end
+    train_end = split.train_end.copy()
+    others = np.setdiff1d(split.valid.users, split.valid.users[rows])
+    train_end[others] = test_end[others]  # up to (never including) the test target
+    v = split.valid
+    valid = EvalSet(v.users[rows], v.history_start[rows], v.history_end[rows], v.targets[rows])
+    return Split(split.train_start, train_end, valid, split.test, name=split.name)
+
+
 def make_split(data: PreparedData, split_cfg, is_target: np.ndarray | None = None) -> Split:
     """The split named by the `split` config group (conf/split/*.yaml)."""
     name = str(split_cfg.get("name", "leave_one_out"))
+    valid_users = split_cfg.get("valid_users")
     if name == "leave_one_out":
-        return leave_one_out(data, is_target)
+        split = leave_one_out(data, is_target)
+        if valid_users is None:
+            return split
+        return validate_on_sample(split, int(valid_users), int(split_cfg.get("valid_seed", 0)))
+    if valid_users is not None:
+        raise ValueError(
+            f"split.valid_users={valid_users} applies to split=leave_one_out only; split={name} chooses its "
+            "validation cases by time: remove split.valid_users"
+        )
     if name not in ("temporal", "session"):
         raise ValueError(f"split.name={name!r} is not a split; use leave_one_out, temporal or session")
     valid_time, test_time = cut_times(

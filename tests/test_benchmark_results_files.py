@@ -1,0 +1,38 @@
+"""benchmarks/_markdown.py: re-running a benchmark replaces only its generated text; prose written by hand around
+it in the results file is kept."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from tests.conftest import REPO
+
+_spec = importlib.util.spec_from_file_location("_markdown", REPO / "benchmarks" / "_markdown.py")
+markdown = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(markdown)
+
+
+def test_a_new_file_holds_the_table_between_the_markers(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "results" / "x.md"
+    markdown.emit("| a |\n|---|\n| 1 |\n", out)
+    assert out.read_text() == f"{markdown.BEGIN}\n| a |\n|---|\n| 1 |\n{markdown.END}\n"
+    assert "| 1 |" in capsys.readouterr().out  # printed too
+
+
+def test_a_rerun_keeps_the_prose_around_the_generated_text(tmp_path: Path) -> None:
+    out = tmp_path / "x.md"
+    markdown.emit("| a |\n| 1 |", out)
+    out.write_text("# Title by hand\n\nHow it was run.\n\n" + out.read_text() + "\nReading: 1 is good.\n")
+    markdown.emit("| a |\n| 2 |", out)
+    text = out.read_text()
+    generated = f"{markdown.BEGIN}\n| a |\n| 2 |\n{markdown.END}\n"
+    assert text == f"# Title by hand\n\nHow it was run.\n\n{generated}\nReading: 1 is good.\n"
+    assert "| 1 |" not in text
+
+
+def test_a_file_without_markers_is_replaced_whole(tmp_path: Path) -> None:
+    out = tmp_path / "x.md"
+    out.write_text("an older generated table\n")
+    markdown.emit("new", out)
+    assert out.read_text() == f"{markdown.BEGIN}\nnew\n{markdown.END}\n"
