@@ -56,6 +56,15 @@ TRIALS: dict[str, list[str]] = {
     "sasrec-recsys23-mixed": ["model=sasrec", *RECSYS23, "+model/loss=mixed"],
     "esasrec-defaults-bf16": ["model=esasrec", "trainer.precision=bf16"],
     "esasrec-full-bf16": ["model=esasrec", *FULL_SOFTMAX, "trainer.precision=bf16"],
+    "esasrec-full-scaled": ["model=esasrec", *FULL_SOFTMAX, "model.scale_embeddings=true"],
+    "esasrec-full-scaled-valid2048": [
+        "model=esasrec", *FULL_SOFTMAX, "model.scale_embeddings=true", "split.valid_users=2048",
+    ],  # fmt: skip
+    "sparse-catalogue-d128-valid2048": [
+        "experiment=sparse_catalogue", "model.embedding_dim=128", "model.encoder.num_heads=2", "split.valid_users=2048",
+    ],  # fmt: skip
+    "sparse-catalogue-valid2048-seed1": ["experiment=sparse_catalogue", "split.valid_users=2048", "seed=1"],
+    "sparse-catalogue-valid2048-seed2": ["experiment=sparse_catalogue", "split.valid_users=2048", "seed=2"],
     "bert4rec-defaults": ["model=bert4rec"],
     "gru-defaults": ["model=gru"],
     "lstm-defaults": ["model=lstm"],
