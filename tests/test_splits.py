@@ -7,9 +7,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import unique_item_log
+from conftest import TINY, compose_train, unique_item_log
+from seqexp.app.train import train
 from seqexp.data.loader import eval_tensors, left_padded_windows, train_tensors
 from seqexp.data.splits import leave_one_out, make_split, ranges_to_index
+from seqexp.errors import ConfigError
 from seqexp.model.objectives import NextItemObjective
 
 
@@ -75,6 +77,17 @@ def test_valid_users_is_refused_where_it_means_nothing(tmp_path):
         make_split(data, OmegaConf.create({"name": "leave_one_out", "valid_users": 0}))
     with pytest.raises(ValueError, match=r"applies to split=leave_one_out only.*remove split.valid_users"):
         make_split(data, OmegaConf.create({"name": "temporal", "valid_users": 2}))
+
+
+def test_a_run_with_valid_users_validates_on_the_sample_and_records_it(tmp_path):
+    _, objects = train(compose_train(tmp_path, *TINY, "split.valid_users=25", "split.valid_seed=3"))
+    res, split, data = objects["results"], objects["split"], objects["data"]
+    assert res["protocol"]["eval_cases"] == {"valid": 25, "test": data.n_users}
+    assert res["protocol"]["split_config"]["valid_users"] == 25 and res["protocol"]["split_config"]["valid_seed"] == 3
+    longer = np.flatnonzero(split.train_end == split.test.history_end)  # users who train on their validation target
+    assert len(longer) == data.n_users - 25 and not set(longer) & set(split.valid.users.tolist())
+    with pytest.raises(ConfigError, match=r"split.valid_users=-1 must be a positive number"):
+        train(compose_train(tmp_path / "bad", *TINY, "split.valid_users=-1"))
 
 
 def test_windows_are_left_padded_and_keep_the_most_recent_events():
