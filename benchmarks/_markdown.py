@@ -2,7 +2,8 @@
 
 A results file may hold hand-written prose (how the runs were made, what they mean) around the generated part:
 the generated text goes between the two markers below, and a re-run replaces only what lies between them, so
-nothing written by hand is lost. A file without the markers is written whole, with them.
+nothing written by hand is lost. A file without either marker is written whole, with them (a `title` first);
+a file with only one of them, or with them out of order, is left untouched and the run says so.
 """
 
 from __future__ import annotations
@@ -13,14 +14,20 @@ BEGIN = "<!-- generated: re-running the benchmark replaces the text down to the 
 END = "<!-- end of generated text -->"
 
 
-def emit(text: str, out: Path) -> None:
+def emit(text: str, out: Path, title: str | None = None) -> None:
     print(text)
     out.parent.mkdir(parents=True, exist_ok=True)
     block = f"{BEGIN}\n{text.rstrip()}\n{END}\n"
     old = out.read_text() if out.exists() else ""
-    if BEGIN in old and END in old.split(BEGIN, 1)[1]:
-        before, rest = old.split(BEGIN, 1)
-        after = rest.split(END, 1)[1]
-        out.write_text(before + block + after.removeprefix("\n"))
-    else:
-        out.write_text(block)
+    if BEGIN not in old and END not in old:
+        out.write_text((f"{title}\n\n" if title else "") + block)
+        return
+    if BEGIN not in old or END not in old.split(BEGIN, 1)[1]:
+        raise SystemExit(
+            f"{out} holds one generated-text marker without the other (or the end marker before the begin marker), "
+            f"so its generated part cannot be told from the hand-written text; the file was not changed and the "
+            f"new table is printed above. Put the two lines\n{BEGIN}\n{END}\nback around the generated part and re-run"
+        )
+    before, rest = old.split(BEGIN, 1)
+    after = rest.split(END, 1)[1]
+    out.write_text(before + block + after.removeprefix("\n"))

@@ -69,7 +69,12 @@ def run(data: str, model: str, cand: str, args: argparse.Namespace) -> float | N
         ]  # fmt: skip
         if not train(overrides, threads=1, label=f"{data}/{model}/{cand}"):
             return None
-    history = finished(run_dir)["history"]
+    done = finished(run_dir)
+    expected = [f"model={model}", *CANDIDATES[model][cand], *args.override]
+    if missing := [o for o in expected if o not in done.get("overrides", [])]:  # found by its dir name only
+        print(f"{run_dir}: its results.json lacks {' '.join(missing)}; left out of the table (– = not run)")
+        return None
+    history = done["history"]
     limit = args.beauty_epochs if data == "beauty" else None  # a longer run (a tuning trial) is cut to the budget
     rows = [h for h in history if "valid/ndcg@10" in h and (limit is None or h["epoch"] <= limit)]
     return max(h["valid/ndcg@10"] for h in rows)
@@ -157,8 +162,9 @@ def main() -> None:
             "# Defaults ranked across data sets (validation NDCG@10 only)",
             "",
             f"Command: `python benchmarks/defaults_rank.py {' '.join(sys.argv[1:])}`  ",
-            f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, {args.jobs} runs at a time, one "
-            f"torch thread each. Beauty: {args.beauty_epochs} epochs in bf16; the others: early stopping "
+            f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
+            f"{'runs collected from ' + str(args.workdir) if args.collect_only else f'{args.jobs} runs at a time'}, "
+            f"one torch thread each. Beauty: {args.beauty_epochs} epochs in bf16; the others: early stopping "
             "(patience 10). Rank 1 = best on that data set. Chosen: the best mean rank among the candidates "
             f"measured on every data set that lose "
             f"at most {args.max_loss:.0%} of valid NDCG@10 to the best candidate on every data set where they ran (a "

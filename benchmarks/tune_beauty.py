@@ -97,9 +97,16 @@ def stopped_row(name: str, run_dir: Path) -> str | None:
         return None
     best = max(curve, key=lambda c: c[1])
     return (
-        f"| {name} | {best[1]:.4f} | {len(curve)} ({best[0]}), stopped by hand | "
-        f"{sum(c[2] for c in curve) / len(curve):.0f}* | {sum(c[2] for c in curve[: best[0]]) / 60:.1f} | – | – | |"
+        f"| {name} | {valid_users(name)} | {best[1]:.4f} | {len(curve)} ({best[0]}), no results.json: stopped or "
+        f"still running | {sum(c[2] for c in curve) / len(curve):.0f}* | "
+        f"{sum(c[2] for c in curve[: best[0]]) / 60:.1f} | – | – | |"
     )
+
+
+def valid_users(name: str) -> str:
+    """Who validates in a trial: every user, or the sample of split.valid_users (the others train on their target)."""
+    sample = [o.split("=", 1)[1] for o in TRIALS[name] if o.startswith("split.valid_users=")]
+    return f"{int(sample[0]):,}" if sample else "all"
 
 
 def row(name: str, r: dict, chosen: str | None) -> str:
@@ -109,7 +116,7 @@ def row(name: str, r: dict, chosen: str | None) -> str:
     epochs = f"{t['epochs_run']} ({t['best_epoch']}){'†' if t.get('out_of_time') else ''}"
     to_best = seconds_to(r)
     return (
-        f"| {name} | {best_valid:.4f} | {epochs} | {sum(train_s) / len(train_s):.0f} | "
+        f"| {name} | {valid_users(name)} | {best_valid:.4f} | {epochs} | {sum(train_s) / len(train_s):.0f} | "
         f"{to_best / 60:.1f} | {m['test/ndcg@10']:.4f} | {m['test/hr@10']:.4f} | "
         f"{'**yes**' if name == chosen else ''} |"
     )
@@ -136,15 +143,16 @@ def main() -> None:
     done = {n: r for n in shown if (r := finished(args.workdir / n)) is not None}
     text = "\n".join(
         [
-            "# Beauty recipe search (validation split only)",
-            "",
             f"Command: `python benchmarks/tune_beauty.py {' '.join(sys.argv[1:])}`  ",
-            f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, {args.jobs} trials at a time, "
-            f"{args.threads} torch thread(s) each; early stopping on valid NDCG@10 with patience {args.patience}.",
+            f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores. Rows: every trial found in "
+            f"{args.workdir} (each ran with its own command, jobs, threads and patience: see the text around this "
+            "table). valid users: all = the 40,226 users validate; a number = `split.valid_users`, only that sample "
+            "validates and every other user also trains on its validation target (RecTools' protocol: valid and "
+            "test columns compare only within one protocol).",
             "",
-            "| trial | best valid NDCG@10 | epochs (best) | train s/epoch | min to best valid | test NDCG@10 | "
-            "test HR@10 | chosen |",
-            "|---|---|---|---|---|---|---|---|",
+            "| trial | valid users | best valid NDCG@10 | epochs (best) | train s/epoch | min to best valid | "
+            "test NDCG@10 | test HR@10 | chosen |",
+            "|---|---|---|---|---|---|---|---|---|",
             *[row(n, r, args.chosen) for n, r in done.items()],
             *filter(None, [stopped_row(n, args.workdir / n) for n in shown if n not in done]),
             "",
@@ -159,7 +167,7 @@ def main() -> None:
             "",
         ]
     )
-    emit(text, args.out)
+    emit(text, args.out, title="# Beauty recipe search (validation split only)")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 _spec = importlib.util.spec_from_file_location("_markdown", REPO / "benchmarks" / "_markdown.py")
@@ -34,5 +36,24 @@ def test_a_rerun_keeps_the_prose_around_the_generated_text(tmp_path: Path) -> No
 def test_a_file_without_markers_is_replaced_whole(tmp_path: Path) -> None:
     out = tmp_path / "x.md"
     out.write_text("an older generated table\n")
-    markdown.emit("new", out)
-    assert out.read_text() == f"{markdown.BEGIN}\nnew\n{markdown.END}\n"
+    markdown.emit("new", out, title="# Title")
+    assert out.read_text() == f"# Title\n\n{markdown.BEGIN}\nnew\n{markdown.END}\n"
+    markdown.emit("newer", out, title="# Title")  # the title is written once, outside the generated text
+    assert out.read_text() == f"# Title\n\n{markdown.BEGIN}\nnewer\n{markdown.END}\n"
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        "prose\n{BEGIN}\n| a |\nprose written after, end marker deleted\n",
+        "prose\n| a |\n{END}\nbegin marker deleted\n",
+        "prose\n{END}\n| a |\n{BEGIN}\nout of order\n",
+    ],
+)
+def test_a_file_with_a_damaged_marker_pair_is_left_untouched(tmp_path: Path, damaged: str) -> None:
+    out = tmp_path / "x.md"
+    text = damaged.format(BEGIN=markdown.BEGIN, END=markdown.END)
+    out.write_text(text)
+    with pytest.raises(SystemExit, match=r"x.md holds one generated-text marker without the other"):
+        markdown.emit("| a |\n| 2 |", out)
+    assert out.read_text() == text  # nothing hand-written is lost

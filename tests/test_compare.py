@@ -202,10 +202,10 @@ def test_mismatched_runs_are_not_paired():
     assert "different evaluation protocols" in next(r for r in other_protocol if r.model == "gru").note
     other_users = build_rows(base + [_record("gru", 0, users=("a", "b", "z"))])
     assert "other users" in next(r for r in other_users if r.model == "gru").note
-    sampled = {"name": "leave_one_out", "valid_users": 2048, "valid_seed": 0}
-    other_training = build_rows(base + [_record("gru", 0, split_config=sampled)])  # trained on validation targets
-    assert "different evaluation protocols" in next(r for r in other_training if r.model == "gru").note
     older = [_record("lstm", s, split_config={"name": "leave_one_out"}) for s in (0, 1)]  # before valid_users
+    sampled = {"name": "leave_one_out", "valid_users": 2048, "valid_seed": 0}
+    other_training = build_rows([*older, _record("gru", 0, split_config=sampled)])  # trained on validation targets
+    assert "different evaluation protocols" in next(r for r in other_training if r.model == "gru").note
     newer = _record("gru", 0, split_config={"name": "leave_one_out", "valid_users": None, "valid_seed": 0})
     assert next(r for r in build_rows([*older, newer]) if r.model == "gru").paired is not None
     no_baseline = build_rows([_record("gru", 0)])

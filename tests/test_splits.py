@@ -65,16 +65,51 @@ def test_valid_users_holds_out_only_the_sampled_users_validation_targets(tmp_pat
     assert trained_on & (set(full.valid.targets.tolist()) - set(split.valid.targets.tolist()))
     again = make_split(data, cfg)
     assert np.array_equal(again.valid.users, split.valid.users)  # seeded: the same sample every run
-    other = make_split(data, OmegaConf.merge(cfg, {"valid_seed": 1, "valid_users": 5}))
-    assert len(other.valid) == 5
+    samples = {tuple(make_split(data, OmegaConf.merge(cfg, {"valid_seed": s})).valid.users) for s in range(8)}
+    assert len(samples) > 1  # the seed chooses the sample
     everyone = make_split(data, OmegaConf.merge(cfg, {"valid_users": 100}))  # more than there are: all users
     assert np.array_equal(everyone.train_end, full.train_end) and len(everyone.valid) == data.n_users
 
 
+def test_valid_users_with_target_behaviors_samples_among_the_evaluated_users(tmp_path):
+    """With split.target_behaviors, validation and test targets are the user's last two marked events; users
+    outside the sample train up to (not including) their test target, users never evaluated on everything."""
+    from test_temporal_splits import _random_log
+
+    from seqexp.data.features import target_mask
+
+    data = _random_log(tmp_path, behaviors=True)
+    is_buy = target_mask(data, ["buy"])
+    full = make_split(data, OmegaConf.create({"name": "leave_one_out"}), is_buy)
+    split = make_split(data, OmegaConf.create({"name": "leave_one_out", "valid_users": 3}), is_buy)
+    assert len(split.valid) == 3 and set(split.valid.users) <= set(full.valid.users)
+    assert np.array_equal(split.test.users, full.test.users)
+    test_end = dict(zip(full.test.users.tolist(), full.test.history_end.tolist(), strict=True))
+    for u in range(data.n_users):
+        if u in set(split.valid.users.tolist()) or u not in test_end:
+            assert split.train_end[u] == full.train_end[u]  # sampled, or never evaluated (trains on all)
+        else:
+            assert split.train_end[u] == test_end[u] > full.train_end[u]
+            assert is_buy[full.valid.history_end[list(full.valid.users).index(u)]]  # a buy it now trains on
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, r"split.valid_users=0 must be a positive number"),
+        (0.5, r"split.valid_users=0.5 must be a whole number \(e.g. split.valid_users=2048\)"),
+        (True, r"split.valid_users=True must be a whole number"),
+        ("all", r"split.valid_users='all' must be a whole number"),
+    ],
+)
+def test_valid_users_must_be_a_positive_whole_number(tmp_path, value, message):
+    data = unique_item_log(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        make_split(data, OmegaConf.create({"name": "leave_one_out", "valid_users": value}))
+
+
 def test_valid_users_is_refused_where_it_means_nothing(tmp_path):
     data = unique_item_log(tmp_path)
-    with pytest.raises(ValueError, match=r"split.valid_users=0 must be a positive"):
-        make_split(data, OmegaConf.create({"name": "leave_one_out", "valid_users": 0}))
     with pytest.raises(ValueError, match=r"applies to split=leave_one_out only.*remove split.valid_users"):
         make_split(data, OmegaConf.create({"name": "temporal", "valid_users": 2}))
 
@@ -88,6 +123,10 @@ def test_a_run_with_valid_users_validates_on_the_sample_and_records_it(tmp_path)
     assert len(longer) == data.n_users - 25 and not set(longer) & set(split.valid.users.tolist())
     with pytest.raises(ConfigError, match=r"split.valid_users=-1 must be a positive number"):
         train(compose_train(tmp_path / "bad", *TINY, "split.valid_users=-1"))
+    with pytest.raises(ConfigError, match=r"split.valid_users=25 and eval.sample_users=10 both choose.*set one"):
+        train(compose_train(tmp_path / "both", *TINY, "split.valid_users=25", "eval.sample_users=10"))
+    with pytest.raises(ConfigError, match=r"applies to split=leave_one_out only.*remove split.valid_users"):
+        train(compose_train(tmp_path / "temporal", *TINY, "split=temporal", "split.valid_users=25"))
 
 
 def test_windows_are_left_padded_and_keep_the_most_recent_events():

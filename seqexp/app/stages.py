@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -124,14 +125,41 @@ def prepare_data(run: Run) -> PreparedData:
     return data
 
 
+def log_valid_sample(split: Split, asked: int) -> None:
+    """Say in train.log what split.valid_users did (how many validate, how many train on their target)."""
+    longer = int(np.sum(split.train_end[split.test.users] == split.test.history_end))
+    if longer == 0:
+        log.warning(
+            "split.valid_users=%d: every one of the %d validation users validates, the same as split.valid_users=null",
+            asked,
+            len(split.valid),
+        )
+    else:
+        log.info(
+            "split.valid_users=%d: %d users validate; %d others also train on their validation target",
+            asked,
+            len(split.valid),
+            longer,
+        )
+
+
 def split_data(run: Run, data: PreparedData) -> tuple[Split, Tensors]:
     """The evaluation split and the fixed-length tensors of its three parts."""
     cfg = run.cfg
     is_target = target_mask(data, cfg.split.get("target_behaviors"))
+    valid_users = cfg.split.get("valid_users")
+    if valid_users is not None and cfg.eval.get("sample_users") is not None:
+        raise ConfigError(
+            f"split.valid_users={valid_users} and eval.sample_users={cfg.eval.sample_users} both choose the "
+            "validation users; set one: split.valid_users (the others train on their validation target) or "
+            "eval.sample_users (a validation sample only), and the other to null"
+        )
     try:
         split = make_split(data, cfg.split, is_target)
     except ValueError as e:
         raise ConfigError(str(e)) from e
+    if valid_users is not None:
+        log_valid_sample(split, int(valid_users))
     if not len(split.valid) or not len(split.test):
         raise ConfigError(
             f"split={split.name} leaves {len(split.valid)} validation and {len(split.test)} test cases; "

@@ -119,7 +119,7 @@ def validate_on_sample(split: Split, n_users: int, seed: int) -> Split:
     user of the leave-one-out split trains up to its test target (its validation target becomes training data).
     The test set is unchanged; validation shrinks to the sample."""
     if n_users < 1:
-        raise ValueError(f"split.valid_users={n_users} must be a positive number of users (or null: all users)")
+        raise ValueError(f"split.valid_users={n_users} must be a positive number of users (or null: every user)")
     rows = np.arange(len(split.valid))
     if n_users < len(rows):
         rows = np.sort(np.random.default_rng(seed).choice(rows, size=n_users, replace=False))
@@ -141,7 +141,8 @@ def make_split(data: PreparedData, split_cfg, is_target: np.ndarray | None = Non
         split = leave_one_out(data, is_target)
         if valid_users is None:
             return split
-        return validate_on_sample(split, int(valid_users), int(split_cfg.get("valid_seed", 0)))
+        seed = _whole(split_cfg.get("valid_seed", 0), "valid_seed", "e.g. split.valid_seed=0")
+        return validate_on_sample(split, _whole(valid_users, "valid_users", "e.g. split.valid_users=2048"), seed)
     if valid_users is not None:
         raise ValueError(
             f"split.valid_users={valid_users} applies to split=leave_one_out only; split={name} chooses its "
@@ -161,6 +162,13 @@ def make_split(data: PreparedData, split_cfg, is_target: np.ndarray | None = Non
             raise ValueError("split=session predicts each session's last click; split.target_behaviors must be null")
         return by_session_end(data, valid_time, test_time)
     return temporal(data, valid_time, test_time, is_target)
+
+
+def _whole(value, key: str, example: str) -> int:
+    """A whole-number split setting, or a ValueError that names the key and quotes what was given."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise ValueError(f"split.{key}={value!r} must be a whole number ({example})")
+    return int(value)
 
 
 def cut_times(data: PreparedData, valid_time, test_time, valid_quantile: float, test_quantile: float):
