@@ -154,3 +154,28 @@ def test_an_unknown_config_name_lists_the_options(tmp_path, override, listed):
     )
     assert proc.returncode != 0
     assert "Could not find" in proc.stderr and "Available options" in proc.stderr and listed in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("valid_by_epoch", "stopped_early", "warned"),
+    [
+        ({1: 0.1, 2: 0.3, 3: 0.2}, False, False),  # the best (2) is before the last validated epoch: converged
+        ({1: 0.1, 2: 0.2, 3: 0.3}, False, True),  # the best is the last validated epoch: maybe still improving
+        ({2: 0.1, 4: 0.3, 5: None}, False, True),  # eval every 2, budget ended after an unvalidated epoch 5
+        ({1: 0.1, 2: 0.3, 3: 0.2}, True, False),
+    ],
+)
+def test_the_not_converged_warning_names_only_a_run_whose_best_is_its_last_validation(
+    caplog, valid_by_epoch, stopped_early, warned
+):
+    from seqexp.training.loop import _check_outcome
+    from seqexp.training.state import LoopState
+
+    state = LoopState(epoch=max(valid_by_epoch))
+    for epoch, value in valid_by_epoch.items():
+        state.history.append({"epoch": epoch, **({} if value is None else {"valid/ndcg@10": value})})
+        if value is not None and value > state.best_score:
+            state.best_score, state.best_epoch = value, epoch
+    with caplog.at_level("WARNING", logger="seqexp.training.loop"):
+        _check_outcome(state, stopped_early, "ndcg@10")
+    assert ("still improving at the last validated epoch" in caplog.text) == warned

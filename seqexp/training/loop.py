@@ -84,7 +84,7 @@ def fit(
         stopped_early = state.bad_evals >= settings.patience
         out_of_time = _out_of_time(state, settings)
 
-    _check_outcome(state, stopped_early, settings, protocol.selection_metric)
+    _check_outcome(state, stopped_early, protocol.selection_metric)
     if best_weights is not None:
         accelerator.unwrap_model(ddp_model).load_state_dict(best_weights)
     return FitResult.from_state(state, stopped_early, out_of_time)
@@ -135,16 +135,19 @@ def _out_of_time(state: LoopState, settings: TrainerSettings) -> bool:
     return out
 
 
-def _check_outcome(state: LoopState, stopped_early: bool, settings: TrainerSettings, metric: str) -> None:
-    """A model whose validation never produced a usable selection metric is an error, never 'completed'."""
+def _check_outcome(state: LoopState, stopped_early: bool, metric: str) -> None:
+    """A model whose validation never produced a usable selection metric is an error, never 'completed'; one
+    whose best epoch is its last validated one is warned about (it may not have converged)."""
     if state.best_epoch == 0:
         raise TrainingDiverged(
             f"validation {metric} was never a number better than -inf in {state.epoch} epoch(s) (NaN scores?), so "
             f"there is no trained model to select; lower model.optimizer.lr or check the data"
         )
-    if not stopped_early and state.best_epoch >= state.epoch - settings.eval_every:
+    last_validated = max(row["epoch"] for row in state.history if f"valid/{metric}" in row)
+    if not stopped_early and state.best_epoch == last_validated:
         log.warning(
-            "validation %s was still improving at the last epoch (%d): raise trainer.max_epochs for a converged model",
+            "validation %s was still improving at the last validated epoch (%d): raise trainer.max_epochs (or "
+            "trainer.max_minutes) for a converged model",
             metric,
-            state.epoch,
+            last_validated,
         )
