@@ -213,3 +213,21 @@ def test_mismatched_runs_are_not_paired():
     paired = build_rows(base + [_record("gru", 0, values=(0.3, 0.1, 0.2), users=("c", "a", "b"))])
     gru = next(r for r in paired if r.model == "gru")
     assert gru.paired is not None and gru.paired.mean_diff == pytest.approx(0.0)  # aligned by user id
+
+
+def test_same_variant_merges_runs_that_differ_only_in_the_named_overrides():
+    from seqexp.compare.cli import _parser, same_variant
+
+    def run(seed, *overrides):
+        r = _record("sasrec", seed, values=(0.1 * (seed + 1), 0.2, 0.3))
+        r.overrides = ["experiment=sparse_catalogue", *overrides]
+        return r
+
+    runs = [run(0, "trainer.max_epochs=9", "trainer.patience=3"), run(1, "trainer.patience=2"), run(2)]
+    assert len([r for r in build_rows(runs, baseline="sasrec") if r.model == "sasrec"]) == 3  # budgets split rows
+    args = _parser().parse_args(["runs", "--same-variant", "trainer.max_epochs", "trainer.patience"])
+    merged = build_rows(same_variant(runs, args.same_variant), baseline="sasrec")
+    assert len(merged) == 1 and len(merged[0].runs) == 3 and merged[0].variant == ""
+    assert merged[0].runs[0].overrides == ["experiment=sparse_catalogue"]  # what sets the recipe apart is kept
+    kept = same_variant([run(3, "model.optimizer.lr=1e-3")], ["", "trainer.max_epochs"])  # "" matches nothing
+    assert kept[0].overrides == ["experiment=sparse_catalogue", "model.optimizer.lr=1e-3"]

@@ -55,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
         help="per-user metric of the paired tests (default test/ndcg@10; or test/novelty@10, test/avg_pop@10, "
         "test/tail_share@10, test/ild@10)",
     )
+    parser.add_argument(
+        "--same-variant",
+        nargs="+",
+        default=[],
+        metavar="KEY",
+        help="overrides (keys or prefixes, e.g. trainer.max_epochs trainer.patience) that never split rows: runs "
+        "that differ only in them are seeds of one variant (e.g. runs resumed with another budget)",
+    )
     parser.add_argument("--format", choices=["table", "markdown", "csv", "json"], default="table")
     parser.add_argument("--output", help="write the formatted leaderboard to this file instead of stdout")
     parser.add_argument("--plot", help="draw the leaderboard and validation curves to this PNG")
@@ -109,6 +117,14 @@ def _load(args: argparse.Namespace) -> list[RunRecord]:
     for r in runs:
         if r.status == "skipped":
             print(f"{PROG}: warning: skipped {describe(r).removeprefix('skipped: ')}", file=sys.stderr)
+    return same_variant(runs, args.same_variant)
+
+
+def same_variant(runs: list[RunRecord], keys: Sequence[str]) -> list[RunRecord]:
+    """Drop the overrides named by --same-variant from every run, so that they never split leaderboard rows."""
+    prefixes = tuple(k.lstrip("+~") for k in keys if k.strip("+~ "))  # an empty key would match every override
+    for r in runs if prefixes else []:
+        r.overrides = [o for o in r.overrides if not o.lstrip("+~").startswith(prefixes)]
     return runs
 
 
