@@ -179,3 +179,12 @@ def test_the_not_converged_warning_names_only_a_run_whose_best_is_its_last_valid
     with caplog.at_level("WARNING", logger="seqexp.training.loop"):
         _check_outcome(state, stopped_early, "ndcg@10")
     assert ("still improving at the last validated epoch" in caplog.text) == warned
+
+
+def test_a_snapshot_without_history_falls_back_to_its_last_epoch(caplog):
+    from seqexp.training.loop import _check_outcome
+    from seqexp.training.state import LoopState
+
+    with caplog.at_level("WARNING", logger="seqexp.training.loop"):
+        _check_outcome(LoopState(epoch=3, best_epoch=3, best_score=0.2), False, "ndcg@10")  # no rows: no crash
+    assert "at the last validated epoch (3)" in caplog.text

@@ -143,7 +143,7 @@ def _check_outcome(state: LoopState, stopped_early: bool, metric: str) -> None:
             f"validation {metric} was never a number better than -inf in {state.epoch} epoch(s) (NaN scores?), so "
             f"there is no trained model to select; lower model.optimizer.lr or check the data"
         )
-    last_validated = max(row["epoch"] for row in state.history if f"valid/{metric}" in row)
+    last_validated = max((row["epoch"] for row in state.history if f"valid/{metric}" in row), default=state.epoch)
     if not stopped_early and state.best_epoch == last_validated:
         log.warning(
             "validation %s was still improving at the last validated epoch (%d): raise trainer.max_epochs (or "
