@@ -183,7 +183,12 @@ def test_ctrl_c_on_the_cli_says_how_to_resume(tmp_path):
     args = [sys.executable, "-m", "seqexp.app.train", f"hydra.run.dir={run_dir}", f"paths.data_dir={tmp_path}/d",
             f"paths.cache_dir={tmp_path}/c", "logger=none", "trainer.progress_bar=false", "trainer.max_epochs=300",
             "trainer.patience=300", "data.generate.n_users=300", "model.embedding_dim=16"]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a runner started in the background (nohup ... &) ignores SIGINT, and Python then never installs its
+    # KeyboardInterrupt handler: give the child the default disposition, as an interactive terminal would
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     deadline = time.time() + 120
     while not (run_dir / "checkpoints" / "last.pt").exists() and time.time() < deadline:
         time.sleep(0.2)
