@@ -96,16 +96,20 @@ def test_valid_users_with_target_behaviors_samples_among_the_evaluated_users(tmp
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (0, r"split.valid_users=0 must be a positive number"),
-        (0.5, r"split.valid_users=0.5 must be a whole number \(e.g. split.valid_users=2048\)"),
-        (True, r"split.valid_users=True must be a whole number"),
-        ("all", r"split.valid_users='all' must be a whole number"),
+        ("0", r"split.valid_users=0 must be a positive number"),
+        ("0.5", r"split.valid_users=0.5 is not a whole number"),
+        ("true", r"split.valid_users=True is not a whole number"),
+        ("all", r"split.valid_users='all' is not a whole number"),
     ],
 )
 def test_valid_users_must_be_a_positive_whole_number(tmp_path, value, message):
-    data = unique_item_log(tmp_path)
-    with pytest.raises(ValueError, match=message):
-        make_split(data, OmegaConf.create({"name": "leave_one_out", "valid_users": value}))
+    from seqexp.app.config_checks import check_config
+
+    with pytest.raises(ConfigError, match=message):  # checked before any work starts
+        check_config(compose_train(tmp_path, *TINY, f"split.valid_users={value}"), [])
+    data = unique_item_log(tmp_path)  # and by the split itself, for callers of the Python API
+    with pytest.raises(ValueError, match=r"split.valid_users=0 must be a positive number"):
+        make_split(data, OmegaConf.create({"name": "leave_one_out", "valid_users": 0}))
 
 
 def test_valid_users_is_refused_where_it_means_nothing(tmp_path):

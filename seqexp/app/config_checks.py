@@ -25,6 +25,7 @@ def check_config(cfg: DictConfig, overrides: list[str]) -> tuple[TrainerSettings
     """Returns the trainer settings and the selection metric (e.g. "ndcg@10"); raises ConfigError."""
     _check_resolvable(cfg)
     _check_data(cfg)
+    _check_valid_users(cfg)
     selection = _check_eval(cfg)
     _check_optimizer(cfg)
     settings = TrainerSettings.from_config(cfg.trainer, cfg.model.get("batch_size"), cfg.get("seed", 0))
@@ -60,6 +61,28 @@ def _check_data(cfg: DictConfig) -> None:
         raise ConfigError(
             f"data.train_stride={stride} must be between 1 and data.max_len={max_len}: windows of max_len events "
             f"every train_stride events would skip the targets between them; use data.train_stride<={max_len} or null"
+        )
+
+
+def _check_valid_users(cfg: DictConfig) -> None:
+    """split.valid_users (leave-one-out on a validation sample): a positive whole number, alone in choosing the
+    validation users."""
+    valid_users = cfg.split.get("valid_users")
+    if valid_users is None:
+        return
+    if _int(cfg.split, "valid_users", "split.valid_users") < 1:
+        raise ConfigError(f"split.valid_users={valid_users} must be a positive number of users (or null: every user)")
+    if cfg.split.name != "leave_one_out":
+        raise ConfigError(
+            f"split.valid_users={valid_users} applies to split=leave_one_out only; split={cfg.split.name} chooses "
+            "its validation cases by time: remove split.valid_users"
+        )
+    _int(cfg.split, "valid_seed", "split.valid_seed")
+    if cfg.eval.get("sample_users") is not None:
+        raise ConfigError(
+            f"split.valid_users={valid_users} and eval.sample_users={cfg.eval.sample_users} both choose the "
+            "validation users; set one: split.valid_users (the others train on their validation target) or "
+            "eval.sample_users (a validation sample only), and the other to null"
         )
 
 
@@ -108,6 +131,8 @@ def _check_optimizer(cfg: DictConfig) -> None:
 def _int(node: DictConfig, key: str, name: str) -> int:
     value = node.get(key)
     try:
+        if isinstance(value, bool):  # int(True) == 1: a YAML true is not a count
+            raise ValueError
         number = int(value)
         if float(value) != number:
             raise ValueError

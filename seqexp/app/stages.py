@@ -147,13 +147,7 @@ def split_data(run: Run, data: PreparedData) -> tuple[Split, Tensors]:
     """The evaluation split and the fixed-length tensors of its three parts."""
     cfg = run.cfg
     is_target = target_mask(data, cfg.split.get("target_behaviors"))
-    valid_users = cfg.split.get("valid_users")
-    if valid_users is not None and cfg.eval.get("sample_users") is not None:
-        raise ConfigError(
-            f"split.valid_users={valid_users} and eval.sample_users={cfg.eval.sample_users} both choose the "
-            "validation users; set one: split.valid_users (the others train on their validation target) or "
-            "eval.sample_users (a validation sample only), and the other to null"
-        )
+    valid_users = cfg.split.get("valid_users")  # checked by config_checks
     try:
         split = make_split(data, cfg.split, is_target)
     except ValueError as e:

@@ -141,8 +141,7 @@ def make_split(data: PreparedData, split_cfg, is_target: np.ndarray | None = Non
         split = leave_one_out(data, is_target)
         if valid_users is None:
             return split
-        seed = _whole(split_cfg.get("valid_seed", 0), "valid_seed", "e.g. split.valid_seed=0")
-        return validate_on_sample(split, _whole(valid_users, "valid_users", "e.g. split.valid_users=2048"), seed)
+        return validate_on_sample(split, int(valid_users), int(split_cfg.get("valid_seed", 0)))
     if valid_users is not None:
         raise ValueError(
             f"split.valid_users={valid_users} applies to split=leave_one_out only; split={name} chooses its "
@@ -162,13 +161,6 @@ def make_split(data: PreparedData, split_cfg, is_target: np.ndarray | None = Non
             raise ValueError("split=session predicts each session's last click; split.target_behaviors must be null")
         return by_session_end(data, valid_time, test_time)
     return temporal(data, valid_time, test_time, is_target)
-
-
-def _whole(value, key: str, example: str) -> int:
-    """A whole-number split setting, or a ValueError that names the key and quotes what was given."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-        raise ValueError(f"split.{key}={value!r} must be a whole number ({example})")
-    return int(value)
 
 
 def cut_times(data: PreparedData, valid_time, test_time, valid_quantile: float, test_quantile: float):
