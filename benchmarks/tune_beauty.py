@@ -33,6 +33,12 @@ FULL_SOFTMAX = [
     "model.loss._target_=seqexp.model.losses.FullSoftmax", "~model.loss.num_negatives", "~model.loss.per_position",
     "~model.loss.distribution", "~model.loss.logq_correction",
 ]  # fmt: skip
+ESASREC_FULL_SCALED = ["model=esasrec", *FULL_SOFTMAX, "model.scale_embeddings=true"]
+# eSASRec's Beauty card (see the trial below)
+ESASREC_BEAUTY = [
+    "model.embedding_dim=256", "model.encoder.num_layers=1", "model.encoder.dropout=0.2",
+    "model.encoder.attention_dropout=0.2",
+]  # fmt: skip
 # name -> overrides on top of BASE (a trial that names no precision runs at trainer.precision=auto: bf16 on a CPU
 # with native bf16); the RecSys 2023 SASRec+ settings (antklen/sasrec-bert4rec-recsys23,
 # src/configs/SASRec.yaml: hidden 64, 2 blocks, 1 head, dropout 0.1, Adam 1e-3, batch 128, last 50 items, full CE)
@@ -59,6 +65,24 @@ TRIALS: dict[str, list[str]] = {
     "esasrec-full-scaled": ["model=esasrec", *FULL_SOFTMAX, "model.scale_embeddings=true"],
     "esasrec-full-scaled-valid2048": [
         "model=esasrec", *FULL_SOFTMAX, "model.scale_embeddings=true", "split.valid_users=2048",
+    ],  # fmt: skip
+    # eSASRec's own Beauty settings (blondered/transformer_benchmark, configs/paper/loo/s3_beauty_ligr.yaml: 256
+    # factors, 1 block, 1 head, dropout 0.2, sampled softmax with 256 negatives, last 50 items), on RecTools' protocol
+    "esasrec-paper-beauty-valid2048": [
+        "model=esasrec", *ESASREC_BEAUTY, "split.valid_users=2048",
+    ],  # fmt: skip
+    # eSASRec + full softmax + scaled inputs overfits on Beauty (train loss as sasrec's, valid 25% lower): more
+    # dropout, or a feed-forward as narrow as sasrec's (LiGR's SwiGLU is 4 x D wide, sasrec's card 1 x D)
+    "esasrec-full-scaled-drop03-valid2048": [
+        *ESASREC_FULL_SCALED, "model.encoder.dropout=0.3", "model.encoder.attention_dropout=0.3",
+        "split.valid_users=2048",
+    ],  # fmt: skip
+    "esasrec-full-scaled-ff1-valid2048": [
+        *ESASREC_FULL_SCALED, "model.encoder.ff_multiplier=1", "split.valid_users=2048",
+    ],  # fmt: skip
+    # ... or the output LayerNorm that sasrec's GPT-2 blocks end with and LiGR lacks
+    "esasrec-full-scaled-norm-valid2048": [
+        *ESASREC_FULL_SCALED, "model.encoder.final_norm=true", "split.valid_users=2048",
     ],  # fmt: skip
     "sparse-catalogue-d128-valid2048": [
         "experiment=sparse_catalogue", "model.embedding_dim=128", "model.encoder.num_heads=2", "split.valid_users=2048",

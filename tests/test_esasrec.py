@@ -147,6 +147,21 @@ def test_parameter_count_matches_a_hand_count():
         assert sum(p.numel() for p in enc.parameters()) == expected
 
 
+def test_final_norm_layer_normalises_real_outputs_and_keeps_padding_zero():
+    plain, normed = _encoder(), _encoder(final_norm=True)  # same seed: same layers, plus one LayerNorm
+    torch.manual_seed(4)
+    x = torch.randn(2, 5, D)
+    real = torch.tensor([[False, False, True, True, True], [True, True, True, True, True]])
+    with torch.no_grad():
+        normed.final_norm.weight.fill_(2.0)
+        normed.final_norm.bias.fill_(0.5)
+        a, b = plain(x, real), normed(x, real)
+    expected = F.layer_norm(a, (D,), eps=1e-5) * 2.0 + 0.5  # the plain encoder's output, normalised per position
+    torch.testing.assert_close(b[real], expected[real], rtol=1e-5, atol=1e-5)
+    assert not b[~real].any()  # padded positions stay zero (not the LayerNorm bias)
+    assert sum(p.numel() for p in normed.parameters()) == sum(p.numel() for p in plain.parameters()) + 2 * D
+
+
 def test_dropout_acts_in_training_only():
     enc = _encoder(dropout=0.5, attention_dropout=0.5)
     x, real = torch.randn(2, 6, D), torch.ones(2, 6, dtype=torch.bool)

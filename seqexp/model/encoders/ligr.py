@@ -14,7 +14,8 @@ learned sigmoid gate read from the un-normalised residual stream,
 
 written after the authors' own implementation (RecTools `LiGRLayer`, `SwigluFeedForward`, the code the
 eSASRec paper's benchmark runs): gates are D x D linear maps with bias, the SwiGLU feed-forward has width
-`ff_multiplier * D` and no biases, attention projections have biases, no final LayerNorm after the last layer,
+`ff_multiplier * D` and no biases, attention projections have biases, no final LayerNorm after the last layer
+(`final_norm=True` adds one, as SASRec's last block),
 learned position embeddings counted from the most recent event added to the input, then dropout, and
 Xavier-normal initialisation of every weight matrix.
 
@@ -24,9 +25,10 @@ Deviations, and why:
   zeroed, as for the other seqexp encoders. Real positions never see padding, so nothing real changes.
 - The item table and its initialisation belong to `SequenceRecommender` (seqexp's N(0, init_std) for every
   encoder, so comparisons differ only in the encoder); RecTools Xavier-initialises it too.
-- The loss (YAML): seqexp's `SampledSoftmax` draws its 256 uniform negatives once per batch, shared by every
-  position; RecTools draws 256 per position. On ml-100k (1,682 items) this card reached valid NDCG@10 0.050
-  after 8 epochs where the same encoder with the full softmax reached 0.090.
+- The loss (YAML): `SampledSoftmax(per_position=true)` draws 256 uniform negatives for every position, as
+  RecTools does. A draw shared by the whole batch is cheaper but weaker: on ml-100k (1,682 items) this card with
+  shared negatives reached valid NDCG@10 0.050 after 8 epochs where the same encoder with the full softmax
+  reached 0.090.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ class ESASRecEncoder(SequenceEncoder):
         max_len: int = 50,
         layer_norm_eps: float = 1e-5,
         ff_bias: bool = False,
+        final_norm: bool = False,
     ) -> None:
         _check(hidden_size, num_layers, num_heads, ff_multiplier, dropout, attention_dropout)
         super().__init__(hidden_size)
@@ -146,6 +149,8 @@ class ESASRecEncoder(SequenceEncoder):
             LiGRLayer(hidden_size, num_heads, ff_multiplier, dropout, attention_dropout, layer_norm_eps, ff_bias)
             for _ in range(num_layers)
         )
+        # optional LayerNorm on the output (GPT-2 / SASRec's last LayerNorm; RecTools' LiGR stack has none)
+        self.final_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps) if final_norm else nn.Identity()
         for p in self.parameters():  # RecTools: Xavier-normal for every weight matrix, biases as built
             if p.dim() > 1:
                 nn.init.xavier_normal_(p)
@@ -156,7 +161,7 @@ class ESASRecEncoder(SequenceEncoder):
         allowed = attention_mask(padding_mask)  # (B, 1, L, L)
         for layer in self.layers:
             h = layer(h, allowed)
-        return h * padding_mask[:, :, None]  # padded queries read only themselves: zero them
+        return self.final_norm(h) * padding_mask[:, :, None]  # padded queries read only themselves: zero them
 
 
 def _check(hidden_size: int, num_layers: int, num_heads: int, ff_multiplier: int, *dropouts: float) -> None:
