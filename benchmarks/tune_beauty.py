@@ -84,6 +84,16 @@ TRIALS: dict[str, list[str]] = {
     "esasrec-full-scaled-norm-valid2048": [
         *ESASREC_FULL_SCALED, "model.encoder.final_norm=true", "split.valid_users=2048",
     ],  # fmt: skip
+    "esasrec-full-scaled-norm-valid2048-seed1": [
+        *ESASREC_FULL_SCALED, "model.encoder.final_norm=true", "split.valid_users=2048", "seed=1",
+    ],  # fmt: skip
+    "esasrec-full-scaled-norm-valid2048-seed2": [
+        *ESASREC_FULL_SCALED, "model.encoder.final_norm=true", "split.valid_users=2048", "seed=2",
+    ],  # fmt: skip
+    "esasrec-full-scaled-ff1-norm-valid2048": [
+        *ESASREC_FULL_SCALED, "model.encoder.ff_multiplier=1", "model.encoder.final_norm=true",
+        "split.valid_users=2048",
+    ],  # fmt: skip
     "sparse-catalogue-d128-valid2048": [
         "experiment=sparse_catalogue", "model.embedding_dim=128", "model.encoder.num_heads=2", "split.valid_users=2048",
     ],  # fmt: skip

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from conftest import CONF_DIR, TINY, compose_train
 from seqexp.app.train import train
 from seqexp.errors import ConfigError
+from seqexp.tracking.results import FULL_SOFTMAX
 from seqexp.tracking.trackers import NullTracker, WandbTracker
 
 
@@ -138,6 +139,17 @@ def test_experiment_presets_hold_overrides_only_and_compose(tmp_path):
     card = compose_train(tmp_path, "model=sasrec", "data=beauty")
     assert (sparse.model.name, sparse.model.scale_embeddings, sparse.model.optimizer.lr) == ("sasrec", True, 1e-3)
     assert (sparse.model.encoder.dropout, card.model.encoder.dropout, card.model.scale_embeddings) == (0.1, 0.2, False)
+    esasrec = compose_train(tmp_path, "experiment=sparse_catalogue_esasrec", "data=beauty")
+    assert esasrec.model.name == "esasrec" and dict(esasrec.model.loss) == {"_target_": FULL_SOFTMAX}
+    assert (esasrec.model.scale_embeddings, esasrec.model.encoder.final_norm) == (True, True)
+
+
+def test_esasrec_takes_its_loss_from_the_loss_group(tmp_path):
+    card = compose_train(tmp_path, "model=esasrec").model
+    assert (card.loss.num_negatives, card.loss.per_position, card.encoder.final_norm) == (256, True, False)
+    assert dict(compose_train(tmp_path, "model=esasrec", "model/loss=full").model.loss) == {"_target_": FULL_SOFTMAX}
+    swapped = compose_train(tmp_path, "model=esasrec", "model/loss=sampled").model.loss  # replaced, not merged
+    assert (swapped.num_negatives, swapped.per_position, swapped.logq_correction) == (2048, False, True)
 
 
 def test_max_minutes_stops_after_the_epoch_that_spends_the_budget(tmp_path):
