@@ -8,7 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def loss_overrides(model: str, loss: str) -> list[str]:
+    """Overrides that train `model` with conf/model/loss/<loss>.yaml ("full": the full softmax). A card whose loss is
+    a defaults entry (esasrec) swaps it with `model/loss=...`; the others hold an inline full softmax, which
+    `+model/loss=...` replaces (and "full" needs no override)."""
+    card = yaml.safe_load((ROOT / "conf" / "model" / f"{model}.yaml").read_text())
+    if any(isinstance(entry, dict) and "loss" in entry for entry in card.get("defaults", [])):
+        return [f"model/loss={loss}"]
+    return [] if loss == "full" else [f"+model/loss={loss}"]
 
 
 def finished(run_dir: Path) -> dict | None:

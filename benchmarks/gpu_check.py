@@ -27,10 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {  # name -> (overrides, the measure it reports)
     "fp32": (["trainer.precision=no"], ["s/epoch fp32", "peak MB full CE"]),
-    "chunked": (["trainer.precision=no", "+model/loss=chunked"], ["peak MB chunked CE"]),
+    "chunked": (["trainer.precision=no"], ["peak MB chunked CE"]),  # + conf/model/loss/chunked.yaml (VARIANT_LOSS)
     "bf16": (["trainer.precision=bf16"], ["s/epoch bf16"]),
     "compile": (["trainer.precision=no", "trainer.compile=true"], ["s/epoch compile"]),
 }
+VARIANT_LOSS = {"chunked": "chunked"}  # variant -> the conf/model/loss option it trains with
 OTHER_ROWS = [
     ("eval", "users/s, exact full ranking"),
     ("ray", "sweep of 2 jobs sharing one device"),
@@ -59,6 +60,7 @@ def peak_memory_mb(device: str) -> str:
 def train_variant(model: str, variant: str, workdir: Path, overrides: list[str]) -> dict[str, str]:
     """One run of `model` in this process; {measure: value} for the variant's measures."""
     import torch
+    from _runs import loss_overrides  # benchmarks/_runs.py (run as a script, this folder is on sys.path)
     from accelerate.state import AcceleratorState
     from hydra import compose, initialize_config_dir
 
@@ -68,6 +70,8 @@ def train_variant(model: str, variant: str, workdir: Path, overrides: list[str])
     torch._dynamo.reset()
 
     extra, measures = VARIANTS[variant]
+    if variant in VARIANT_LOSS:
+        extra = [*extra, *loss_overrides(model, VARIANT_LOSS[variant])]
     out = workdir / f"{model}-{variant}"
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", [f"model={model}", *overrides, *extra, f"paths.output_dir={out}"])

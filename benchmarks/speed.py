@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 from _history import seconds_to  # benchmarks/_history.py
 from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
+from _runs import loss_overrides  # benchmarks/_runs.py
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["lstm", "gru", "sasrec", "bert4rec"]
@@ -188,7 +189,7 @@ def beauty(args: argparse.Namespace, peer: dict[str, dict], report: Report) -> l
                     f"beauty-{model}-{loss}-{variant}",
                     ["data=beauty", f"data.path={args.beauty}", f"model={model}", "trainer.max_epochs=1",
                      f"trainer.limit_train_batches={args.beauty_batches}", "trainer.save_checkpoint=false",
-                     *(["+model/loss=sampled"] if loss == "sampled" else []), *VARIANTS[variant]],
+                     *loss_overrides(model, loss), *VARIANTS[variant]],
                     args,
                 )  # fmt: skip
                 row = res["history"][0]
