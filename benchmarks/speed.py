@@ -15,7 +15,8 @@ Three tables, each run one at a time (never in parallel: timings are compared), 
    we train one sequence per user with a loss at every position, so the fair unit is training targets
    (positions that carry a loss) per second — RecBole's samples/s is its targets/s.
 3. Amazon Beauty (54,542 items), every encoder x variant for `--beauty-batches` batches of one epoch (s/epoch
-   extrapolated to the whole epoch) plus a full validation pass: full softmax and `+model/loss=sampled`.
+   extrapolated to the whole epoch) plus a full validation pass: full softmax and `+model/loss=sampled`
+   (each card asks for them by name: `_runs.loss_overrides`).
 
 Variants: fp32 (default), bf16 (`trainer.precision=bf16` autocast), compile (`trainer.compile=true`). With CUDA
 visible the runs use it (`trainer.device=auto`); writes benchmarks/results/speed_<cpu|gpu>.md.

@@ -99,6 +99,10 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
     check_same_run(saved, {**same, "config": now}, tmp_path / "last.pt")
     with pytest.raises(ResumeMismatch, match=r"split.valid_users=None, this command has split.valid_users=2048"):
         check_same_run(saved, {**same, "config": {**now, "split.valid_users": 2048}}, tmp_path / "last.pt")
+    esasrec = {**now, "model.encoder.final_norm": False}  # an esasrec run from before its output norm existed
+    check_same_run(saved, {**same, "config": esasrec}, tmp_path / "last.pt")
+    with pytest.raises(ResumeMismatch, match=r"final_norm=False, this command has model.encoder.final_norm=True"):
+        check_same_run(saved, {**same, "config": {**esasrec, "model.encoder.final_norm": True}}, tmp_path / "last.pt")
 
 
 def test_a_snapshot_without_identity_is_checked_by_its_shapes(finished):

@@ -25,7 +25,11 @@ log = logging.getLogger(__name__)
 IDENTITY_KEYS = ("model", "split", "eval", "seed", "optimized_metric", "data.max_len", "data.train_stride")
 MAY_CHANGE = ("eval.batch_size",)  # performance only: the same numbers with any value
 # keys added to the cards after snapshots were written: absent from an older identity means the value it ran with
-ADDED_LATER = {"model.scale_embeddings": False, **{f"split.{k}": v for k, v in splits.ADDED_LATER.items()}}
+ADDED_LATER = {
+    "model.scale_embeddings": False,
+    "model.encoder.final_norm": False,  # esasrec's output LayerNorm (2026-12-02)
+    **{f"split.{k}": v for k, v in splits.ADDED_LATER.items()},
+}
 
 
 def run_identity(cfg: DictConfig, data_fingerprint: str, overrides: list[str]) -> dict[str, Any]:

@@ -221,11 +221,12 @@ class CutCrossEntropy(nn.Module):
         except ImportError:
             raise ConfigError(
                 "+model/loss=cce needs the cut-cross-entropy package (pip install cut-cross-entropy; Triton on a "
-                "CUDA GPU for impl=cce); on CPU use +model/loss=chunked, the same exact loss"
+                "CUDA GPU for impl=cce); on CPU use +model/loss=chunked (model/loss=chunked on esasrec), the same "
+                "exact loss"
             ) from None
         if candidates is not None:
             raise ConfigError(
                 "+model/loss=cce cannot leave items out of the softmax (text side vectors restrict the candidates); "
-                "use +model/loss=chunked"
+                "use +model/loss=chunked (model/loss=chunked on esasrec)"
             )
         return linear_cross_entropy(h, item_table[1:], targets - 1, impl=self.impl, reduction="mean")

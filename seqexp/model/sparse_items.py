@@ -12,7 +12,7 @@ Config (model card or command line):
 
     model.sparse_items: true
     model.optimizer._target_: seqexp.model.sparse_items.SparseItemOptimizer   # lr, weight_decay, ... as before
-    +model/loss=sampled   (or mixed)
+    +model/loss=sampled   (or mixed; model/loss=... on esasrec, whose card takes its loss from that group)
 
 Weight decay, when set, applies to the dense parameters only (SparseAdam has none).
 """
@@ -36,7 +36,8 @@ def enable_sparse_items(model: Any) -> None:
     if not getattr(loss, "gathers_rows", False):
         raise ConfigError(
             f"model.sparse_items=true needs a loss that reads only the rows it scores (+model/loss=sampled or "
-            f"+model/loss=mixed); {type(loss).__name__} multiplies the whole item table, so its gradient is dense"
+            f"+model/loss=mixed; model/loss=... on esasrec); {type(loss).__name__} multiplies the whole item table, "
+            f"so its gradient is dense"
         )
     if model.text_projection is not None:
         raise ConfigError(
@@ -76,7 +77,7 @@ class SparseItemOptimizer(torch.optim.Optimizer):
         if not sparse:
             raise ConfigError(
                 "model.optimizer=SparseItemOptimizer found no sparse item table: set model.sparse_items=true "
-                "(with +model/loss=sampled), or use torch.optim.Adam"
+                "(with +model/loss=sampled, or model/loss=sampled on esasrec), or use torch.optim.Adam"
             )
         self.sparse_optimizer = torch.optim.SparseAdam(sparse, lr=lr, betas=tuple(betas), eps=eps)
         make_dense = dense if dense is not None else torch.optim.Adam

@@ -3,7 +3,8 @@
 Tikhonovich, Zelinskiy, Petrov, Spirina, Semenov, Savchenko, Kuliev, "eSASRec: Enhancing Transformer-based
 Recommendations in a Modular Fashion", RecSys 2025 (arXiv 2508.06450): of the modular changes to SASRec they
 benchmark, the best combination keeps SASRec's causal next-item objective, replaces the Transformer layers by
-LiGR layers and the loss by a sampled softmax (`conf/model/esasrec.yaml` sets the last two).
+LiGR layers and the loss by a sampled softmax (`conf/model/esasrec.yaml`; its loss is
+`conf/model/loss/sampled_per_position.yaml`).
 
 LiGR layers come from Borisyuk et al., "From Features to Transformers: Redefining Ranking for Scalable
 Impact" (LinkedIn, arXiv 2502.03417): a pre-LayerNorm block whose two residual branches are each scaled by a
