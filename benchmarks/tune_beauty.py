@@ -34,11 +34,8 @@ FULL_SOFTMAX = [
     "~model.loss.distribution", "~model.loss.logq_correction",
 ]  # fmt: skip
 ESASREC_FULL_SCALED = ["model=esasrec", *FULL_SOFTMAX, "model.scale_embeddings=true"]
-# eSASRec's Beauty card (see the trial below)
-ESASREC_BEAUTY = [
-    "model.embedding_dim=256", "model.encoder.num_layers=1", "model.encoder.dropout=0.2",
-    "model.encoder.attention_dropout=0.2",
-]  # fmt: skip
+# the chosen eSASRec recipe (= experiment=sparse_catalogue_esasrec) on RecTools' protocol; its seeds add seed=N
+ESASREC_NORM_VALID2048 = [*ESASREC_FULL_SCALED, "model.encoder.final_norm=true", "split.valid_users=2048"]
 # name -> overrides on top of BASE (a trial that names no precision runs at trainer.precision=auto: bf16 on a CPU
 # with native bf16); the RecSys 2023 SASRec+ settings (antklen/sasrec-bert4rec-recsys23,
 # src/configs/SASRec.yaml: hidden 64, 2 blocks, 1 head, dropout 0.1, Adam 1e-3, batch 128, last 50 items, full CE)
@@ -69,7 +66,8 @@ TRIALS: dict[str, list[str]] = {
     # eSASRec's own Beauty settings (blondered/transformer_benchmark, configs/paper/loo/s3_beauty_ligr.yaml: 256
     # factors, 1 block, 1 head, dropout 0.2, sampled softmax with 256 negatives, last 50 items), on RecTools' protocol
     "esasrec-paper-beauty-valid2048": [
-        "model=esasrec", *ESASREC_BEAUTY, "split.valid_users=2048",
+        "model=esasrec", "model.embedding_dim=256", "model.encoder.num_layers=1", "model.encoder.dropout=0.2",
+        "model.encoder.attention_dropout=0.2", "split.valid_users=2048",
     ],  # fmt: skip
     # eSASRec + full softmax + scaled inputs overfits on Beauty (train loss as sasrec's, valid 25% lower): more
     # dropout, or a feed-forward as narrow as sasrec's (LiGR's SwiGLU is 4 x D wide, sasrec's card 1 x D)
@@ -81,15 +79,9 @@ TRIALS: dict[str, list[str]] = {
         *ESASREC_FULL_SCALED, "model.encoder.ff_multiplier=1", "split.valid_users=2048",
     ],  # fmt: skip
     # ... or the output LayerNorm that sasrec's GPT-2 blocks end with and LiGR lacks
-    "esasrec-full-scaled-norm-valid2048": [
-        *ESASREC_FULL_SCALED, "model.encoder.final_norm=true", "split.valid_users=2048",
-    ],  # fmt: skip
-    "esasrec-full-scaled-norm-valid2048-seed1": [
-        *ESASREC_FULL_SCALED, "model.encoder.final_norm=true", "split.valid_users=2048", "seed=1",
-    ],  # fmt: skip
-    "esasrec-full-scaled-norm-valid2048-seed2": [
-        *ESASREC_FULL_SCALED, "model.encoder.final_norm=true", "split.valid_users=2048", "seed=2",
-    ],  # fmt: skip
+    "esasrec-full-scaled-norm-valid2048": ESASREC_NORM_VALID2048,
+    "esasrec-full-scaled-norm-valid2048-seed1": [*ESASREC_NORM_VALID2048, "seed=1"],
+    "esasrec-full-scaled-norm-valid2048-seed2": [*ESASREC_NORM_VALID2048, "seed=2"],
     "esasrec-full-scaled-ff1-norm-valid2048": [
         *ESASREC_FULL_SCALED, "model.encoder.ff_multiplier=1", "model.encoder.final_norm=true",
         "split.valid_users=2048",
