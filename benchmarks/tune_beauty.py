@@ -86,12 +86,24 @@ TRIALS: dict[str, list[str]] = {
         *ESASREC_FULL_SCALED, "model.encoder.ff_multiplier=1", "model.encoder.final_norm=true",
         "split.valid_users=2048",
     ],  # fmt: skip
+    # LiGR's Xavier-normal weights (std 0.125 at D 64) against sasrec's N(0, 0.02), on the chosen recipe
+    "esasrec-full-scaled-norm-init002-valid2048": [*ESASREC_NORM_VALID2048, "model.encoder.initializer_range=0.02"],
+    "esasrec-full-scaled-norm-init002-valid2048-seed1": [
+        *ESASREC_NORM_VALID2048, "model.encoder.initializer_range=0.02", "seed=1",
+    ],  # fmt: skip
+    "esasrec-full-scaled-norm-init002-valid2048-seed2": [
+        *ESASREC_NORM_VALID2048, "model.encoder.initializer_range=0.02", "seed=2",
+    ],  # fmt: skip
     "sparse-catalogue-d128-valid2048": [
         "experiment=sparse_catalogue", "model.embedding_dim=128", "model.encoder.num_heads=2", "split.valid_users=2048",
     ],  # fmt: skip
     "sparse-catalogue-valid2048-seed1": ["experiment=sparse_catalogue", "split.valid_users=2048", "seed=1"],
     "sparse-catalogue-valid2048-seed2": ["experiment=sparse_catalogue", "split.valid_users=2048", "seed=2"],
     "bert4rec-defaults": ["model=bert4rec"],
+    # the card (full softmax over the masked positions) with the sparse-catalogue dropout, on RecTools' protocol
+    "bert4rec-drop01-valid2048": [
+        "model=bert4rec", "model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1", "split.valid_users=2048",
+    ],  # fmt: skip
     "gru-defaults": ["model=gru"],
     "lstm-defaults": ["model=lstm"],
 }

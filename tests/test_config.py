@@ -142,6 +142,9 @@ def test_experiment_presets_hold_overrides_only_and_compose(tmp_path):
     esasrec = compose_train(tmp_path, "experiment=sparse_catalogue_esasrec", "data=beauty")
     assert esasrec.model.name == "esasrec" and dict(esasrec.model.loss) == {"_target_": FULL_SOFTMAX}
     assert (esasrec.model.scale_embeddings, esasrec.model.encoder.final_norm) == (True, True)
+    bert4rec = compose_train(tmp_path, "experiment=sparse_catalogue_bert4rec", "data=beauty").model
+    assert (bert4rec.name, bert4rec.encoder.dropout, bert4rec.encoder.attention_dropout) == ("bert4rec", 0.1, 0.1)
+    assert dict(bert4rec.loss) == {"_target_": FULL_SOFTMAX}  # the card's loss, untouched
 
 
 def test_esasrec_takes_its_loss_from_the_loss_group(tmp_path):

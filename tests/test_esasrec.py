@@ -162,6 +162,18 @@ def test_final_norm_layer_normalises_real_outputs_and_keeps_padding_zero():
     assert sum(p.numel() for p in normed.parameters()) == sum(p.numel() for p in plain.parameters()) + 2 * D
 
 
+def test_weight_matrices_are_xavier_normal_by_default_and_n_0_std_with_initializer_range():
+    torch.manual_seed(0)
+    width = 64  # big enough matrices for the sample std to sit within a few percent of the target
+    xavier, normal = ESASRecEncoder(hidden_size=width), ESASRecEncoder(hidden_size=width, initializer_range=0.02)
+    for enc, std_of in ((xavier, lambda w: (2.0 / sum(w.shape)) ** 0.5), (normal, lambda w: 0.02)):
+        gate = enc.layers[0].attn_gate.weight  # (D, D): Xavier std sqrt(2 / (D + D)) = 0.125 at D 64
+        up = enc.layers[0].feed_forward.up_proj.weight  # (4D, D): Xavier std sqrt(2 / 5D)
+        for w in (gate, up, enc.position_embedding.weight):
+            assert abs(w.std().item() / std_of(w) - 1) < 0.1, (w.shape, w.std().item(), std_of(w))
+    assert xavier.layers[0].attn_gate.weight.std() > 5 * normal.layers[0].attn_gate.weight.std()
+
+
 def test_dropout_acts_in_training_only():
     enc = _encoder(dropout=0.5, attention_dropout=0.5)
     x, real = torch.randn(2, 6, D), torch.ones(2, 6, dtype=torch.bool)
@@ -186,6 +198,7 @@ def test_positions_match_the_sasrec_convention_and_overlong_input_is_refused():
         ({"num_layers": 0}, "num_layers=0"),
         ({"ff_multiplier": 0}, "ff_multiplier=0"),
         ({"dropout": 1.0}, r"dropout / attention_dropout = \[1.0, 0.1\]"),
+        ({"initializer_range": 0.0}, r"initializer_range=0.0 must be a positive std"),
     ],
 )
 def test_impossible_settings_name_the_key(kw, message):

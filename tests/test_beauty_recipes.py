@@ -1,0 +1,37 @@
+"""The shipped sparse-catalogue recipes (conf/experiment/sparse_catalogue*.yaml) are the settings that were
+measured: each composes the same model and split as the Beauty trial of benchmarks/tune_beauty.py it cites
+(benchmarks/results/tuning_beauty.md), so a user who runs the recipe runs what the table reports."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import REPO, compose_train
+
+RECIPE_OF_TRIAL = {  # trial of tuning_beauty.md -> the experiment file that ships it
+    "sparse-catalogue-valid2048": "sparse_catalogue",
+    "esasrec-full-scaled-norm-valid2048": "sparse_catalogue_esasrec",
+    "bert4rec-drop01-valid2048": "sparse_catalogue_bert4rec",
+}
+
+
+@pytest.fixture(scope="module")
+def trials() -> dict[str, list[str]]:
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))  # tune_beauty imports its siblings by name
+    try:
+        return importlib.import_module("tune_beauty").TRIALS
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+
+@pytest.mark.parametrize(("trial", "experiment"), sorted(RECIPE_OF_TRIAL.items()))
+def test_recipe_composes_the_model_its_trial_measured(tmp_path, trials, trial, experiment):
+    measured = compose_train(tmp_path, "data=beauty", *trials[trial])
+    shipped = compose_train(tmp_path, "data=beauty", f"experiment={experiment}", "split.valid_users=2048")
+    assert OmegaConf.to_container(shipped.model) == OmegaConf.to_container(measured.model)
+    assert shipped.split == measured.split
