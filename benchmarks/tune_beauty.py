@@ -34,8 +34,10 @@ FULL_SOFTMAX = [
     "~model.loss.distribution", "~model.loss.logq_correction",
 ]  # fmt: skip
 ESASREC_FULL_SCALED = ["model=esasrec", *FULL_SOFTMAX, "model.scale_embeddings=true"]
-# the chosen eSASRec recipe (= experiment=sparse_catalogue_esasrec) on RecTools' protocol; its seeds add seed=N
+# session 7's eSASRec recipe on RecTools' protocol (Xavier-normal weights); its seeds add seed=N
 ESASREC_NORM_VALID2048 = [*ESASREC_FULL_SCALED, "model.encoder.final_norm=true", "split.valid_users=2048"]
+# the chosen eSASRec recipe (= experiment=sparse_catalogue_esasrec): the same with sasrec's N(0, 0.02) weights
+ESASREC_RECIPE_VALID2048 = [*ESASREC_NORM_VALID2048, "model.encoder.initializer_range=0.02"]
 # name -> overrides on top of BASE (a trial that names no precision runs at trainer.precision=auto: bf16 on a CPU
 # with native bf16); the RecSys 2023 SASRec+ settings (antklen/sasrec-bert4rec-recsys23,
 # src/configs/SASRec.yaml: hidden 64, 2 blocks, 1 head, dropout 0.1, Adam 1e-3, batch 128, last 50 items, full CE)
@@ -87,13 +89,9 @@ TRIALS: dict[str, list[str]] = {
         "split.valid_users=2048",
     ],  # fmt: skip
     # LiGR's Xavier-normal weights (std 0.125 at D 64) against sasrec's N(0, 0.02), on the chosen recipe
-    "esasrec-full-scaled-norm-init002-valid2048": [*ESASREC_NORM_VALID2048, "model.encoder.initializer_range=0.02"],
-    "esasrec-full-scaled-norm-init002-valid2048-seed1": [
-        *ESASREC_NORM_VALID2048, "model.encoder.initializer_range=0.02", "seed=1",
-    ],  # fmt: skip
-    "esasrec-full-scaled-norm-init002-valid2048-seed2": [
-        *ESASREC_NORM_VALID2048, "model.encoder.initializer_range=0.02", "seed=2",
-    ],  # fmt: skip
+    "esasrec-full-scaled-norm-init002-valid2048": ESASREC_RECIPE_VALID2048,
+    "esasrec-full-scaled-norm-init002-valid2048-seed1": [*ESASREC_RECIPE_VALID2048, "seed=1"],
+    "esasrec-full-scaled-norm-init002-valid2048-seed2": [*ESASREC_RECIPE_VALID2048, "seed=2"],
     "sparse-catalogue-d128-valid2048": [
         "experiment=sparse_catalogue", "model.embedding_dim=128", "model.encoder.num_heads=2", "split.valid_users=2048",
     ],  # fmt: skip

@@ -13,7 +13,7 @@ from conftest import REPO, compose_train
 
 RECIPE_OF_TRIAL = {  # trial of tuning_beauty.md -> the experiment file that ships it
     "sparse-catalogue-valid2048": "sparse_catalogue",
-    "esasrec-full-scaled-norm-valid2048": "sparse_catalogue_esasrec",
+    "esasrec-full-scaled-norm-init002-valid2048": "sparse_catalogue_esasrec",
     "bert4rec-drop01-valid2048": "sparse_catalogue_bert4rec",
 }
 
