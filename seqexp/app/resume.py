@@ -28,7 +28,7 @@ MAY_CHANGE = ("eval.batch_size",)  # performance only: the same numbers with any
 ADDED_LATER = {
     "model.scale_embeddings": False,
     "model.encoder.final_norm": False,  # esasrec's output LayerNorm (2026-12-02)
-    "model.encoder.initializer_range": None,  # esasrec's weight init, Xavier before it was a key (2026-12-02)
+    "model.encoder.initializer_range": None,  # esasrec's init, Xavier before the key (sasrec/bert4rec always had it)
     **{f"split.{k}": v for k, v in splits.ADDED_LATER.items()},
 }
 

@@ -19,7 +19,7 @@ eSASRec paper's benchmark runs): gates are D x D linear maps with bias, the SwiG
 (`final_norm=True` adds one, as SASRec's last block),
 learned position embeddings counted from the most recent event added to the input, then dropout, and
 Xavier-normal initialisation of every weight matrix (`initializer_range=0.02` draws them from N(0, 0.02)
-instead, as sasrec's GPT-2 blocks and BERT do: Xavier gives std 0.125 at D = 64).
+instead, BERT's and GPT-2's `initializer_range`: Xavier gives std 0.08-0.13 at D = 64).
 
 Deviations, and why:
 - Padded queries: RecTools lets every query attend to itself besides the causal and padding masks, which
