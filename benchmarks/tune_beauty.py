@@ -96,6 +96,12 @@ TRIALS: dict[str, list[str]] = {
     "sparse-catalogue-d128-valid2048": [
         "experiment=sparse_catalogue", "model.embedding_dim=128", "model.encoder.num_heads=2", "split.valid_users=2048",
     ],  # fmt: skip
+    # item 3 of #16: the recipe's full softmax against 2,048 sampled negatives (conf/model/loss/sampled.yaml) and
+    # in-batch + uniform negatives (mixed.yaml), both with their logQ correction
+    "sparse-catalogue-sampled-valid2048": [
+        "experiment=sparse_catalogue", "+model/loss=sampled", "split.valid_users=2048",
+    ],  # fmt: skip
+    "sparse-catalogue-mixed-valid2048": ["experiment=sparse_catalogue", "+model/loss=mixed", "split.valid_users=2048"],
     "sparse-catalogue-valid2048-seed1": ["experiment=sparse_catalogue", "split.valid_users=2048", "seed=1"],
     "sparse-catalogue-valid2048-seed2": ["experiment=sparse_catalogue", "split.valid_users=2048", "seed=2"],
     "bert4rec-defaults": ["model=bert4rec"],
