@@ -38,6 +38,8 @@ ESASREC_FULL_SCALED = ["model=esasrec", *FULL_SOFTMAX, "model.scale_embeddings=t
 ESASREC_NORM_VALID2048 = [*ESASREC_FULL_SCALED, "model.encoder.final_norm=true", "split.valid_users=2048"]
 # the chosen eSASRec recipe (= experiment=sparse_catalogue_esasrec): the same with sasrec's N(0, 0.02) weights
 ESASREC_RECIPE_VALID2048 = [*ESASREC_NORM_VALID2048, "model.encoder.initializer_range=0.02"]
+# the bert4rec card with the sparse-catalogue dropout (= experiment=sparse_catalogue_bert4rec)
+BERT4REC_DROP01 = ["model=bert4rec", "model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1"]
 # name -> overrides on top of BASE (a trial that names no precision runs at trainer.precision=auto: bf16 on a CPU
 # with native bf16); the RecSys 2023 SASRec+ settings (antklen/sasrec-bert4rec-recsys23,
 # src/configs/SASRec.yaml: hidden 64, 2 blocks, 1 head, dropout 0.1, Adam 1e-3, batch 128, last 50 items, full CE)
@@ -107,10 +109,8 @@ TRIALS: dict[str, list[str]] = {
     "bert4rec-defaults": ["model=bert4rec"],
     # the card (full softmax over the masked positions) with the sparse-catalogue dropout, on RecTools' protocol
     # and on the strict one (every validation target held out, as RecSys'23's BERT4Rec 0.0187)
-    "bert4rec-drop01-valid2048": [
-        "model=bert4rec", "model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1", "split.valid_users=2048",
-    ],  # fmt: skip
-    "bert4rec-drop01": ["model=bert4rec", "model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1"],
+    "bert4rec-drop01-valid2048": [*BERT4REC_DROP01, "split.valid_users=2048"],
+    "bert4rec-drop01": BERT4REC_DROP01,
     "gru-defaults": ["model=gru"],
     "lstm-defaults": ["model=lstm"],
 }

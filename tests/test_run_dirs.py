@@ -105,8 +105,8 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
         check_same_run(saved, {**same, "config": {**esasrec, "model.encoder.final_norm": True}}, tmp_path / "last.pt")
     xavier = {**esasrec, "model.encoder.initializer_range": None}  # ... and from before its init was a key
     check_same_run(saved, {**same, "config": xavier}, tmp_path / "last.pt")
+    normal = {**xavier, "model.encoder.initializer_range": 0.02}
     with pytest.raises(ResumeMismatch, match=r"initializer_range=None, this command has .*initializer_range=0.02"):
-        normal = {**xavier, "model.encoder.initializer_range": 0.02}
         check_same_run(saved, {**same, "config": normal}, tmp_path / "last.pt")
 
 

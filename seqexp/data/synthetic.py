@@ -42,19 +42,9 @@ def generate_log(
 ) -> pd.DataFrame:
     """Return the log as a DataFrame with columns user_id, item_id, category_id, behavior, timestamp."""
     rng = np.random.default_rng(seed)
-    category = rng.integers(n_categories, size=n_items)
-    members = [np.flatnonzero(category == c) for c in range(n_categories)]
-    members = [m if len(m) else rng.integers(n_items, size=1) for m in members]
-    # Zipf popularity inside each category, over a random order of its items
-    pop = [(1.0 / np.arange(1, len(m) + 1) ** zipf_a)[rng.permutation(len(m))] for m in members]
-    pop = [p / p.sum() for p in pop]
-    # item-to-item transitions: a few successors in the same category, chosen by popularity
-    succ_p = 0.6 ** np.arange(n_successors)
+    category, members, pop, successors = _catalogue(rng, n_items, n_categories, n_successors, zipf_a)
+    succ_p = 0.6 ** np.arange(n_successors)  # the first successor is the likeliest next item
     succ_p /= succ_p.sum()
-    successors = np.empty((n_items, n_successors), dtype=np.int64)
-    for c, m in enumerate(members):
-        for i in m:
-            successors[i] = rng.choice(m, size=n_successors, p=pop[c])
     prefs = rng.dirichlet(np.full(n_categories, 0.2), size=n_users)
 
     users, items, behaviors, times = [], [], [], []
@@ -90,6 +80,23 @@ def generate_log(
             "timestamp": np.asarray(times, dtype=np.int64),
         }
     )[COLUMNS]
+
+
+def _catalogue(
+    rng: np.random.Generator, n_items: int, n_categories: int, n_successors: int, zipf_a: float
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Items' categories, each category's members and their Zipf popularity (over a random order), and each
+    item's `n_successors` likely next items (same category, drawn by popularity): (n_items, n_successors)."""
+    category = rng.integers(n_categories, size=n_items)
+    members = [np.flatnonzero(category == c) for c in range(n_categories)]
+    members = [m if len(m) else rng.integers(n_items, size=1) for m in members]
+    pop = [(1.0 / np.arange(1, len(m) + 1) ** zipf_a)[rng.permutation(len(m))] for m in members]
+    pop = [p / p.sum() for p in pop]
+    successors = np.empty((n_items, n_successors), dtype=np.int64)
+    for c, m in enumerate(members):
+        for i in m:
+            successors[i] = rng.choice(m, size=n_successors, p=pop[c])
+    return category, members, pop, successors
 
 
 def ensure_synthetic_log(path: str | Path, **params: object) -> Path:

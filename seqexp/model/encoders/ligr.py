@@ -143,12 +143,7 @@ class ESASRecEncoder(SequenceEncoder):
         final_norm: bool = False,
         initializer_range: float | None = None,
     ) -> None:
-        _check(hidden_size, num_layers, num_heads, ff_multiplier, dropout, attention_dropout)
-        if initializer_range is not None and not initializer_range > 0:
-            raise ConfigError(
-                f"model.encoder.initializer_range={initializer_range} must be a positive std (e.g. 0.02), "
-                f"or null for Xavier-normal"
-            )
+        _check(hidden_size, num_layers, num_heads, ff_multiplier, dropout, attention_dropout, init=initializer_range)
         super().__init__(hidden_size)
         self.max_len = max_len
         self.position_embedding = nn.Embedding(max_len, hidden_size)
@@ -176,7 +171,9 @@ class ESASRecEncoder(SequenceEncoder):
         return self.final_norm(h) * padding_mask[:, :, None]  # padded queries read only themselves: zero them
 
 
-def _check(hidden_size: int, num_layers: int, num_heads: int, ff_multiplier: int, *dropouts: float) -> None:
+def _check(
+    hidden_size: int, num_layers: int, num_heads: int, ff_multiplier: int, *dropouts: float, init: float | None
+) -> None:
     """One clear error per impossible setting, naming the key."""
     if num_heads < 1 or hidden_size % num_heads:
         raise ConfigError(
@@ -189,3 +186,7 @@ def _check(hidden_size: int, num_layers: int, num_heads: int, ff_multiplier: int
         )
     if not all(0.0 <= p < 1.0 for p in dropouts):
         raise ConfigError(f"model.encoder.dropout / attention_dropout = {list(dropouts)}: each must be in [0, 1)")
+    if init is not None and not init > 0:
+        raise ConfigError(
+            f"model.encoder.initializer_range={init} must be a positive std (e.g. 0.02), or null for Xavier-normal"
+        )
