@@ -45,6 +45,22 @@ CANDIDATES: dict[str, dict[str, list[str]]] = {
     "esasrec": {
         "do0.1 (paper ML-1M)": [],
         "do0.2 (paper Beauty)": ["model.encoder.dropout=0.2", "model.encoder.attention_dropout=0.2"],
+        "do0.1-norm-init0.02 (Beauty recipe's layers)": [
+            "model.encoder.final_norm=true",
+            "model.encoder.initializer_range=0.02",
+        ],
+    },
+    "gru": {
+        "lr3e-3 (ml-100k tuned)": [],
+        "lr1e-3 (RecBole)": ["model.optimizer.lr=1e-3"],
+    },
+    "lstm": {
+        "lr1e-3 (article)": [],
+        "lr3e-3": ["model.optimizer.lr=3e-3"],
+    },
+    "bert4rec": {
+        "do0.2 (ml-100k tuned)": [],
+        "do0.1 (paper)": ["model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1"],
     },
 }
 
@@ -70,14 +86,26 @@ def run(data: str, model: str, cand: str, args: argparse.Namespace) -> float | N
         if not train(overrides, threads=1, label=f"{data}/{model}/{cand}"):
             return None
     done = finished(run_dir)
-    expected = [f"model={model}", *CANDIDATES[model][cand], *args.override]
-    if missing := [o for o in expected if o not in done.get("overrides", [])]:  # found by its dir name only
-        print(f"{run_dir}: its results.json lacks {' '.join(missing)}; left out of the table (– = not run)")
+    if problem := not_this_candidate(
+        done.get("overrides", []), [f"model={model}", *CANDIDATES[model][cand], *args.override]
+    ):
+        print(f"{run_dir}: {problem}; left out of the table (– = not run)")
         return None
     history = done["history"]
     limit = args.beauty_epochs if data == "beauty" else None  # a longer run (a tuning trial) is cut to the budget
     rows = [h for h in history if "valid/ndcg@10" in h and (limit is None or h["epoch"] <= limit)]
     return max(h["valid/ndcg@10"] for h in rows)
+
+
+def not_this_candidate(recorded: list[str], expected: list[str]) -> str | None:
+    """Why a run found by its dir name (a linked tuning trial, say) does not measure this candidate, else None:
+    an override of the candidate is missing, or the run validated on another protocol (a `split.` override such as
+    `split.valid_users=2048` samples the validation users, so its valid NDCG@10 is not comparable)."""
+    if missing := [o for o in expected if o not in recorded]:
+        return f"its results.json lacks {' '.join(missing)}"
+    if other := [o for o in recorded if o.startswith("split.") and o not in expected]:
+        return f"it ran on another validation protocol ({' '.join(other)})"
+    return None
 
 
 def ranks(values: list[float]) -> list[int]:
@@ -95,9 +123,7 @@ def worst_loss(cand: str, cands: list[str], data_sets: list[str], scores: dict[t
     return max(losses)
 
 
-def table(
-    model: str, scores: dict[tuple[str, str], float | None], data_sets: list[str], max_loss: float
-) -> list[str]:
+def table(model: str, scores: dict[tuple[str, str], float | None], data_sets: list[str], max_loss: float) -> list[str]:
     cands = list(CANDIDATES[model])
     rank_of: dict[tuple[str, str], int] = {}
     for data in data_sets:  # ranked among the candidates that ran on it
@@ -111,7 +137,8 @@ def table(
     out = [
         f"### {model}",
         "",
-        "| candidate | " + " | ".join(f"{d} valid NDCG@10 (rank)" for d in data_sets)
+        "| candidate | "
+        + " | ".join(f"{d} valid NDCG@10 (rank)" for d in data_sets)
         + " | mean rank | worst loss to the best | chosen |",
         "|---|" + "---|" * (len(data_sets) + 3),
     ]
@@ -121,11 +148,14 @@ def table(
             v = scores.get((d, c))
             cells.append("–" if v is None else f"{v:.4f} ({rank_of.get((d, c), '–')})")
         out.append(
-            f"| {c} | " + " | ".join(cells)
+            f"| {c} | "
+            + " | ".join(cells)
             + f" | {mean_rank[c]:.2f} | {-worst[c]:+.1%} | {'**yes**' if c == best else ''} |"
         )
-    verdict = f"Chosen: {best}." if best else (
-        "No candidate is chosen: none was measured on every data set and lost at most the guard everywhere."
+    verdict = (
+        f"Chosen: {best}."
+        if best
+        else ("No candidate is chosen: none was measured on every data set and lost at most the guard everywhere.")
     )
     return [*out, "", verdict, ""]
 

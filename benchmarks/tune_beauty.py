@@ -104,6 +104,14 @@ TRIALS: dict[str, list[str]] = {
         "experiment=sparse_catalogue", "+model/loss=sampled", "split.valid_users=2048",
     ],  # fmt: skip
     "sparse-catalogue-mixed-valid2048": ["experiment=sparse_catalogue", "+model/loss=mixed", "split.valid_users=2048"],
+    # ... and where sampling gets closer to it: 4x the negatives, or 2,048 drawn by popularity (harder negatives)
+    "sparse-catalogue-sampled8192-valid2048": [
+        "experiment=sparse_catalogue", "+model/loss=sampled", "model.loss.num_negatives=8192", "split.valid_users=2048",
+    ],  # fmt: skip
+    "sparse-catalogue-sampled-pop-valid2048": [
+        "experiment=sparse_catalogue", "+model/loss=sampled", "model.loss.distribution=popularity",
+        "split.valid_users=2048",
+    ],  # fmt: skip
     "sparse-catalogue-valid2048-seed1": ["experiment=sparse_catalogue", "split.valid_users=2048", "seed=1"],
     "sparse-catalogue-valid2048-seed2": ["experiment=sparse_catalogue", "split.valid_users=2048", "seed=2"],
     "bert4rec-defaults": ["model=bert4rec"],

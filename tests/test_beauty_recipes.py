@@ -11,7 +11,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import REPO, compose_train
+from conftest import CONF_DIR, REPO, compose_train
 
 RECIPE_OF_TRIAL = {  # trial of tuning_beauty.md that chose it -> the experiment file that ships it
     "sasrec-recsys23-scaled-bf16": "sparse_catalogue",
@@ -37,3 +37,17 @@ def test_recipe_composes_the_model_its_trial_measured(tmp_path, trials, trial, e
     shipped = compose_train(tmp_path, "data=beauty", f"experiment={experiment}", *split)
     assert OmegaConf.to_container(shipped.model) == OmegaConf.to_container(measured.model)
     assert shipped.split == measured.split
+
+
+def test_every_trial_composes_with_what_it_names(tmp_path, trials):
+    """A typo in a trial would cost a long Beauty run: each trial composes, and each `key=value` it sets is in the
+    composed config with that value (no override silently landing elsewhere; a later one of a key wins, as in Hydra)."""
+    for name, overrides in trials.items():
+        cfg = compose_train(tmp_path, "data=beauty", *overrides)
+        values = dict(o.lstrip("+").split("=", 1) for o in overrides if not o.startswith("~"))  # last one wins
+        for key, value in values.items():
+            if (CONF_DIR / key).is_dir():  # a group choice (model=, model/loss=, experiment=)
+                continue
+            composed = OmegaConf.select(cfg, key)
+            assert composed is not None, f"{name}: {key}"
+            assert str(composed).lower() == value.lower() or float(composed) == float(value), f"{name}: {key}={value}"

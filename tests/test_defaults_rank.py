@@ -1,0 +1,93 @@
+"""benchmarks/defaults_rank.py (issue #16 item 5): every candidate is a valid override set on its card, the
+ranking and the travel guard choose what the results file says, and a linked run measured on another protocol
+is not taken for a candidate's cell."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import REPO, compose_train
+
+
+def _load_benchmark():
+    sys.path.insert(0, str(REPO / "benchmarks"))  # defaults_rank imports its siblings by name
+    try:
+        return importlib.import_module("defaults_rank")
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+
+@pytest.fixture(scope="module")
+def rank():
+    return _load_benchmark()
+
+
+@pytest.mark.parametrize(("model", "cand"), [(m, c) for m, cs in _load_benchmark().CANDIDATES.items() for c in cs])
+def test_every_candidate_composes_on_every_data_set(tmp_path, rank, model, cand):
+    overrides = rank.CANDIDATES[model][cand]
+    for data_overrides, _folder in rank.DATASETS.values():
+        cfg = compose_train(tmp_path, *data_overrides, f"model={model}", *overrides)
+        for override in overrides:  # the value asked for is the value composed (no silently ignored key)
+            key, value = override.split("=", 1)
+            assert _as_text(OmegaConf.select(cfg, key)) == _as_text(value), override
+
+
+def _as_text(value: object) -> str:
+    """A composed value and an override's text in one spelling: 3e-3 == 0.003, true == True."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    try:
+        return repr(float(value))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def test_the_card_is_always_a_candidate(rank):
+    """Each model's first candidate is its card as shipped (no overrides), so the table can keep the card."""
+    for model, cands in rank.CANDIDATES.items():
+        if model == "sasrec":  # written as the card's values spelled out
+            assert next(iter(cands.values())) == ["model.optimizer.lr=3e-3"]
+        else:
+            assert next(iter(cands.values())) == [], model
+
+
+def test_ranks_share_ties_and_rank_one_is_best(rank):
+    assert rank.ranks([0.3, 0.5, 0.3, 0.1]) == [2, 1, 2, 4]
+
+
+def test_worst_loss_is_the_largest_shortfall_to_the_best(rank):
+    scores = {("a", "x"): 0.10, ("a", "y"): 0.08, ("b", "x"): 0.45, ("b", "y"): 0.50, ("c", "x"): None}
+    assert rank.worst_loss("x", ["x", "y"], ["a", "b", "c"], scores) == pytest.approx(0.10)  # 1 - 0.45 / 0.50
+    assert rank.worst_loss("y", ["x", "y"], ["a", "b", "c"], scores) == pytest.approx(0.20)  # 1 - 0.08 / 0.10
+
+
+def test_table_chooses_the_best_mean_rank_within_the_guard(rank, monkeypatch):
+    monkeypatch.setitem(rank.CANDIDATES, "toy", {"card": [], "fast": ["x=1"], "big": ["x=2"]})
+    data = ["d1", "d2", "d3"]
+    scores = {  # big wins two data sets but loses 30% on d3; fast ranks 2, 1, 2 and never loses more than 5%
+        ("d1", "card"): 0.092, ("d1", "fast"): 0.095, ("d1", "big"): 0.100,
+        ("d2", "card"): 0.190, ("d2", "fast"): 0.200, ("d2", "big"): 0.199,
+        ("d3", "card"): 0.300, ("d3", "fast"): 0.290, ("d3", "big"): 0.210,
+    }  # fmt: skip
+    lines = rank.table("toy", scores, data, max_loss=0.10)
+    chosen = [line for line in lines if "**yes**" in line]
+    assert len(chosen) == 1 and chosen[0].startswith("| fast |")
+    assert "| 0.0950 (2) | 0.2000 (1) | 0.2900 (2) | 1.67 | -5.0% |" in chosen[0]
+    assert "Chosen: fast." in lines
+    scores[("d2", "fast")] = None  # a candidate not measured everywhere cannot be chosen
+    lines = rank.table("toy", scores, data, max_loss=0.10)
+    assert "Chosen: card." in lines  # card: worst loss 8% (d1)
+    assert "No candidate is chosen" in rank.table("toy", scores, data, max_loss=0.05)[-2]
+
+
+def test_a_linked_run_must_carry_the_candidate_and_the_same_protocol(rank):
+    expected = ["model=bert4rec", "model.encoder.dropout=0.1"]
+    same = ["data=beauty", "model=bert4rec", "model.encoder.dropout=0.1", "trainer.max_minutes=35"]
+    assert rank.not_this_candidate(same, expected) is None  # budgets and paths do not matter
+    assert "lacks model.encoder.dropout=0.1" in rank.not_this_candidate(["model=bert4rec"], expected)
+    sampled_valid = [*same, "split.valid_users=2048"]  # RecTools' protocol: valid NDCG@10 on other users
+    assert "split.valid_users=2048" in rank.not_this_candidate(sampled_valid, expected)
