@@ -165,6 +165,7 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, required=True, help="the folder holding the data sets (../shared/data)")
     ap.add_argument("--models", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
     ap.add_argument("--data", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    ap.add_argument("--candidates", nargs="+", help="run only these candidates (names as in CANDIDATES); default all")
     ap.add_argument("--beauty-epochs", type=int, default=8, help="the Beauty runs' budget (epochs)")
     ap.add_argument("--jobs", type=int, default=2, help="runs at a time (one torch thread each)")
     ap.add_argument(
@@ -176,7 +177,9 @@ def main() -> None:
     ap.add_argument("override", nargs="*", help="extra Hydra overrides for every run")
     args = ap.parse_args()
     args.shared, args.workdir = args.shared.resolve(), args.workdir.resolve()
-    plan = [(d, m, c) for m in args.models for c in CANDIDATES[m] for d in args.data]
+    if unknown := set(args.candidates or []) - {c for m in args.models for c in CANDIDATES[m]}:
+        ap.error(f"--candidates: {sorted(unknown)} are not candidates of {args.models}; see CANDIDATES")
+    plan = [(d, m, c) for m in args.models for c in CANDIDATES[m] for d in args.data if c in (args.candidates or [c])]
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(lambda p: run(*p, args), plan))
     # the table shows every data set's finished runs, not only this command's: one new cell never drops the others
