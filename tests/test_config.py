@@ -149,7 +149,8 @@ def test_experiment_presets_hold_overrides_only_and_compose(tmp_path):
 
 def test_esasrec_takes_its_loss_from_the_loss_group(tmp_path):
     card = compose_train(tmp_path, "model=esasrec").model
-    assert (card.loss.num_negatives, card.loss.per_position, card.encoder.final_norm) == (256, True, False)
+    assert (card.loss.num_negatives, card.loss.per_position) == (256, True)
+    assert (card.encoder.final_norm, card.encoder.initializer_range) == (True, 0.02)  # chosen in defaults_rank.md
     assert dict(compose_train(tmp_path, "model=esasrec", "model/loss=full").model.loss) == {"_target_": FULL_SOFTMAX}
     swapped = compose_train(tmp_path, "model=esasrec", "model/loss=sampled").model.loss  # replaced, not merged
     assert (swapped.num_negatives, swapped.per_position, swapped.logq_correction) == (2048, False, True)

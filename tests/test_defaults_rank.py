@@ -40,6 +40,8 @@ def _as_text(value: object) -> str:
     """A composed value and an override's text in one spelling: 3e-3 == 0.003, true == True."""
     if isinstance(value, bool):
         return str(value).lower()
+    if value is None or value == "null":
+        return "null"
     try:
         return repr(float(value))
     except (TypeError, ValueError):
@@ -81,13 +83,23 @@ def test_table_chooses_the_best_mean_rank_within_the_guard(rank, monkeypatch):
     scores[("d2", "fast")] = None  # a candidate not measured everywhere cannot be chosen
     lines = rank.table("toy", scores, data, max_loss=0.10)
     assert "Chosen: card." in lines  # card: worst loss 8% (d1)
-    assert "No candidate is chosen" in rank.table("toy", scores, data, max_loss=0.05)[-2]
+    lines = rank.table("toy", scores, data, max_loss=0.05)  # none within 5%: card (worst 8%) beats big (worst 30%)
+    assert lines[-2].startswith("Chosen: card (none lost at most 5% everywhere")
+    assert [line.split(" |")[0] for line in lines if "**yes**" in line] == ["| card"]
+    for c in ("card", "big"):
+        scores[("d3", c)] = None  # nobody measured everywhere: nothing to choose
+    verdict = rank.table("toy", scores, data, max_loss=0.05)[-2]
+    assert verdict == "No candidate is chosen: none was measured on every data set."
 
 
 def test_a_linked_run_must_carry_the_candidate_and_the_same_protocol(rank):
-    expected = ["model=bert4rec", "model.encoder.dropout=0.1"]
-    same = ["data=beauty", "model=bert4rec", "model.encoder.dropout=0.1", "trainer.max_minutes=35"]
-    assert rank.not_this_candidate(same, expected) is None  # budgets and paths do not matter
-    assert "lacks model.encoder.dropout=0.1" in rank.not_this_candidate(["model=bert4rec"], expected)
-    sampled_valid = [*same, "split.valid_users=2048"]  # RecTools' protocol: valid NDCG@10 on other users
+    expected = ["model=bert4rec", "model.encoder.dropout=0.1", "model.encoder.initializer_range=null"]
+    config = {"model": {"encoder": {"dropout": 0.1, "initializer_range": None}}}
+    same = {"overrides": ["data=beauty", "model=bert4rec", "trainer.max_minutes=35"], "config": config}
+    assert rank.not_this_candidate(same, expected) is None  # values from the config; budgets and paths do not matter
+    other_value = {**same, "config": {"model": {"encoder": {"dropout": 0.2, "initializer_range": None}}}}
+    assert "has not model.encoder.dropout=0.1" in rank.not_this_candidate(other_value, expected)
+    other_model = {**same, "overrides": ["model=sasrec"]}
+    assert "has not model=bert4rec" in rank.not_this_candidate(other_model, expected)
+    sampled_valid = {**same, "overrides": [*same["overrides"], "split.valid_users=2048"]}  # RecTools' protocol
     assert "split.valid_users=2048" in rank.not_this_candidate(sampled_valid, expected)
