@@ -142,12 +142,15 @@ def table(model: str, scores: dict[tuple[str, str], float | None], data_sets: li
         rank_of.update({(data, c): r for c, r in zip(ran, ranks([scores[(data, c)] for c in ran]), strict=True)})
     mean_rank = {c: np.mean([rank_of[(d, c)] for d in data_sets if (d, c) in rank_of] or [np.nan]) for c in cands}
     worst = {c: worst_loss(c, cands, data_sets, scores) for c in cands}
-    complete = [c for c in cands if all(scores.get((d, c)) is not None for d in data_sets)]
+    # a data set no candidate ran on cannot tell them apart: the choice is made on the others, and says so
+    unmeasured = [d for d in data_sets if all(scores.get((d, c)) is None for c in cands)]
+    complete = [c for c in cands if all(scores.get((d, c)) is not None for d in data_sets if d not in unmeasured)]
     travels = [c for c in complete if worst[c] <= max_loss]  # measured everywhere and never far behind
     best = min(travels, key=lambda c: (mean_rank[c], cands.index(c))) if travels else None
     # none within the guard: the one that costs the least where it does worst (minimax); added 2026-12-02 after the
     # guard chose nothing for esasrec while its card lost 84% on the Taobao slice (defaults_rank.md)
-    fallback = None if best or not complete else min(complete, key=lambda c: (worst[c], mean_rank[c], cands.index(c)))
+    everyone = len(complete) == len(cands)  # a minimax needs every candidate's worst case
+    fallback = None if best or not everyone else min(cands, key=lambda c: (worst[c], mean_rank[c], cands.index(c)))
     out = [
         f"### {model}",
         "",
@@ -166,15 +169,18 @@ def table(model: str, scores: dict[tuple[str, str], float | None], data_sets: li
             + " | ".join(cells)
             + f" | {mean_rank[c]:.2f} | {-worst[c]:+.1%} | {'**yes**' if c in (best, fallback) else ''} |"
         )
+    left_out = f" Not run on {', '.join(unmeasured)}: chosen on the other data sets." if unmeasured else ""
+    if not complete or len(unmeasured) == len(data_sets):
+        best = fallback = None
     if best:
-        verdict = f"Chosen: {best}."
+        verdict = f"Chosen: {best}.{left_out}"
     elif fallback:
         verdict = (
             f"Chosen: {fallback} (none lost at most {max_loss:.0%} everywhere: the smallest worst loss among the "
-            "candidates measured on every data set)."
+            f"candidates, all measured on every data set).{left_out}"
         )
     else:
-        verdict = "No candidate is chosen: none was measured on every data set."
+        verdict = "No candidate is chosen: none within the guard was measured on every data set (fill the – cells)."
     return [*out, "", verdict, ""]
 
 
