@@ -38,28 +38,32 @@ DATASETS: dict[str, tuple[list[str], str]] = {
 }
 RECSYS23 = ["model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1", "model.optimizer.lr=1e-3"]
 PAPER_LIGR = ["model.encoder.final_norm=false", "model.encoder.initializer_range=null"]  # RecTools: no norm, Xavier
-# model -> candidate name -> overrides on top of the card
+# model -> candidate name -> overrides on top of the card; the first is the card's own values, spelled out so that
+# its runs keep their meaning when the card moves
 CANDIDATES: dict[str, dict[str, list[str]]] = {
     "sasrec": {
         "lr3e-3-do0.2 (ml-100k tuned)": ["model.optimizer.lr=3e-3"],
         "lr1e-3-do0.1 (RecSys'23)": RECSYS23,
         "lr1e-3-do0.1-scaled": [*RECSYS23, "model.scale_embeddings=true"],
     },
-    "esasrec": {  # the card's layers were chosen here on 2026-12-02; the paper's are spelled out since
-        "do0.1-norm-init0.02 (card; Beauty recipe's layers)": [],
+    "esasrec": {  # the card's layers were chosen here on 2026-12-02
+        "do0.1-norm-init0.02 (card; Beauty recipe's layers)": [
+            "model.encoder.final_norm=true",
+            "model.encoder.initializer_range=0.02",
+        ],
         "do0.1 (paper ML-1M)": PAPER_LIGR,
         "do0.2 (paper Beauty)": [*PAPER_LIGR, "model.encoder.dropout=0.2", "model.encoder.attention_dropout=0.2"],
     },
     "gru": {
-        "lr3e-3 (ml-100k tuned)": [],
+        "lr3e-3 (ml-100k tuned)": ["model.optimizer.lr=3e-3"],
         "lr1e-3 (RecBole)": ["model.optimizer.lr=1e-3"],
     },
     "lstm": {
-        "lr1e-3 (article)": [],
+        "lr1e-3 (article)": ["model.optimizer.lr=1e-3"],
         "lr3e-3": ["model.optimizer.lr=3e-3"],
     },
     "bert4rec": {
-        "do0.2 (ml-100k tuned)": [],
+        "do0.2 (ml-100k tuned)": ["model.encoder.dropout=0.2", "model.encoder.attention_dropout=0.2"],
         "do0.1 (paper)": ["model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1"],
     },
 }
@@ -86,7 +90,8 @@ def run(data: str, model: str, cand: str, args: argparse.Namespace) -> float | N
         if not train(overrides, threads=1, label=f"{data}/{model}/{cand}"):
             return None
     done = finished(run_dir)
-    if problem := not_this_candidate(done, [f"model={model}", *CANDIDATES[model][cand], *args.override]):
+    data_keys = [o for o in DATASETS[data][0] if not o.startswith("trainer.")]  # precision: auto is bf16 on a CPU
+    if problem := not_this_candidate(done, [*data_keys, f"model={model}", *CANDIDATES[model][cand], *args.override]):
         print(f"{run_dir}: {problem}; left out of the table (– = not run)")
         return None
     history = done["history"]
@@ -97,9 +102,9 @@ def run(data: str, model: str, cand: str, args: argparse.Namespace) -> float | N
 
 def not_this_candidate(results: dict, expected: list[str]) -> str | None:
     """Why a finished run found by its dir name (a linked tuning trial, say) does not measure this candidate, else
-    None: a value the candidate sets differs in the run's composed config (or, for a group choice such as
-    `model=esasrec`, is missing from its overrides), or the run validated on another protocol (a `split.` override
-    such as `split.valid_users=2048` samples the validation users, so its valid NDCG@10 is not comparable).
+    None: a value the candidate or the data set sets differs in the run's composed config (a group choice such as
+    `model=esasrec`: missing from its overrides), or the run validated on another protocol (a `split` or `eval.`
+    override, e.g. `split.valid_users=2048`, which samples the validation users: its valid NDCG@10 does not compare).
     Values are read from the composed config, so a run keeps measuring its candidate after the card's defaults move."""
     recorded, config = results.get("overrides", []), OmegaConf.create(results.get("config", {}))
     parser = OverridesParser.create()
@@ -107,16 +112,24 @@ def not_this_candidate(results: dict, expected: list[str]) -> str | None:
     for override in expected:
         parsed = parser.parse_override(override)
         key = parsed.key_or_group
-        if "." in key and results.get("config"):
-            if OmegaConf.select(config, key, default="<absent>") != parsed.value():
+        if key.startswith("hydra.") or parsed.is_delete():
+            continue
+        if (ROOT / "conf" / key).is_dir() or not results.get("config"):  # a group choice, or no config recorded
+            if override not in recorded:
                 missing.append(override)
-        elif override not in recorded:
+        elif not _same_value(OmegaConf.select(config, key, default="<absent>"), parsed.value()):
             missing.append(override)
     if missing:
         return f"its results.json has not {' '.join(missing)}"
-    if other := [o for o in recorded if o.startswith("split.") and o not in expected]:
-        return f"it ran on another validation protocol ({' '.join(other)})"
+    protocol = [o for o in recorded if o.lstrip("+").startswith(("split", "eval.")) and o not in expected]
+    if protocol:
+        return f"it ran on another validation protocol ({' '.join(protocol)})"
     return None
+
+
+def _same_value(composed: object, asked: object) -> bool:
+    """Equal and of the same kind: True is not 1, False is not 0."""
+    return composed == asked and isinstance(composed, bool) == isinstance(asked, bool)
 
 
 def ranks(values: list[float]) -> list[int]:
@@ -142,15 +155,16 @@ def table(model: str, scores: dict[tuple[str, str], float | None], data_sets: li
         rank_of.update({(data, c): r for c, r in zip(ran, ranks([scores[(data, c)] for c in ran]), strict=True)})
     mean_rank = {c: np.mean([rank_of[(d, c)] for d in data_sets if (d, c) in rank_of] or [np.nan]) for c in cands}
     worst = {c: worst_loss(c, cands, data_sets, scores) for c in cands}
-    # a data set no candidate ran on cannot tell them apart: the choice is made on the others, and says so
+    # a data set no candidate ran on cannot tell them apart: the choice is made on the others, and says so; on those,
+    # every candidate must have been measured (a missing cell could hold the winner)
     unmeasured = [d for d in data_sets if all(scores.get((d, c)) is None for c in cands)]
-    complete = [c for c in cands if all(scores.get((d, c)) is not None for d in data_sets if d not in unmeasured)]
-    travels = [c for c in complete if worst[c] <= max_loss]  # measured everywhere and never far behind
+    used = [d for d in data_sets if d not in unmeasured]
+    everyone = bool(used) and all(scores.get((d, c)) is not None for c in cands for d in used)
+    travels = [c for c in cands if everyone and worst[c] <= max_loss]  # never far behind the best anywhere
     best = min(travels, key=lambda c: (mean_rank[c], cands.index(c))) if travels else None
     # none within the guard: the one that costs the least where it does worst (minimax); added 2026-12-02 after the
     # guard chose nothing for esasrec while its card lost 84% on the Taobao slice (defaults_rank.md)
-    everyone = len(complete) == len(cands)  # a minimax needs every candidate's worst case
-    fallback = None if best or not everyone else min(cands, key=lambda c: (worst[c], mean_rank[c], cands.index(c)))
+    fallback = min(cands, key=lambda c: (worst[c], mean_rank[c], cands.index(c))) if everyone and not best else None
     out = [
         f"### {model}",
         "",
@@ -167,20 +181,19 @@ def table(model: str, scores: dict[tuple[str, str], float | None], data_sets: li
         out.append(
             f"| {c} | "
             + " | ".join(cells)
-            + f" | {mean_rank[c]:.2f} | {-worst[c]:+.1%} | {'**yes**' if c in (best, fallback) else ''} |"
+            + f" | {'–' if np.isnan(mean_rank[c]) else f'{mean_rank[c]:.2f}'} | {-worst[c]:+.1%}"
+            + f" | {'**yes**' if c in (best, fallback) else ''} |"
         )
     left_out = f" Not run on {', '.join(unmeasured)}: chosen on the other data sets." if unmeasured else ""
-    if not complete or len(unmeasured) == len(data_sets):
-        best = fallback = None
     if best:
         verdict = f"Chosen: {best}.{left_out}"
     elif fallback:
         verdict = (
             f"Chosen: {fallback} (none lost at most {max_loss:.0%} everywhere: the smallest worst loss among the "
-            f"candidates, all measured on every data set).{left_out}"
+            f"candidates).{left_out}"
         )
     else:
-        verdict = "No candidate is chosen: none within the guard was measured on every data set (fill the – cells)."
+        verdict = "No candidate is chosen: not every candidate was measured on the same data sets (fill the – cells)."
     return [*out, "", verdict, ""]
 
 
@@ -226,7 +239,8 @@ def main() -> None:
             f"measured on every data set that lose "
             f"at most {args.max_loss:.0%} of valid NDCG@10 to the best candidate on every data set where they ran (a "
             "default must travel: no data set may pay much for another's gain); when none does, the smallest worst "
-            "loss among those measured on every data set; – = not run.",
+            "loss. A choice needs every candidate measured on the same data sets; a data set no candidate ran on is "
+            "left out of it; – = not run.",
             "",
             *sections,
         ]

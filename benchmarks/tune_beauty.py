@@ -33,7 +33,10 @@ FULL_SOFTMAX = [
     "model.loss._target_=seqexp.model.losses.FullSoftmax", "~model.loss.num_negatives", "~model.loss.per_position",
     "~model.loss.distribution", "~model.loss.logq_correction",
 ]  # fmt: skip
-ESASREC_FULL_SCALED = ["model=esasrec", *FULL_SOFTMAX, "model.scale_embeddings=true"]
+# the esasrec card as these trials ran it: RecTools' LiGR layers (no output norm, Xavier weights), before the card took
+# the norm and N(0, 0.02) weights (2026-12-02, defaults_rank.md); spelled out so that every trial keeps its meaning
+ESASREC_CARD_2026_12_01 = ["model=esasrec", "model.encoder.final_norm=false", "model.encoder.initializer_range=null"]
+ESASREC_FULL_SCALED = [*ESASREC_CARD_2026_12_01, *FULL_SOFTMAX, "model.scale_embeddings=true"]
 # session 7's eSASRec recipe on RecTools' protocol (Xavier-normal weights); its seeds add seed=N
 ESASREC_NORM_VALID2048 = [*ESASREC_FULL_SCALED, "model.encoder.final_norm=true", "split.valid_users=2048"]
 # the chosen eSASRec recipe (= experiment=sparse_catalogue_esasrec): the same with sasrec's N(0, 0.02) weights
@@ -61,16 +64,16 @@ TRIALS: dict[str, list[str]] = {
     ],  # fmt: skip
     "sasrec-recsys23-sampled": ["model=sasrec", *RECSYS23, "+model/loss=sampled"],
     "sasrec-recsys23-mixed": ["model=sasrec", *RECSYS23, "+model/loss=mixed"],
-    "esasrec-defaults-bf16": ["model=esasrec", "trainer.precision=bf16"],
-    "esasrec-full-bf16": ["model=esasrec", *FULL_SOFTMAX, "trainer.precision=bf16"],
-    "esasrec-full-scaled": ["model=esasrec", *FULL_SOFTMAX, "model.scale_embeddings=true"],
+    "esasrec-defaults-bf16": [*ESASREC_CARD_2026_12_01, "trainer.precision=bf16"],
+    "esasrec-full-bf16": [*ESASREC_CARD_2026_12_01, *FULL_SOFTMAX, "trainer.precision=bf16"],
+    "esasrec-full-scaled": [*ESASREC_CARD_2026_12_01, *FULL_SOFTMAX, "model.scale_embeddings=true"],
     "esasrec-full-scaled-valid2048": [
-        "model=esasrec", *FULL_SOFTMAX, "model.scale_embeddings=true", "split.valid_users=2048",
+        *ESASREC_CARD_2026_12_01, *FULL_SOFTMAX, "model.scale_embeddings=true", "split.valid_users=2048",
     ],  # fmt: skip
     # eSASRec's own Beauty settings (blondered/transformer_benchmark, configs/paper/loo/s3_beauty_ligr.yaml: 256
     # factors, 1 block, 1 head, dropout 0.2, sampled softmax with 256 negatives, last 50 items), on RecTools' protocol
     "esasrec-paper-beauty-valid2048": [
-        "model=esasrec", "model.embedding_dim=256", "model.encoder.num_layers=1", "model.encoder.dropout=0.2",
+        *ESASREC_CARD_2026_12_01, "model.embedding_dim=256", "model.encoder.num_layers=1", "model.encoder.dropout=0.2",
         "model.encoder.attention_dropout=0.2", "split.valid_users=2048",
     ],  # fmt: skip
     # eSASRec + full softmax + scaled inputs overfits on Beauty (train loss as sasrec's, valid 25% lower): more

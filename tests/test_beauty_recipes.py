@@ -48,6 +48,9 @@ def test_every_trial_composes_with_what_it_names(tmp_path, trials):
         for key, value in values.items():
             if (CONF_DIR / key).is_dir():  # a group choice (model=, model/loss=, experiment=)
                 continue
-            composed = OmegaConf.select(cfg, key)
-            assert composed is not None, f"{name}: {key}"
+            composed = OmegaConf.select(cfg, key, default="<absent>")
+            assert composed != "<absent>", f"{name}: {key}"
+            if value == "null":
+                assert composed is None, f"{name}: {key}={value}"
+                continue
             assert str(composed).lower() == value.lower() or float(composed) == float(value), f"{name}: {key}={value}"

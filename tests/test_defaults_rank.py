@@ -48,13 +48,12 @@ def _as_text(value: object) -> str:
         return str(value)
 
 
-def test_the_card_is_always_a_candidate(rank):
-    """Each model's first candidate is its card as shipped (no overrides), so the table can keep the card."""
-    for model, cands in rank.CANDIDATES.items():
-        if model == "sasrec":  # written as the card's values spelled out
-            assert next(iter(cands.values())) == ["model.optimizer.lr=3e-3"]
-        else:
-            assert next(iter(cands.values())) == [], model
+@pytest.mark.parametrize("model", list(_load_benchmark().CANDIDATES))
+def test_the_first_candidate_is_the_card_as_shipped(tmp_path, rank, model):
+    """Its values spelled out compose the same model as the bare card, so the table can keep the card."""
+    card = compose_train(tmp_path, f"model={model}").model
+    first = compose_train(tmp_path, f"model={model}", *next(iter(rank.CANDIDATES[model].values()))).model
+    assert OmegaConf.to_container(first) == OmegaConf.to_container(card)
 
 
 def test_ranks_share_ties_and_rank_one_is_best(rank):
@@ -80,10 +79,10 @@ def test_table_chooses_the_best_mean_rank_within_the_guard(rank, monkeypatch):
     assert len(chosen) == 1 and chosen[0].startswith("| fast |")
     assert "| 0.0950 (2) | 0.2000 (1) | 0.2900 (2) | 1.67 | -5.0% |" in chosen[0]
     assert "Chosen: fast." in lines
-    scores[("d2", "fast")] = None  # a candidate not measured everywhere cannot be chosen
+    scores[("d2", "fast")] = None  # a missing cell could hold the winner: nothing is chosen, nothing marked
     lines = rank.table("toy", scores, data, max_loss=0.10)
-    assert "Chosen: card." in lines  # card: worst loss 8% (d1)
-    assert rank.table("toy", scores, data, max_loss=0.05)[-2].startswith("No candidate is chosen")  # fast unmeasured
+    assert lines[-2].startswith("No candidate is chosen") and not [line for line in lines if "**yes**" in line]
+    assert "| fast | 0.0950 (2) | – | 0.2900 (2) |" in "\n".join(lines)
     scores[("d2", "fast")] = 0.200
     lines = rank.table("toy", scores, data, max_loss=0.04)  # none within 4%: fast (worst 5%) beats card (8%), big (30%)
     assert lines[-2].startswith("Chosen: fast (none lost at most 4% everywhere")
@@ -99,8 +98,17 @@ def test_a_linked_run_must_carry_the_candidate_and_the_same_protocol(rank):
     assert "has not model.encoder.dropout=0.1" in rank.not_this_candidate(other_value, expected)
     other_model = {**same, "overrides": ["model=sasrec"]}
     assert "has not model=bert4rec" in rank.not_this_candidate(other_model, expected)
-    sampled_valid = {**same, "overrides": [*same["overrides"], "split.valid_users=2048"]}  # RecTools' protocol
+    sampled_valid = {**same, "overrides": [*same["overrides"], "+split.valid_users=2048"]}  # RecTools' protocol
     assert "split.valid_users=2048" in rank.not_this_candidate(sampled_valid, expected)
+    session_split = {**same, "overrides": [*same["overrides"], "split=session"]}
+    assert "split=session" in rank.not_this_candidate(session_split, expected)
+    numbers = {"overrides": ["model=gru"], "config": {"model": {"optimizer": {"lr": 0.003}, "sparse_items": 0}}}
+    assert rank.not_this_candidate(numbers, ["model=gru", "model.optimizer.lr=3e-3"]) is None  # 3e-3 == 0.003
+    assert "model.sparse_items=false" in rank.not_this_candidate(numbers, ["model.sparse_items=false"])  # 0 is no bool
+    assert "model.loss.num_negatives=8192" in rank.not_this_candidate(numbers, ["model.loss.num_negatives=8192"])
+    old_file = {"overrides": ["model=gru", "model.optimizer.lr=3e-3"]}  # no config recorded: the overrides decide
+    assert rank.not_this_candidate(old_file, ["model=gru", "model.optimizer.lr=3e-3"]) is None
+    assert "lr=1e-3" in rank.not_this_candidate(old_file, ["model.optimizer.lr=1e-3"])
 
 
 def test_a_data_set_no_candidate_ran_on_is_left_out_of_the_choice(rank, monkeypatch):
@@ -108,6 +116,9 @@ def test_a_data_set_no_candidate_ran_on_is_left_out_of_the_choice(rank, monkeypa
     scores = {("d1", "card"): 0.20, ("d1", "slow"): 0.10, ("d2", "card"): 0.30, ("d2", "slow"): 0.31}
     lines = rank.table("toy", scores, ["d1", "d2", "big"], max_loss=0.10)
     assert lines[-2] == "Chosen: card. Not run on big: chosen on the other data sets."
+    assert [line.split(" |")[0] for line in lines if "**yes**" in line] == ["| card"]
     scores[("big", "slow")] = 0.05  # one candidate ran there: it counts, card lacks it, slow loses 50% on d1
     assert rank.table("toy", scores, ["d1", "d2", "big"], max_loss=0.10)[-2].startswith("No candidate is chosen")
-    assert rank.table("toy", {}, ["d1"], max_loss=0.10)[-2].startswith("No candidate is chosen")
+    nothing = rank.table("toy", {}, ["d1"], max_loss=0.10)
+    assert nothing[-2].startswith("No candidate is chosen") and not [line for line in nothing if "**yes**" in line]
+    assert "| card | – | – | -0.0% |  |" in nothing
