@@ -19,7 +19,9 @@ eSASRec paper's benchmark runs): gates are D x D linear maps with bias, the SwiG
 (`final_norm=True` adds one, as SASRec's last block),
 learned position embeddings counted from the most recent event added to the input, then dropout, and
 Xavier-normal initialisation of every weight matrix (`initializer_range=0.02` draws them from N(0, 0.02)
-instead, BERT's and GPT-2's `initializer_range`: Xavier gives std 0.08-0.13 at D = 64).
+instead, BERT's and GPT-2's `initializer_range`: Xavier gives std 0.08-0.13 at D = 64). The class defaults keep the
+authors' layers; the `model=esasrec` card turns on both the final norm and N(0, 0.02), chosen by their rank across
+four logs (benchmarks/results/defaults_rank.md).
 
 Deviations, and why:
 - Padded queries: RecTools lets every query attend to itself besides the causal and padding masks, which
