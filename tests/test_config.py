@@ -130,6 +130,8 @@ def test_experiment_presets_hold_overrides_only_and_compose(tmp_path):
         assert path.read_text().startswith("# @package _global_"), path
     baseline = compose_train(tmp_path, "experiment=article_baseline")
     assert (baseline.model.name, baseline.data.name, baseline.trainer.patience) == ("lstm", "ml100k", 10)
+    assert baseline.model.optimizer.lr == 1e-3  # the article's, not the card's
+    assert compose_train(tmp_path, "model=lstm").model.optimizer.lr == 3e-3
     grid = compose_train(tmp_path, "experiment=compare_encoders")
     assert grid.trainer.max_epochs == 300 and grid.task_name == "compare_encoders"
     sweep = OmegaConf.load(CONF_DIR / "experiment" / "compare_encoders.yaml").hydra.sweeper.params
