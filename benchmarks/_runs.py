@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,6 +23,29 @@ def loss_overrides(model: str, loss: str) -> list[str]:
     if any(isinstance(entry, dict) and "loss" in entry for entry in card.get("defaults", [])):
         return [f"model/loss={loss}"]
     return [] if loss == "full" else [f"+model/loss={loss}"]
+
+
+def values_not_composed(config: DictConfig | dict, overrides: list[str]) -> list[str]:
+    """The `key=value` overrides whose value is not what `config` holds at that key (parsed as Hydra parses them:
+    3e-3 is 0.003, null is None, and True is not 1). A later override of a key replaces an earlier one, as in Hydra;
+    group choices (`model=`, `+model/loss=`), deletions (`~key`) and `hydra.` keys are not config values: skipped."""
+    config = OmegaConf.create(config) if isinstance(config, dict) else config
+    parser, last = OverridesParser.create(), {}
+    for override in overrides:
+        parsed = parser.parse_override(override)
+        key = parsed.key_or_group
+        if not (parsed.is_delete() or key.startswith("hydra.") or (ROOT / "conf" / key).is_dir()):
+            last[key] = (override, parsed.value())
+    return [
+        override
+        for key, (override, value) in last.items()
+        if not _same_value(OmegaConf.select(config, key, default="<absent>"), value)
+    ]
+
+
+def _same_value(composed: object, asked: object) -> bool:
+    """Equal and of the same kind: True is not 1, False is not 0."""
+    return composed == asked and isinstance(composed, bool) == isinstance(asked, bool)
 
 
 def finished(run_dir: Path) -> dict | None:

@@ -22,9 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from _markdown import emit  # benchmarks/_markdown.py
-from _runs import ROOT, finished, train  # benchmarks/_runs.py
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf
+from _runs import ROOT, finished, train, values_not_composed  # benchmarks/_runs.py
 
 # data set -> (overrides, folder under --shared); filter_seen false where re-consumption is a real target
 DATASETS: dict[str, tuple[list[str], str]] = {
@@ -103,22 +101,16 @@ def run(data: str, model: str, cand: str, args: argparse.Namespace) -> float | N
 def not_this_candidate(results: dict, expected: list[str]) -> str | None:
     """Why a finished run found by its dir name (a linked tuning trial, say) does not measure this candidate, else
     None: a value the candidate or the data set sets differs in the run's composed config (a group choice such as
-    `model=esasrec`: missing from its overrides), or the run validated on another protocol (a `split` or `eval.`
-    override, e.g. `split.valid_users=2048`, which samples the validation users: its valid NDCG@10 does not compare).
-    Values are read from the composed config, so a run keeps measuring its candidate after the card's defaults move."""
-    recorded, config = results.get("overrides", []), OmegaConf.create(results.get("config", {}))
-    parser = OverridesParser.create()
-    missing = []
-    for override in expected:
-        parsed = parser.parse_override(override)
-        key = parsed.key_or_group
-        if key.startswith("hydra.") or parsed.is_delete():
-            continue
-        if (ROOT / "conf" / key).is_dir() or not results.get("config"):  # a group choice, or no config recorded
-            if override not in recorded:
-                missing.append(override)
-        elif not _same_value(OmegaConf.select(config, key, default="<absent>"), parsed.value()):
-            missing.append(override)
+    `model=esasrec`, or every override when no config was recorded: missing from its overrides), or the run validated
+    on another protocol (a `split` or `eval.` override, e.g. `split.valid_users=2048`, which samples the validation
+    users: its valid NDCG@10 does not compare). Values are read from the composed config, so a run keeps measuring
+    its candidate after the card's defaults move."""
+    recorded = results.get("overrides", [])
+    if results.get("config"):
+        values = set(values_not_composed(results["config"], expected))
+        missing = [o for o in expected if o in values or (_is_group(o) and o not in recorded)]
+    else:
+        missing = [o for o in expected if o not in recorded]
     if missing:
         return f"its results.json has not {' '.join(missing)}"
     protocol = [o for o in recorded if o.lstrip("+").startswith(("split", "eval.")) and o not in expected]
@@ -127,9 +119,8 @@ def not_this_candidate(results: dict, expected: list[str]) -> str | None:
     return None
 
 
-def _same_value(composed: object, asked: object) -> bool:
-    """Equal and of the same kind: True is not 1, False is not 0."""
-    return composed == asked and isinstance(composed, bool) == isinstance(asked, bool)
+def _is_group(override: str) -> bool:
+    return (ROOT / "conf" / override.lstrip("+~").split("=", 1)[0]).is_dir()
 
 
 def ranks(values: list[float]) -> list[int]:

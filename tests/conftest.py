@@ -86,6 +86,18 @@ TINY = [
 ]
 
 
+def load_benchmark(name: str):
+    """benchmarks/<name>.py as a module (the scripts import their siblings by name, so benchmarks/ joins sys.path)."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+
 def compose_train(tmp_path: Path, *overrides: str):
     """conf/train.yaml composed as `seqexp-train` would, with every path under tmp_path."""
     from hydra import compose, initialize_config_dir

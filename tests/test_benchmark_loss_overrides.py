@@ -30,3 +30,19 @@ def test_only_esasrec_swaps_its_loss_group():
     assert runs.loss_overrides("esasrec", "sampled") == ["model/loss=sampled"]
     assert runs.loss_overrides("sasrec", "sampled") == ["+model/loss=sampled"]
     assert runs.loss_overrides("sasrec", "full") == []
+
+
+def test_values_not_composed_parses_as_hydra_and_lets_the_last_override_win():
+    config = {"model": {"optimizer": {"lr": 0.002}, "encoder": {"init": None, "norm": True}, "sparse": 0}}
+    same = [
+        "model=sasrec", "+model/loss=sampled", "~model.loss.num_negatives", "hydra.run.dir=/x",
+        "model.optimizer.lr=1e-3", "model.optimizer.lr=2e-3", "model.encoder.init=null", "model.encoder.norm=true",
+    ]  # fmt: skip
+    assert runs.values_not_composed(config, same) == []  # groups, deletions and hydra. skipped; 2e-3 is 0.002
+    assert runs.values_not_composed(config, ["model.optimizer.lr=2e-3", "model.optimizer.lr=1e-3"]) == [
+        "model.optimizer.lr=1e-3"
+    ]
+    assert runs.values_not_composed(config, ["model.sparse=false"]) == ["model.sparse=false"]  # 0 is not False
+    assert runs.values_not_composed(config, ["model.encoder.init=0.02", "model.absent=1"]) == [
+        "model.encoder.init=0.02", "model.absent=1",
+    ]  # fmt: skip
