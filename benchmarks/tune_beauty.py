@@ -43,6 +43,7 @@ ESASREC_NORM_VALID2048 = [*ESASREC_FULL_SCALED, "model.encoder.final_norm=true",
 ESASREC_RECIPE_VALID2048 = [*ESASREC_NORM_VALID2048, "model.encoder.initializer_range=0.02"]
 # the bert4rec card with the sparse-catalogue dropout (= experiment=sparse_catalogue_bert4rec)
 BERT4REC_DROP01 = ["model=bert4rec", "model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1"]
+BERT4REC_RECSYS23 = ["model.objective.last_item_prob=0", "trainer.grad_clip=null", "trainer.precision=no"]
 # name -> overrides on top of BASE (a trial that names no precision runs at trainer.precision=auto: bf16 on a CPU
 # with native bf16); the RecSys 2023 SASRec+ settings (antklen/sasrec-bert4rec-recsys23,
 # src/configs/SASRec.yaml: hidden 64, 2 blocks, 1 head, dropout 0.1, Adam 1e-3, batch 128, last 50 items, full CE)
@@ -122,6 +123,14 @@ TRIALS: dict[str, list[str]] = {
     # and on the strict one (every validation target held out, as RecSys'23's BERT4Rec 0.0187)
     "bert4rec-drop01-valid2048": [*BERT4REC_DROP01, "split.valid_users=2048"],
     "bert4rec-drop01": BERT4REC_DROP01,
+    # ... with the rest of RecSys'23's BERT4Rec (src/datasets.py, src/run.py): no forced last-item masking, no gradient
+    # clipping (Lightning's default), fp32; run with --patience 20 as the anchor
+    "bert4rec-recsys23": [*BERT4REC_DROP01, *BERT4REC_RECSYS23],
+    # ... and, like that code, positions counted from the oldest event and no loss on rows where no event was drawn
+    "bert4rec-recsys23-exact": [
+        *BERT4REC_DROP01, *BERT4REC_RECSYS23, "model.encoder.positions=from_start",
+        "model.objective.mask_last_if_none=false",
+    ],  # fmt: skip
     "gru-defaults": ["model=gru"],
     "lstm-defaults": ["model=lstm"],
 }

@@ -59,8 +59,14 @@ def _model(tmp_path: Path, name: str, *extra: str) -> SequenceRecommender:
     return build_model(cfg.model, N_ITEMS, item_counts=torch.arange(N_ITEMS + 1)).eval()
 
 
-@pytest.fixture(params=MODELS + ["user"])
+# the backbone encoders' other position convention (model.encoder.positions) meets the same contract
+VARIANTS = {f"{name}-from_start": (name, "model.encoder.positions=from_start") for name in ("sasrec", "bert4rec")}
+
+
+@pytest.fixture(params=MODELS + sorted(VARIANTS) + ["user"])
 def model(request, tmp_path, user_module) -> SequenceRecommender:
+    if request.param in VARIANTS:
+        return _model(tmp_path, *VARIANTS[request.param])
     if request.param == "user":
         return _model(
             tmp_path,
@@ -197,3 +203,24 @@ def test_user_encoder_with_its_own_yaml_in_a_user_config_dir(tmp_path, user_modu
     assert results["model"] == "meanpool"
     assert results["config"]["model"]["encoder"]["_target_"] == "my_encoders.CausalMeanPool"
     assert math.isfinite(results["metrics"]["test/ndcg@10"])
+
+
+def test_positions_from_the_start_count_real_events_from_the_oldest(tmp_path):
+    from seqexp.model.encoders.base import positions_from_the_end, positions_from_the_start
+
+    real = torch.tensor([[False, False, True, True, True], [True, True, True, True, True]])
+    assert positions_from_the_start(real, 5).tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]]
+    assert positions_from_the_end(real, 5).tolist() == [[4, 3, 2, 1, 0], [4, 3, 2, 1, 0]]
+    # same weights, other position ids: the outputs at real events differ
+    inputs = torch.tensor([[0, 0, 0, 3, 9, 4, 17, 2]])
+    end = _model(tmp_path, "bert4rec").encode(inputs)
+    start = _model(tmp_path, "bert4rec", "model.encoder.positions=from_start").encode(inputs)
+    assert not torch.allclose(end[:, -5:], start[:, -5:])
+
+
+@pytest.mark.parametrize("name", ["sasrec", "bert4rec"])
+def test_an_unknown_position_convention_names_the_key_and_the_choices(tmp_path, name):
+    from hydra.errors import InstantiationException  # Hydra wraps the encoder's ConfigError, message kept
+
+    with pytest.raises(InstantiationException, match=r"model\.encoder\.positions='oldest'.*from_end.*from_start"):
+        _model(tmp_path, name, "model.encoder.positions=oldest")

@@ -185,7 +185,7 @@ def test_dropout_acts_in_training_only():
 
 def test_positions_match_the_sasrec_convention_and_overlong_input_is_refused():
     real = torch.tensor([[False, True, True], [True, True, True]])
-    assert torch.equal(positions_from_the_end(real, 5), transformer.positions_from_the_end(real, 5))
+    assert torch.equal(positions_from_the_end(real, 5), transformer.POSITIONS["from_end"](real, 5))
     assert positions_from_the_end(real, 5).tolist() == [[2, 1, 0], [2, 1, 0]]
     with pytest.raises(ConfigError, match="max_len >= data.max_len"):
         _encoder()(torch.randn(1, 11, D), torch.ones(1, 11, dtype=torch.bool))

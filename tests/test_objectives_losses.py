@@ -29,6 +29,23 @@ def test_masked_item_masks_only_real_events_and_targets_only_masked_positions():
     assert 0.25 < share < 0.4  # about mask_prob (plus rows that had nothing drawn)
 
 
+def test_rows_with_nothing_drawn_carry_no_loss_when_mask_last_if_none_is_off():
+    windows = torch.tensor([[0, 0, 0, 0, 0, 0, 7, 8, 9]] * 2000)  # 3 real events: P(nothing drawn) = 0.8^3 = 0.512
+    gen = torch.Generator().manual_seed(0)
+    inputs, targets = MaskedItemObjective(0.2, 0.0, mask_last_if_none=False).training_pair(windows, MASK, gen)
+    rows_with_loss = (targets > 0).any(dim=1).float().mean().item()
+    assert abs(rows_with_loss - (1 - 0.8**3)) < 0.03
+    assert torch.equal(inputs == MASK, targets > 0)  # still only masked events are targets
+    # the default fills those rows with their last event
+    _, targets = MaskedItemObjective(0.2, 0.0).training_pair(windows, MASK, torch.Generator().manual_seed(0))
+    assert (targets > 0).any(dim=1).all()
+
+
+def test_last_item_prob_outside_0_1_is_refused():
+    with pytest.raises(ValueError, match="last_item_prob"):
+        MaskedItemObjective(last_item_prob=1.5)
+
+
 def test_last_item_rows_mask_only_the_last_event():
     windows = torch.tensor([[0, 1, 2, 3, 4]] * 50)
     inputs, targets = MaskedItemObjective(0.2, last_item_prob=1.0).training_pair(windows, MASK)

@@ -39,3 +39,14 @@ def positions_from_the_end(padding_mask: Tensor, max_positions: int) -> Tensor:
             f"build it with max_len >= data.max_len (the YAML sets max_len: ${{data.max_len}})"
         )
     return torch.arange(L - 1, -1, -1, device=padding_mask.device).expand(B, L)
+
+
+def positions_from_the_start(padding_mask: Tensor, max_positions: int) -> Tensor:
+    """(B, L) position ids 0 .. n-1 over each row's n real events: its oldest event in the window gets position 0
+    (BERT's convention, and the RecSys'23 BERT4Rec/SASRec code's with right padding). Padding reads position 0;
+    it is masked out of attention anyway. Outputs at real events do not depend on the padding either."""
+    positions_from_the_end(padding_mask, max_positions)  # the same length check
+    return (padding_mask.long().cumsum(dim=1) - 1).clamp(min=0)
+
+
+POSITIONS = {"from_end": positions_from_the_end, "from_start": positions_from_the_start}

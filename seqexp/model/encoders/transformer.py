@@ -1,9 +1,10 @@
 """Self-attention encoders on HuggingFace `transformers` backbones, built from their config classes
 (never downloaded): the item embeddings come from the model, the backbone receives `inputs_embeds`.
 
-Positions are counted from the most recent event (position 0 = the last event), as the original
-SASRec effectively does by left-padding every sequence to `max_len`. This makes the outputs at real
-events independent of how much left padding a batch has.
+Positions are counted from the most recent event by default (position 0 = the last event), as the original
+SASRec effectively does by left-padding every sequence to `max_len`; `positions="from_start"` counts them from the
+oldest event in the window instead (BERT's convention). Either way the outputs at real events do not depend on how
+much left padding a batch has.
 """
 
 from __future__ import annotations
@@ -13,15 +14,23 @@ from typing import ClassVar
 from torch import Tensor, nn
 from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
-from seqexp.model.encoders.base import SequenceEncoder, positions_from_the_end
+from seqexp.errors import ConfigError
+from seqexp.model.encoders.base import POSITIONS, SequenceEncoder
 
 
 class BackboneEncoder(SequenceEncoder):
-    """Runs a HuggingFace backbone on `inputs_embeds` with the padding mask and positions from the end."""
+    """Runs a HuggingFace backbone on `inputs_embeds` with the padding mask and learned positions counted
+    `from_end` (the most recent event = 0) or `from_start` (the oldest event in the window = 0)."""
 
-    def __init__(self, hidden_size: int, max_len: int, backbone: nn.Module) -> None:
+    def __init__(self, hidden_size: int, max_len: int, backbone: nn.Module, positions: str = "from_end") -> None:
         super().__init__(hidden_size)
+        if positions not in POSITIONS:
+            raise ConfigError(
+                f"model.encoder.positions={positions!r} is not one of {sorted(POSITIONS)}; "
+                "from_end counts from the most recent event, from_start from the oldest one in the window"
+            )
         self.max_len = max_len
+        self.position_ids = POSITIONS[positions]
         self.backbone = backbone
         # items are embedded outside: the backbone's own (1-row) token table is never read; frozen, so that DDP
         # does not wait for a gradient it will never get
@@ -31,7 +40,7 @@ class BackboneEncoder(SequenceEncoder):
         out = self.backbone(
             inputs_embeds=x,  # (B, L, D)
             attention_mask=padding_mask.long(),
-            position_ids=positions_from_the_end(padding_mask, self.max_len),
+            position_ids=self.position_ids(padding_mask, self.max_len),  # (B, L)
         ).last_hidden_state  # (B, L, D)
         return out * padding_mask[:, :, None]  # padded queries attend to nothing real: zero them
 
@@ -59,6 +68,7 @@ class SASRecEncoder(BackboneEncoder):
         activation: str = "gelu",
         layer_norm_eps: float = 1e-6,
         initializer_range: float = 0.02,
+        positions: str = "from_end",
     ) -> None:
         config = GPT2Config(
             vocab_size=1,  # items are embedded outside: the backbone only sees inputs_embeds
@@ -80,7 +90,7 @@ class SASRecEncoder(BackboneEncoder):
             eos_token_id=None,
             pad_token_id=None,
         )
-        super().__init__(hidden_size, max_len, GPT2Model(config))
+        super().__init__(hidden_size, max_len, GPT2Model(config), positions)
 
 
 class BERT4RecEncoder(BackboneEncoder):
@@ -102,6 +112,7 @@ class BERT4RecEncoder(BackboneEncoder):
         activation: str = "gelu",
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
+        positions: str = "from_end",
     ) -> None:
         config = BertConfig(
             vocab_size=1,  # items are embedded outside: the backbone only sees inputs_embeds
@@ -123,4 +134,4 @@ class BERT4RecEncoder(BackboneEncoder):
             bos_token_id=None,
             eos_token_id=None,
         )
-        super().__init__(hidden_size, max_len, BertModel(config, add_pooling_layer=False))
+        super().__init__(hidden_size, max_len, BertModel(config, add_pooling_layer=False), positions)
