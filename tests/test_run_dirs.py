@@ -108,6 +108,11 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
     normal = {**xavier, "model.encoder.initializer_range": 0.02}
     with pytest.raises(ResumeMismatch, match=r"initializer_range=None, this command has .*initializer_range=0.02"):
         check_same_run(saved, {**same, "config": normal}, tmp_path / "last.pt")
+    bert4rec = {**now, "model.encoder.positions": "from_end", "model.objective.mask_last_if_none": True}
+    check_same_run(saved, {**same, "config": bert4rec}, tmp_path / "last.pt")  # from before either key existed
+    for key, value in (("model.encoder.positions", "from_start"), ("model.objective.mask_last_if_none", False)):
+        with pytest.raises(ResumeMismatch, match=rf"{key}=.*, this command has {key}={value}"):
+            check_same_run(saved, {**same, "config": {**bert4rec, key: value}}, tmp_path / "last.pt")
 
 
 def test_a_snapshot_without_identity_is_checked_by_its_shapes(finished):

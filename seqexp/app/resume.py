@@ -29,6 +29,8 @@ ADDED_LATER = {
     "model.scale_embeddings": False,
     "model.encoder.final_norm": False,  # esasrec's output LayerNorm (2026-12-02)
     "model.encoder.initializer_range": None,  # esasrec's init, Xavier before the key (sasrec/bert4rec always had it)
+    "model.encoder.positions": "from_end",  # sasrec/bert4rec position convention (2026-12-02)
+    "model.objective.mask_last_if_none": True,  # bert4rec's rows with no event drawn (2026-12-02)
     **{f"split.{k}": v for k, v in splits.ADDED_LATER.items()},
 }
 
