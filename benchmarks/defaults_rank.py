@@ -63,6 +63,10 @@ CANDIDATES: dict[str, dict[str, list[str]]] = {
     "bert4rec": {
         "do0.2 (ml-100k tuned)": ["model.encoder.dropout=0.2", "model.encoder.attention_dropout=0.2"],
         "do0.1 (paper)": ["model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1"],
+        "do0.1-recsys23 (RecSys'23 code)": [  # tune_beauty.py's bert4rec-recsys23-exact, less its trainer settings
+            "model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1", "model.encoder.positions=from_start",
+            "model.objective.last_item_prob=0", "model.objective.mask_last_if_none=false",
+        ],  # fmt: skip
     },
 }
 
@@ -133,7 +137,7 @@ def worst_loss(cand: str, cands: list[str], data_sets: list[str], scores: dict[t
     losses = [0.0]
     for d in data_sets:
         values = [v for c in cands if (v := scores.get((d, c))) is not None]
-        if scores.get((d, cand)) is not None:
+        if scores.get((d, cand)) is not None and max(values) > 0:  # all at 0: nothing learned, no one is ahead
             losses.append(1.0 - scores[(d, cand)] / max(values))
     return max(losses)
 

@@ -42,6 +42,10 @@ def test_worst_loss_is_the_largest_shortfall_to_the_best(rank):
     scores = {("a", "x"): 0.10, ("a", "y"): 0.08, ("b", "x"): 0.45, ("b", "y"): 0.50, ("c", "x"): None}
     assert rank.worst_loss("x", ["x", "y"], ["a", "b", "c"], scores) == pytest.approx(0.10)  # 1 - 0.45 / 0.50
     assert rank.worst_loss("y", ["x", "y"], ["a", "b", "c"], scores) == pytest.approx(0.20)  # 1 - 0.08 / 0.10
+    # a data set where every candidate scored 0 (nothing learned) puts no one ahead, and divides by nothing
+    zero = {("a", "x"): 0.0, ("a", "y"): 0.0, ("b", "x"): 0.5, ("b", "y"): 0.4}
+    assert rank.worst_loss("x", ["x", "y"], ["a", "b"], zero) == 0.0
+    assert rank.worst_loss("y", ["x", "y"], ["a", "b"], zero) == pytest.approx(0.20)
 
 
 def test_table_chooses_the_best_mean_rank_within_the_guard(rank, monkeypatch):
