@@ -116,6 +116,16 @@ TRIALS: dict[str, list[str]] = {
         "experiment=sparse_catalogue", "+model/loss=sampled", "model.loss.distribution=popularity",
         "split.valid_users=2048",
     ],  # fmt: skip
+    # their second and third seeds (session 10)
+    **{
+        f"sparse-catalogue-{variant}-valid2048-seed{seed}": [
+            "experiment=sparse_catalogue", "+model/loss=sampled", option, "split.valid_users=2048", f"seed={seed}",
+        ]
+        for variant, option in (
+            ("sampled8192", "model.loss.num_negatives=8192"), ("sampled-pop", "model.loss.distribution=popularity"),
+        )
+        for seed in (1, 2)
+    },  # fmt: skip
     "sparse-catalogue-valid2048-seed1": ["experiment=sparse_catalogue", "split.valid_users=2048", "seed=1"],
     "sparse-catalogue-valid2048-seed2": ["experiment=sparse_catalogue", "split.valid_users=2048", "seed=2"],
     "bert4rec-defaults": ["model=bert4rec"],

@@ -147,6 +147,13 @@ def test_experiment_presets_hold_overrides_only_and_compose(tmp_path):
     bert4rec = compose_train(tmp_path, "experiment=sparse_catalogue_bert4rec", "data=beauty").model
     assert (bert4rec.name, bert4rec.encoder.dropout, bert4rec.encoder.attention_dropout) == ("bert4rec", 0.1, 0.1)
     assert dict(bert4rec.loss) == {"_target_": FULL_SOFTMAX}  # the card's loss, untouched
+    # the RecSys'23 BERT4Rec code's positions and masking (tuning_beauty.md); the card keeps its own (defaults_rank.md)
+    card = compose_train(tmp_path, "model=bert4rec", "data=beauty").model
+    assert (bert4rec.encoder.positions, card.encoder.positions) == ("from_start", "from_end")
+    assert (bert4rec.objective.last_item_prob, bert4rec.objective.mask_last_if_none) == (0, False)
+    assert (card.objective.last_item_prob, card.objective.mask_last_if_none) == (0.1, True)
+    trainer = compose_train(tmp_path, "experiment=sparse_catalogue_bert4rec", "data=beauty").trainer
+    assert (trainer.grad_clip, trainer.precision, trainer.patience) == (None, "no", 20)
 
 
 def test_esasrec_takes_its_loss_from_the_loss_group(tmp_path):
