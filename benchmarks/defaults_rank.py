@@ -61,7 +61,10 @@ CANDIDATES: dict[str, dict[str, list[str]]] = {
         "lr1e-3 (article)": ["model.optimizer.lr=1e-3"],
     },
     "bert4rec": {
-        "do0.2 (ml-100k tuned)": ["model.encoder.dropout=0.2", "model.encoder.attention_dropout=0.2"],
+        "do0.2 (ml-100k tuned)": [
+            "model.encoder.dropout=0.2", "model.encoder.attention_dropout=0.2", "model.encoder.positions=from_end",
+            "model.objective.last_item_prob=0.1", "model.objective.mask_last_if_none=true",
+        ],  # fmt: skip
         "do0.1 (paper)": ["model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1"],
         "do0.1-recsys23 (RecSys'23 code)": [  # tune_beauty.py's bert4rec-recsys23-exact, less its trainer settings
             "model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1", "model.encoder.positions=from_start",

@@ -41,7 +41,7 @@ ESASREC_FULL_SCALED = [*ESASREC_CARD_2026_12_01, *FULL_SOFTMAX, "model.scale_emb
 ESASREC_NORM_VALID2048 = [*ESASREC_FULL_SCALED, "model.encoder.final_norm=true", "split.valid_users=2048"]
 # the chosen eSASRec recipe (= experiment=sparse_catalogue_esasrec): the same with sasrec's N(0, 0.02) weights
 ESASREC_RECIPE_VALID2048 = [*ESASREC_NORM_VALID2048, "model.encoder.initializer_range=0.02"]
-# the bert4rec card with the sparse-catalogue dropout (= experiment=sparse_catalogue_bert4rec)
+# the bert4rec card with the sparse-catalogue dropout (experiment=sparse_catalogue_bert4rec before session 10)
 BERT4REC_DROP01 = ["model=bert4rec", "model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1"]
 BERT4REC_RECSYS23 = ["model.objective.last_item_prob=0", "trainer.grad_clip=null", "trainer.precision=no"]
 # name -> overrides on top of BASE (a trial that names no precision runs at trainer.precision=auto: bf16 on a CPU

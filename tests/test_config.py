@@ -144,7 +144,8 @@ def test_experiment_presets_hold_overrides_only_and_compose(tmp_path):
     esasrec = compose_train(tmp_path, "experiment=sparse_catalogue_esasrec", "data=beauty")
     assert esasrec.model.name == "esasrec" and dict(esasrec.model.loss) == {"_target_": FULL_SOFTMAX}
     assert (esasrec.model.scale_embeddings, esasrec.model.encoder.final_norm) == (True, True)
-    bert4rec = compose_train(tmp_path, "experiment=sparse_catalogue_bert4rec", "data=beauty").model
+    recipe = compose_train(tmp_path, "experiment=sparse_catalogue_bert4rec", "data=beauty")
+    bert4rec = recipe.model
     assert (bert4rec.name, bert4rec.encoder.dropout, bert4rec.encoder.attention_dropout) == ("bert4rec", 0.1, 0.1)
     assert dict(bert4rec.loss) == {"_target_": FULL_SOFTMAX}  # the card's loss, untouched
     # the RecSys'23 BERT4Rec code's positions and masking (tuning_beauty.md); the card keeps its own (defaults_rank.md)
@@ -152,7 +153,7 @@ def test_experiment_presets_hold_overrides_only_and_compose(tmp_path):
     assert (bert4rec.encoder.positions, card.encoder.positions) == ("from_start", "from_end")
     assert (bert4rec.objective.last_item_prob, bert4rec.objective.mask_last_if_none) == (0, False)
     assert (card.objective.last_item_prob, card.objective.mask_last_if_none) == (0.1, True)
-    trainer = compose_train(tmp_path, "experiment=sparse_catalogue_bert4rec", "data=beauty").trainer
+    trainer = recipe.trainer
     assert (trainer.grad_clip, trainer.precision, trainer.patience) == (None, "no", 20)
 
 

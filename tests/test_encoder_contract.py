@@ -98,6 +98,15 @@ def test_left_padding_does_not_change_outputs_at_real_positions(model):
     torch.testing.assert_close(padded[:, -len(seq) :], alone, rtol=1e-4, atol=1e-5)
 
 
+def test_a_rows_scores_do_not_depend_on_the_rest_of_its_batch(model):
+    """Scoring trims the batch to its longest row (+1 column for an appended [MASK]): a short row scored alone and
+    beside a full one must get the same scores, whatever the position convention."""
+    short = [0] * (MAX_LEN - 3) + [3, 9, 4]
+    alone = model.score(torch.tensor([short]))  # (1, N + 1)
+    beside = model.score(torch.tensor([short, list(range(1, MAX_LEN + 1))]))  # (2, N + 1)
+    torch.testing.assert_close(beside[:1], alone, rtol=1e-4, atol=1e-5)
+
+
 def test_causal_encoders_do_not_look_ahead(model):
     if not model.encoder.causal:
         pytest.skip("bidirectional encoder: every position sees the whole sequence by design")
