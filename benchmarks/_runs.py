@@ -34,13 +34,18 @@ def values_not_composed(config: DictConfig | dict, overrides: list[str]) -> list
     for override in overrides:
         parsed = parser.parse_override(override)
         key = parsed.key_or_group
-        if not (parsed.is_delete() or key.startswith("hydra.") or (ROOT / "conf" / key).is_dir()):
+        if not (parsed.is_delete() or key.startswith("hydra.") or is_group(override)):
             last[key] = (override, parsed.value())
     return [
         override
         for key, (override, value) in last.items()
         if not _same_value(OmegaConf.select(config, key, default="<absent>"), value)
     ]
+
+
+def is_group(override: str) -> bool:
+    """A config-group choice (`model=sasrec`, `+model/loss=sampled`), not a config value."""
+    return (ROOT / "conf" / override.lstrip("+~").split("=", 1)[0]).is_dir()
 
 
 def _same_value(composed: object, asked: object) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from _markdown import emit  # benchmarks/_markdown.py
-from _runs import ROOT, finished, train, values_not_composed  # benchmarks/_runs.py
+from _runs import ROOT, finished, is_group, train, values_not_composed  # benchmarks/_runs.py
 
 # data set -> (overrides, folder under --shared); filter_seen false where re-consumption is a real target
 DATASETS: dict[str, tuple[list[str], str]] = {
@@ -115,7 +115,7 @@ def not_this_candidate(results: dict, expected: list[str]) -> str | None:
     recorded = results.get("overrides", [])
     if results.get("config"):
         values = set(values_not_composed(results["config"], expected))
-        missing = [o for o in expected if o in values or (_is_group(o) and o not in recorded)]
+        missing = [o for o in expected if o in values or (is_group(o) and o not in recorded)]
     else:
         missing = [o for o in expected if o not in recorded]
     if missing:
@@ -124,10 +124,6 @@ def not_this_candidate(results: dict, expected: list[str]) -> str | None:
     if protocol:
         return f"it ran on another validation protocol ({' '.join(protocol)})"
     return None
-
-
-def _is_group(override: str) -> bool:
-    return (ROOT / "conf" / override.lstrip("+~").split("=", 1)[0]).is_dir()
 
 
 def ranks(values: list[float]) -> list[int]:

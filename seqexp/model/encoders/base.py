@@ -33,11 +33,7 @@ def positions_from_the_end(padding_mask: Tensor, max_positions: int) -> Tensor:
     """(B, L) position ids L-1 .. 0: the most recent event (at L - 1) gets position 0 (SASRec's convention for left
     padding: outputs at real events do not depend on how much padding a batch has). Shared by the encoders."""
     B, L = padding_mask.shape
-    if L > max_positions:
-        raise ConfigError(
-            f"the encoder was built for {max_positions} positions but got sequences of length {L}; "
-            f"build it with max_len >= data.max_len (the YAML sets max_len: ${{data.max_len}})"
-        )
+    _check_length(L, max_positions)
     return torch.arange(L - 1, -1, -1, device=padding_mask.device).expand(B, L)
 
 
@@ -45,8 +41,16 @@ def positions_from_the_start(padding_mask: Tensor, max_positions: int) -> Tensor
     """(B, L) position ids 0 .. n-1 over each row's n real events: its oldest event in the window gets position 0
     (BERT's convention, and the RecSys'23 BERT4Rec/SASRec code's with right padding). Padding reads position 0;
     it is masked out of attention anyway. Outputs at real events do not depend on the padding either."""
-    positions_from_the_end(padding_mask, max_positions)  # the same length check
+    _check_length(padding_mask.shape[1], max_positions)
     return (padding_mask.long().cumsum(dim=1) - 1).clamp(min=0)
+
+
+def _check_length(length: int, max_positions: int) -> None:
+    if length > max_positions:
+        raise ConfigError(
+            f"the encoder was built for {max_positions} positions but got sequences of length {length}; "
+            f"build it with max_len >= data.max_len (the YAML sets max_len: ${{data.max_len}})"
+        )
 
 
 POSITIONS = {"from_end": positions_from_the_end, "from_start": positions_from_the_start}
