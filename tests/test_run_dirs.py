@@ -115,6 +115,24 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
             check_same_run(saved, {**same, "config": {**bert4rec, key: value}}, tmp_path / "last.pt")
 
 
+def test_a_resume_may_not_change_clipping_or_precision(finished):
+    for key, value in (("trainer.grad_clip", "null"), ("trainer.precision", "bf16")):
+        with pytest.raises(ResumeMismatch, match=rf"written with {key}=\S+, this command has {key}="):
+            train(compose_train(finished, *TINY, "trainer.resume=true", f"{key}={value}"))
+
+
+def test_a_snapshot_from_before_trainer_keys_were_recorded_resumes_with_any_value(tmp_path, caplog):
+    from seqexp.app.resume import check_same_run
+
+    saved = {"identity": {"data_fingerprint": "a" * 64, "config": {"seed": 0}, "overrides": []}}
+    now = {"data_fingerprint": "a" * 64, "config": {"seed": 0, "trainer.precision": "bf16", "trainer.grad_clip": None}}
+    check_same_run(saved, {**now, "overrides": []}, tmp_path / "last.pt")  # what it ran with is unknown: not checked
+    assert "does not record ['trainer.grad_clip', 'trainer.precision']" in caplog.text
+    recorded = {**saved["identity"], "config": {"seed": 0, "trainer.precision": "no", "trainer.grad_clip": None}}
+    with pytest.raises(ResumeMismatch, match=r"trainer.precision=no, this command has trainer.precision=bf16"):
+        check_same_run({"identity": recorded}, {**now, "overrides": []}, tmp_path / "last.pt")
+
+
 def test_a_snapshot_without_identity_is_checked_by_its_shapes(finished):
     last = finished / "run" / "checkpoints" / "last.pt"
     snapshot = torch.load(last, weights_only=True)
