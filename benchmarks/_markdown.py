@@ -2,8 +2,9 @@
 
 A results file may hold hand-written prose (how the runs were made, what they mean) around the generated part:
 the generated text goes between the two markers below, and a re-run replaces only what lies between them, so
-nothing written by hand is lost. A file without either marker is written whole, with them (a `title` first);
-a file with only one of them, or with them out of order, is left untouched and the run says so.
+nothing written by hand is lost. A new (or empty) file is written whole, with the markers (a `title` first). A file
+with text but no marker, only one of them, or them out of order is left untouched and the run says so: its
+hand-written text cannot be told from an older table (every file under benchmarks/results has the pair, tested).
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ def emit(text: str, out: Path, title: str | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     block = f"{BEGIN}\n{text.rstrip()}\n{END}\n"
     old = out.read_text() if out.exists() else ""
-    if BEGIN not in old and END not in old:
+    if not old.strip():
         out.write_text((f"{title}\n\n" if title else "") + block)
         return
+    if BEGIN not in old and END not in old:
+        raise SystemExit(
+            f"{out} holds text but no generated-text markers, so its hand-written text cannot be told from an older "
+            f"table; the file was not changed and the new table is printed above. Put the two lines\n{BEGIN}\n{END}\n"
+            f"around the part the benchmark writes (or move the file away) and re-run"
+        )
     if BEGIN not in old or END not in old.split(BEGIN, 1)[1]:
         raise SystemExit(
             f"{out} holds one generated-text marker without the other (or the end marker before the begin marker), "

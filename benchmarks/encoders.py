@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
 from hydra import compose, initialize_config_dir
 
 from seqexp.app.train import CONF_DIR, train
@@ -105,10 +106,8 @@ def main() -> None:
     )
     table = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
     table += "".join("| " + " | ".join(r) + " |\n" for r in rows)
-    print(header + table)
     out = ROOT / "benchmarks" / "results" / f"encoders_{args.data}{suffix}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(header + table)
+    emit(header + table, out)  # prose added by hand around the table survives a re-run
     print(f"written to {out}")
 
 

@@ -33,13 +33,40 @@ def test_a_rerun_keeps_the_prose_around_the_generated_text(tmp_path: Path) -> No
     assert "| 1 |" not in text
 
 
-def test_a_file_without_markers_is_replaced_whole(tmp_path: Path) -> None:
+def test_an_empty_file_is_written_whole_and_the_title_once(tmp_path: Path) -> None:
     out = tmp_path / "x.md"
-    out.write_text("an older generated table\n")
+    out.write_text("\n")
     markdown.emit("new", out, title="# Title")
     assert out.read_text() == f"# Title\n\n{markdown.BEGIN}\nnew\n{markdown.END}\n"
     markdown.emit("newer", out, title="# Title")  # the title is written once, outside the generated text
     assert out.read_text() == f"# Title\n\n{markdown.BEGIN}\nnewer\n{markdown.END}\n"
+
+
+def test_a_file_with_text_but_no_markers_is_left_untouched(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "x.md"
+    out.write_text("an older table\n\nA reading written by hand.\n")
+    with pytest.raises(SystemExit, match=r"x.md holds text but no generated-text markers.*Put the two lines"):
+        markdown.emit("| a |\n| 2 |", out)
+    assert out.read_text() == "an older table\n\nA reading written by hand.\n"
+    assert "| 2 |" in capsys.readouterr().out  # the new table is not lost either
+
+
+# results files no benchmark script writes (tables collected by hand from seqexp-train / seqexp-compare runs)
+HAND_WRITTEN = {"esasrec_ml100k.md", "same_metrics.md", "taobao_features.md", "trust_overhead.md", "tuning_ml100k.md"}
+
+
+def test_every_generated_results_file_in_the_repo_has_its_marker_pair() -> None:
+    """A re-run of any benchmark keeps the prose its results file gathered by hand."""
+    files = sorted((REPO / "benchmarks" / "results").glob("*.md"))
+    scripts = "\n".join(p.read_text() for p in (REPO / "benchmarks").glob("*.py"))
+    assert len(files) > len(HAND_WRITTEN) + 10
+    for path in files:
+        text = path.read_text()
+        if path.name in HAND_WRITTEN:
+            assert path.name not in scripts, f"{path.name} is written by a benchmark now: give it its markers"
+            continue
+        assert text.count(markdown.BEGIN) == 1 and text.count(markdown.END) == 1, path.name
+        assert text.index(markdown.BEGIN) < text.index(markdown.END), path.name
 
 
 @pytest.mark.parametrize(
