@@ -220,3 +220,49 @@ def test_a_broken_overrides_yaml_skips_its_run_and_names_the_file(runs_dir, caps
     out, err = capsys.readouterr()
     assert f"seqexp-compare: warning: skipped {bad} — cannot read {bad / '.hydra' / 'overrides.yaml'}: " in err
     assert _leaderboard_models(out) == ["gru", "lstm"]
+
+
+@pytest.fixture
+def two_variants(tmp_path) -> Path:
+    """lstm with dropout 0.2 (per-user 0.1, 0.3) and 0.1 (per-user 0.2, 0.5), two seeds each."""
+    for dropout, users in (("0.2", [0.1, 0.3]), ("0.1", [0.2, 0.5])):
+        for seed in (0, 1):
+            run = write_run(tmp_path / "sweep", f"d{dropout}-{seed}", results("lstm", seed, sum(users) / 2, users))
+            overrides = ["model=lstm", f"seed={seed}", "data.max_len=20", f"model.encoder.dropout={dropout}"]
+            (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    return tmp_path / "sweep"
+
+
+@pytest.mark.parametrize(
+    ("base", "other", "change", "diff"), [("0.2", "0.1", 0.35 / 0.2 - 1, 0.15), ("0.1", "0.2", 0.2 / 0.35 - 1, -0.15)]
+)
+def test_baseline_variant_pairs_two_variants_of_one_encoder(two_variants, capsys, base, other, change, diff):
+    args = [str(two_variants), "--baseline", "lstm", "--baseline-variant", f"model.encoder.dropout={base}"]
+    assert compare_main([*args, "--format", "json"]) == 0
+    rows = {r["variant"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows[f"model.encoder.dropout={base}"]["note"] == "baseline"
+    versus = rows[f"model.encoder.dropout={other}"]
+    assert versus["relative_change"] == pytest.approx(change)
+    assert versus["paired_vs_baseline"]["mean_diff"] == pytest.approx(diff)  # per user (0.2-0.1, 0.5-0.3) / 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--baseline-variant", "model.encoder.dropout=0.2"], "--baseline-variant needs --baseline"),
+        (
+            ["--baseline", "lstm", "--baseline-variant", "model.encoder.dropout=0.3"],
+            "--baseline-variant 'model.encoder.dropout=0.3': no completed lstm run has all of these overrides; its "
+            "runs have: data.max_len=20 model.encoder.dropout=0.1; data.max_len=20 model.encoder.dropout=0.2",
+        ),
+        (
+            ["--baseline", "lstm", "--baseline-variant", "data.max_len=20"],  # shared by both variants
+            "--baseline-variant 'data.max_len=20' matches 2 lstm rows on d (model.encoder.dropout=0.1; "
+            "model.encoder.dropout=0.2); name the overrides that tell them apart",
+        ),
+    ],
+)
+def test_a_baseline_variant_that_matches_no_row_or_several_is_one_error(two_variants, capsys, extra, message):
+    assert compare_main([str(two_variants), *extra]) == 2
+    out, err = capsys.readouterr()
+    assert len(err.splitlines()) == 1 and err.startswith(f"seqexp-compare: error: {message}") and out == ""

@@ -40,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="*", help="run dirs or folders holding them (searched recursively)")
     parser.add_argument("--baseline", help=f"model to compare against (default: the article's {DEFAULT_BASELINE})")
     parser.add_argument(
+        "--baseline-variant",
+        nargs="+",
+        default=[],
+        metavar="OVERRIDE",
+        help="the baseline is the row of --baseline whose runs have all these overrides (e.g. "
+        "model.encoder.dropout=0.2): compares two variants of one encoder, paired per user",
+    )
+    parser.add_argument(
         "--metric",
         default="test/ndcg@10",
         help="metric that ranks the rows and gives 'vs baseline' (default test/ndcg@10; paired tests stay on NDCG@10)",
@@ -134,13 +142,15 @@ def _rows(runs: list[RunRecord], args: argparse.Namespace) -> list[Row]:
         counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in sorted({r.status for r in runs}))
         raise CompareError(f"no completed runs to rank under {where} ({counts})")
     check_metric(runs, args.metric)
+    if args.baseline_variant and args.baseline is None:
+        raise CompareError("--baseline-variant needs --baseline: name the model whose variant is the baseline")
     if args.baseline is not None:
-        check_baseline(runs, args.baseline)
+        check_baseline(runs, args.baseline, args.baseline_variant)
     check_paired_metric(runs, args.paired_metric)
     columns = diversity_columns(runs) if args.diversity else ()
     return build_rows(
         runs, baseline=args.baseline or DEFAULT_BASELINE, metric=args.metric, columns=columns,
-        paired_metric=args.paired_metric,
+        paired_metric=args.paired_metric, baseline_variant=args.baseline_variant,
     )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,10 +90,12 @@ def build_rows(
     metric: str = "test/ndcg@10",
     columns: tuple[str, ...] = (),
     paired_metric: str = PAIRED_DEFAULT,
+    baseline_variant: Sequence[str] = (),
 ) -> list[Row]:
     """One row per (data, model, variant) over completed runs, ranked by `metric`, with `columns` shown beside
-    METRICS; each compared with the baseline model's row of the same data set (its variant-free row when there
-    is one). The paired tests use the per-user values of `paired_metric` (test NDCG@10, or a per-user
+    METRICS; each compared with the baseline model's row of the same data set: the row whose runs have every
+    override of `baseline_variant` (two variants of one encoder compared), else its variant-free row when there
+    is one. The paired tests use the per-user values of `paired_metric` (test NDCG@10, or a per-user
     beyond-accuracy metric such as test/novelty@10)."""
     completed = [r for r in runs if r.status == "completed"]
     shared = set.intersection(*(set(r.overrides) for r in completed)) if completed else set()
@@ -108,7 +111,7 @@ def build_rows(
     for row in rows:
         row.summaries = {name: summarize([r.metrics[name] for r in row.runs]) for name in names}
     for row in rows:
-        base = _baseline_row(rows, row.data, baseline)
+        base = _baseline_row(rows, row.data, baseline, baseline_variant)
         if base is None:
             row.note = f"no {baseline!r} runs on {row.data}"
         elif base is row:
@@ -157,15 +160,36 @@ def diversity_columns(runs: list[RunRecord]) -> tuple[str, ...]:
     return found
 
 
-def check_baseline(runs: list[RunRecord], baseline: str) -> None:
-    """CompareError when an explicitly named --baseline model has no completed run (a typo, most often)."""
-    models = sorted({r.model for r in runs if r.status == "completed"})
+def check_baseline(runs: list[RunRecord], baseline: str, variant: Sequence[str] = ()) -> None:
+    """CompareError when an explicitly named --baseline model (with --baseline-variant: a run of it with all those
+    overrides) has no completed run (a typo, most often)."""
+    completed = [r for r in runs if r.status == "completed"]
+    models = sorted({r.model for r in completed})
     if baseline not in models:
         raise CompareError(f"--baseline {baseline!r} has no completed run here; the models are: {', '.join(models)}")
+    own = [r for r in completed if r.model == baseline]
+    if variant and not any(_has_variant(r, variant) for r in own):
+        seen = sorted({" ".join(r.overrides) or "(no overrides)" for r in own})
+        raise CompareError(
+            f"--baseline-variant {' '.join(variant)!r}: no completed {baseline} run has all of these overrides; "
+            f"its runs have: {'; '.join(seen)}"
+        )
 
 
-def _baseline_row(rows: list[Row], data: str, baseline: str) -> Row | None:
+def _has_variant(run: RunRecord, variant: Sequence[str]) -> bool:
+    return set(variant) <= set(run.overrides)
+
+
+def _baseline_row(rows: list[Row], data: str, baseline: str, variant: Sequence[str] = ()) -> Row | None:
     candidates = [r for r in rows if r.data == data and r.model == baseline]
+    if variant:
+        matching = [r for r in candidates if all(_has_variant(run, variant) for run in r.runs)]
+        if len(matching) > 1:
+            raise CompareError(
+                f"--baseline-variant {' '.join(variant)!r} matches {len(matching)} {baseline} rows on {data} "
+                f"({'; '.join(r.variant or '(no variant)' for r in matching)}); name the overrides that tell them apart"
+            )
+        return matching[0] if matching else None
     return next((r for r in candidates if not r.variant), candidates[0] if candidates else None)
 
 
