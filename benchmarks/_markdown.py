@@ -4,7 +4,8 @@ A results file may hold hand-written prose (how the runs were made, what they me
 the generated text goes between the two markers below, and a re-run replaces only what lies between them, so
 nothing written by hand is lost. A new (or empty) file is written whole, with the markers (a `title` first). A file
 with text but no marker, only one of them, or them out of order is left untouched and the run says so: its
-hand-written text cannot be told from an older table (every file under benchmarks/results has the pair, tested).
+hand-written text cannot be told from an older table (every file a benchmark writes under benchmarks/results has
+the pair, tested; a few there are collected by hand and have none).
 """
 
 from __future__ import annotations

@@ -141,7 +141,8 @@ TRIALS: dict[str, list[str]] = {
         *BERT4REC_DROP01, *BERT4REC_RECSYS23, "model.encoder.positions=from_start",
         "model.objective.mask_last_if_none=false",
     ],  # fmt: skip
-    # the shipped recipe (= bert4rec-recsys23-exact, seed 0) at its second and third seeds (session 11)
+    # the shipped recipe (= bert4rec-recsys23-exact, seed 0) at its second and third seeds (session 11); run with
+    # --patience 20, the recipe's own (every trial's trainer.patience comes from --patience)
     "sparse-catalogue-bert4rec-seed1": ["experiment=sparse_catalogue_bert4rec", "seed=1"],
     "sparse-catalogue-bert4rec-seed2": ["experiment=sparse_catalogue_bert4rec", "seed=2"],
     "gru-defaults": ["model=gru"],

@@ -249,11 +249,11 @@ def test_baseline_variant_pairs_two_variants_of_one_encoder(two_variants, capsys
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--baseline-variant", "model.encoder.dropout=0.2"], "--baseline-variant needs --baseline"),
         (
             ["--baseline", "lstm", "--baseline-variant", "model.encoder.dropout=0.3"],
             "--baseline-variant 'model.encoder.dropout=0.3': no completed lstm run has all of these overrides; its "
-            "runs have: data.max_len=20 model.encoder.dropout=0.1; data.max_len=20 model.encoder.dropout=0.2",
+            "runs have: data.max_len=20 model.encoder.dropout=0.1; data.max_len=20 model.encoder.dropout=0.2 (seed, "
+            "model, data, paths",
         ),
         (
             ["--baseline", "lstm", "--baseline-variant", "data.max_len=20"],  # shared by both variants
@@ -266,3 +266,42 @@ def test_a_baseline_variant_that_matches_no_row_or_several_is_one_error(two_vari
     assert compare_main([str(two_variants), *extra]) == 2
     out, err = capsys.readouterr()
     assert len(err.splitlines()) == 1 and err.startswith(f"seqexp-compare: error: {message}") and out == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["{runs}", "--baseline-variant", "model.encoder.dropout=0.2"], "--baseline-variant needs --baseline"),
+        (
+            ["--baseline", "lstm", "--baseline-variant", "model.encoder.dropout=0.2", "{runs}"],
+            "--baseline-variant takes overrides key=value, not '{runs}': put the run dirs (PATH...) before",
+        ),
+    ],
+)
+def test_misused_baseline_variant_options_are_a_usage_error(two_variants, capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        compare_main([a.format(runs=two_variants) for a in argv])
+    assert (
+        stop.value.code == 2
+        and f"seqexp-compare: error: {message.format(runs=two_variants)}" in capsys.readouterr().err
+    )
+
+
+def test_baseline_variant_prefers_the_exact_row_reads_plus_prefixes_and_names_missing_data_sets(tmp_path, capsys):
+    """`dropout=0.2` picks its own row over `dropout=0.2 lr=3e-3`, `+key=v` matches `key=v`, and a data set
+    without the baseline variant says which variant it lacks."""
+    rows = {
+        ("d", "a"): ["model.encoder.dropout=0.2"],
+        ("d", "b"): ["model.encoder.dropout=0.2", "model.optimizer.lr=3e-3"],
+        ("e", "c"): ["model.encoder.dropout=0.1"],
+    }
+    for (data, name), overrides in rows.items():
+        payload = {**results("lstm", 0, 0.2, [0.1, 0.3]), "data": data}
+        run = write_run(tmp_path / "runs", name, payload)
+        (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    argv = [str(tmp_path / "runs"), "--baseline", "lstm", "--baseline-variant", "+model.encoder.dropout=0.2"]
+    assert compare_main([*argv, "--format", "json"]) == 0
+    notes = {(r["data"], r["variant"]): r["note"] for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert notes[("d", "model.encoder.dropout=0.2")] == "baseline"
+    assert notes[("d", "model.encoder.dropout=0.2 model.optimizer.lr=3e-3")] == ""  # compared with the exact row
+    assert notes[("e", "model.encoder.dropout=0.1")] == "no 'lstm' runs with +model.encoder.dropout=0.2 on e"

@@ -115,22 +115,41 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
             check_same_run(saved, {**same, "config": {**bert4rec, key: value}}, tmp_path / "last.pt")
 
 
-def test_a_resume_may_not_change_clipping_or_precision(finished):
-    for key, value in (("trainer.grad_clip", "null"), ("trainer.precision", "bf16")):
-        with pytest.raises(ResumeMismatch, match=rf"written with {key}=\S+, this command has {key}="):
-            train(compose_train(finished, *TINY, "trainer.resume=true", f"{key}={value}"))
+def test_a_resume_may_not_change_clipping_or_precision(tmp_path):
+    train(compose_train(tmp_path, *TINY, "trainer.precision=no"))
+    for key, value, shown in (("trainer.grad_clip", "null", "None"), ("trainer.precision", "bf16", "bf16")):
+        with pytest.raises(ResumeMismatch, match=rf"written with {key}=\S+, this command has {key}={shown};"):
+            train(compose_train(tmp_path, *TINY, "trainer.precision=no", "trainer.resume=true", f"{key}={value}"))
+    # equal settings written differently are the same run: clipping 0 is off, as null; auto resolves first
+    from seqexp.training.accelerator import resolve_precision
+
+    same = ["trainer.grad_clip=1.0", f"trainer.precision={resolve_precision('auto', use_cpu=True)}"]
+    train(compose_train(tmp_path / "auto", *TINY, "trainer.grad_clip=0"))
+    _, objects = train(compose_train(tmp_path / "auto", *TINY, "trainer.resume=true", "trainer.max_epochs=3",
+                                     "trainer.grad_clip=null", same[1]))  # fmt: skip
+    assert objects["results"]["training"]["epochs_run"] == 3
 
 
-def test_a_snapshot_from_before_trainer_keys_were_recorded_resumes_with_any_value(tmp_path, caplog):
+@pytest.mark.parametrize(
+    "recorded",
+    [{}, {"trainer.grad_clip": None}, {"trainer.precision": "auto", "trainer.grad_clip": None}],
+    ids=["neither", "only-clipping", "precision-unresolved"],
+)
+def test_a_snapshot_from_before_trainer_keys_were_recorded_resumes_with_any_value(tmp_path, caplog, recorded):
     from seqexp.app.resume import check_same_run
 
-    saved = {"identity": {"data_fingerprint": "a" * 64, "config": {"seed": 0}, "overrides": []}}
+    saved = {"identity": {"data_fingerprint": "a" * 64, "config": {"seed": 0, **recorded}, "overrides": []}}
     now = {"data_fingerprint": "a" * 64, "config": {"seed": 0, "trainer.precision": "bf16", "trainer.grad_clip": None}}
     check_same_run(saved, {**now, "overrides": []}, tmp_path / "last.pt")  # what it ran with is unknown: not checked
-    assert "does not record ['trainer.grad_clip', 'trainer.precision']" in caplog.text
-    recorded = {**saved["identity"], "config": {"seed": 0, "trainer.precision": "no", "trainer.grad_clip": None}}
+    assert "does not record ['trainer.precision']" in caplog.text or "['trainer.grad_clip', 'trainer.precision']" in (
+        caplog.text
+    )
+    known = {**saved["identity"], "config": {"seed": 0, "trainer.precision": "no", "trainer.grad_clip": None}}
     with pytest.raises(ResumeMismatch, match=r"trainer.precision=no, this command has trainer.precision=bf16"):
-        check_same_run({"identity": recorded}, {**now, "overrides": []}, tmp_path / "last.pt")
+        check_same_run({"identity": known}, {**now, "overrides": []}, tmp_path / "last.pt")
+    clipped = {**saved["identity"], "config": {"seed": 0, "trainer.precision": "bf16", "trainer.grad_clip": 1.0}}
+    with pytest.raises(ResumeMismatch, match=r"trainer.grad_clip=1.0, this command has trainer.grad_clip=None"):
+        check_same_run({"identity": clipped}, {**now, "overrides": []}, tmp_path / "last.pt")
 
 
 def test_a_snapshot_without_identity_is_checked_by_its_shapes(finished):

@@ -23,10 +23,7 @@ from seqexp.training.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 
-IDENTITY_KEYS = (
-    "model", "split", "eval", "seed", "optimized_metric", "data.max_len", "data.train_stride", "trainer.grad_clip",
-    "trainer.precision",
-)  # fmt: skip
+IDENTITY_KEYS = ("model", "split", "eval", "seed", "optimized_metric", "data.max_len", "data.train_stride")
 MAY_CHANGE = ("eval.batch_size",)  # performance only: the same numbers with any value
 # keys added to the cards after snapshots were written: absent from an older identity means the value it ran with
 ADDED_LATER = {
@@ -39,16 +36,23 @@ ADDED_LATER = {
 }
 # keys identities did not record before 2026-12-02 and whose value then is unknown (not a card default): unchecked
 RECORDED_LATER = ("trainer.grad_clip", "trainer.precision")
+UNRESOLVED = {"trainer.precision": "auto"}  # recorded unresolved for a few hours on 2026-12-02: unknown, unchecked
 
 
-def run_identity(cfg: DictConfig, data_fingerprint: str, overrides: list[str]) -> dict[str, Any]:
-    """What a snapshot must match to be continued (and the overrides that made it, quoted when it does not)."""
+def run_identity(
+    cfg: DictConfig, data_fingerprint: str, overrides: list[str], precision: str, grad_clip: float | None
+) -> dict[str, Any]:
+    """What a snapshot must match to be continued (and the overrides that made it, quoted when it does not).
+
+    `precision` and `grad_clip` are the values training runs with (trainer.precision=auto resolved on this machine,
+    grad_clip 0 read as None), so that a requeue onto another kind of node is caught and equal settings are not."""
     flat = flatten(OmegaConf.to_container(cfg, resolve=True))
     config = {
         k: v
         for k, v in flat.items()
         if any(k == key or k.startswith(key + ".") for key in IDENTITY_KEYS) and k not in MAY_CHANGE
     }
+    config.update({"trainer.precision": precision, "trainer.grad_clip": grad_clip})
     return {"data_fingerprint": data_fingerprint, "config": config, "overrides": list(overrides)}
 
 
@@ -73,7 +77,7 @@ def check_same_run(saved: dict[str, Any], identity: dict[str, Any], last_path: P
         )
     old, new = before["config"], identity["config"]
     old = {**{k: v for k, v in ADDED_LATER.items() if k in new}, **old}
-    unrecorded = {k for k in RECORDED_LATER if k not in old and k in new}
+    unrecorded = {k for k in RECORDED_LATER if (k not in old or old[k] == UNRESOLVED.get(k)) and k in new}
     if unrecorded:
         log.warning("%s does not record %s (an older seqexp wrote it): not checked", last_path, sorted(unrecorded))
     for key in sorted((set(old) | set(new)) - set(MAY_CHANGE) - unrecorded):

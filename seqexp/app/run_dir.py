@@ -4,7 +4,8 @@
     checkpoints/ without results  a killed or interrupted run: refused unless resumed or overwritten
     results.json (failed)         reused: the failed run's files are moved to replaced-<time>/ first
     checkpoints/last.pt           what trainer.resume continues; it stores the run's identity (data fingerprint,
-                                  model / split / eval config, seed, overrides) and a resume must match it
+                                  model / split / eval config, seed, windows, precision, gradient clipping,
+                                  overrides) and a resume must match it (seqexp/app/resume.py)
 
 trainer.resume: false | true (last.pt must exist) | auto (resume when last.pt exists, else start: for
 benchmarks and requeued cluster jobs that restart in the same dir).

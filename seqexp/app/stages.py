@@ -113,6 +113,12 @@ def open_run(cfg: DictConfig, claim: RunDirClaim) -> Run:
     return run
 
 
+def identity_of(run: Run, data: PreparedData) -> dict[str, Any]:
+    """The identity a snapshot of this run stores and a resume must match (seqexp/app/resume.py)."""
+    precision = str(run.accelerator.mixed_precision)  # what trainer.precision=auto resolved to here
+    return run_identity(run.cfg, data.fingerprint, run.overrides, precision, run.settings.grad_clip)
+
+
 def prepare_data(run: Run) -> PreparedData:
     """Read, clean and sequence the log (rank 0 first, and it caches; the other ranks then read the cache)."""
     with run.accelerator.main_process_first():
@@ -121,7 +127,7 @@ def prepare_data(run: Run) -> PreparedData:
         log.info("\n%s", data.report.to_text())
         write_json(run.run_dir / "prep_report.json", data.report.to_dict())
     if run.resume is not None:
-        check_same_run(run.resume, run_identity(run.cfg, data.fingerprint, run.overrides), run.last_path)
+        check_same_run(run.resume, identity_of(run, data), run.last_path)
     return data
 
 
@@ -242,7 +248,7 @@ def train_model(
         "data_fingerprint": data.fingerprint,  # export and resume refuse a run whose data changed
         "behavior_vocab": list(data.behavior_vocab),  # serving maps behaviour names to the codes training used
     }
-    identity = run_identity(cfg, data.fingerprint, run.overrides)
+    identity = identity_of(run, data)
 
     def save_best(m: torch.nn.Module, epoch: int, valid: dict[str, float]) -> None:
         if cfg.trainer.save_checkpoint and run.main_process:

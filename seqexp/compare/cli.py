@@ -88,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.baseline_variant and args.baseline is None:
+        parser.error("--baseline-variant needs --baseline: name the model whose variant is the baseline")
+    if not_overrides := [o for o in args.baseline_variant if "=" not in o]:
+        parser.error(
+            f"--baseline-variant takes overrides key=value, not {' '.join(not_overrides)!r}: put the run dirs "
+            "(PATH...) before --baseline-variant"
+        )
     if not args.paths and not args.from_wandb:
         parser.error("give run dirs (PATH...) or --from-wandb ENTITY/PROJECT")
     try:
@@ -142,8 +149,6 @@ def _rows(runs: list[RunRecord], args: argparse.Namespace) -> list[Row]:
         counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in sorted({r.status for r in runs}))
         raise CompareError(f"no completed runs to rank under {where} ({counts})")
     check_metric(runs, args.metric)
-    if args.baseline_variant and args.baseline is None:
-        raise CompareError("--baseline-variant needs --baseline: name the model whose variant is the baseline")
     if args.baseline is not None:
         check_baseline(runs, args.baseline, args.baseline_variant)
     check_paired_metric(runs, args.paired_metric)

@@ -113,7 +113,8 @@ def build_rows(
     for row in rows:
         base = _baseline_row(rows, row.data, baseline, baseline_variant)
         if base is None:
-            row.note = f"no {baseline!r} runs on {row.data}"
+            wanted = f" with {' '.join(baseline_variant)}" if baseline_variant else ""
+            row.note = f"no {baseline!r} runs{wanted} on {row.data}"
         elif base is row:
             row.note = "baseline"
         else:
@@ -172,24 +173,40 @@ def check_baseline(runs: list[RunRecord], baseline: str, variant: Sequence[str] 
         seen = sorted({" ".join(r.overrides) or "(no overrides)" for r in own})
         raise CompareError(
             f"--baseline-variant {' '.join(variant)!r}: no completed {baseline} run has all of these overrides; "
-            f"its runs have: {'; '.join(seen)}"
+            f"its runs have: {'; '.join(seen)} (seed, model, data, paths and the keys --same-variant names are never "
+            "part of a variant)"
         )
 
 
+def _plain(override: str) -> str:
+    return override.lstrip("+")  # `+key=value` and `key=value` set the same value
+
+
+def _extra_overrides(run: RunRecord, variant: Sequence[str]) -> int:
+    """How many overrides `run` has beyond `variant`; -1 when it lacks one of them."""
+    own = {_plain(o) for o in run.overrides}
+    wanted = {_plain(o) for o in variant}
+    return len(own - wanted) if wanted <= own else -1
+
+
 def _has_variant(run: RunRecord, variant: Sequence[str]) -> bool:
-    return set(variant) <= set(run.overrides)
+    return _extra_overrides(run, variant) >= 0
 
 
 def _baseline_row(rows: list[Row], data: str, baseline: str, variant: Sequence[str] = ()) -> Row | None:
+    """The baseline model's row on `data`: with `variant`, the matching row with the fewest other overrides (so that
+    `dropout=0.2` picks that row over `dropout=0.2 lr=3e-3`); else its variant-free row, else its first."""
     candidates = [r for r in rows if r.data == data and r.model == baseline]
     if variant:
+        extra = {id(r): max(_extra_overrides(run, variant) for run in r.runs) for r in candidates}
         matching = [r for r in candidates if all(_has_variant(run, variant) for run in r.runs)]
-        if len(matching) > 1:
+        fewest = [r for r in matching if extra[id(r)] == min(extra[id(m)] for m in matching)]
+        if len(fewest) > 1:
             raise CompareError(
-                f"--baseline-variant {' '.join(variant)!r} matches {len(matching)} {baseline} rows on {data} "
-                f"({'; '.join(r.variant or '(no variant)' for r in matching)}); name the overrides that tell them apart"
+                f"--baseline-variant {' '.join(variant)!r} matches {len(fewest)} {baseline} rows on {data} "
+                f"({'; '.join(r.variant or '(no variant)' for r in fewest)}); name the overrides that tell them apart"
             )
-        return matching[0] if matching else None
+        return fewest[0] if fewest else None
     return next((r for r in candidates if not r.variant), candidates[0] if candidates else None)
 
 

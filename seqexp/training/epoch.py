@@ -137,7 +137,8 @@ def stop_if_diverged(first_bad_step: torch.Tensor, epoch: int) -> None:
     if step >= 0:
         raise TrainingDiverged(
             f"the training loss became NaN or infinite at step {step} (epoch {epoch}); the last good checkpoints "
-            f"are kept. Lower model.optimizer.lr, keep trainer.grad_clip set, or try trainer.precision=no"
+            "are kept. In a new run (another hydra.run.dir, or trainer.overwrite=true): lower model.optimizer.lr, "
+            "keep trainer.grad_clip set, or try trainer.precision=no"
         )
 
 
