@@ -13,6 +13,7 @@ import torch
 
 from conftest import CONF_DIR, TINY, compose_train
 from seqexp.app.train import train
+from seqexp.errors import ConfigError
 from seqexp.model.recommender import SequenceRecommender, build_model
 from seqexp.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -229,7 +230,31 @@ def test_positions_from_the_start_count_real_events_from_the_oldest(tmp_path):
 
 @pytest.mark.parametrize("name", ["sasrec", "bert4rec"])
 def test_an_unknown_position_convention_names_the_key_and_the_choices(tmp_path, name):
-    from hydra.errors import InstantiationException  # Hydra wraps the encoder's ConfigError, message kept
-
-    with pytest.raises(InstantiationException, match=r"model\.encoder\.positions='oldest'.*from_end.*from_start"):
+    with pytest.raises(ConfigError, match=r"^model\.encoder\.positions='oldest'.*from_end.*from_start"):
         _model(tmp_path, name, "model.encoder.positions=oldest")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (  # a recipe written for bert4rec on another model: its transformer keys reach the GRU
+            ["experiment=sparse_catalogue_bert4rec", "model=gru"],
+            r"^model\.encoder\.(attention_dropout|positions) is not a setting of seqexp\.model\.encoders\.rnn\."
+            r"GRUEncoder \(its settings: .*hidden_size.*\): remove it",
+        ),
+        (
+            ["model=sasrec", "+model.objective.mask_last_if_none=false"],
+            r"^model\.objective\.mask_last_if_none is not a setting of seqexp\.model\.objectives\.NextItemObjective "
+            r"\(its settings: none\)",
+        ),
+        (["model=esasrec", "model.encoder.num_heads=3"], r"^model\.encoder"),  # the encoder's own error, unwrapped
+        (["model=bert4rec", "model.objective.mask_last_if_none=no"], r"^model\.objective\.mask_last_if_none='no'"),
+        (["model=sasrec", "model.scale_embeddings=no"], r"^model\.scale_embeddings='no' must be true or false"),
+    ],
+)
+def test_a_setting_the_model_cannot_take_is_one_config_error_naming_it(tmp_path, overrides, message):
+    """Not Hydra's wrapped InstantiationException or a TypeError from deep inside: `seqexp-train` prints the
+    ConfigError as one line and exits 2."""
+    cfg = compose_train(tmp_path, f"data.max_len={MAX_LEN}", "model.embedding_dim=16", *overrides)
+    with pytest.raises(ConfigError, match=message):
+        build_model(cfg.model, N_ITEMS, item_counts=torch.arange(N_ITEMS + 1))

@@ -41,9 +41,21 @@ def test_rows_with_nothing_drawn_carry_no_loss_when_mask_last_if_none_is_off():
     assert (targets > 0).any(dim=1).all()
 
 
-def test_last_item_prob_outside_0_1_is_refused():
-    with pytest.raises(ValueError, match="last_item_prob"):
-        MaskedItemObjective(last_item_prob=1.5)
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"last_item_prob": 1.5}, r"last_item_prob=1.5 must be a number in \[0, 1\]"),
+        ({"last_item_prob": None}, r"last_item_prob=None must be a number"),
+        ({"last_item_prob": True}, r"last_item_prob=True must be a number"),  # not read as 1.0
+        ({"mask_prob": "0.5abc"}, r"mask_prob='0.5abc' must be a number"),
+        ({"mask_prob": 1.0}, r"mask_prob=1.0 must be in \(0, 1\)"),
+        ({"mask_last_if_none": "no"}, r"mask_last_if_none='no' must be true or false"),  # "no" is truthy
+        ({"mask_last_if_none": 2}, r"mask_last_if_none=2 must be true or false"),
+    ],
+)
+def test_masking_settings_of_the_wrong_type_or_range_name_the_key(settings, message):
+    with pytest.raises(ConfigError, match=rf"model\.objective\.{message}"):
+        MaskedItemObjective(**settings)
 
 
 def test_last_item_rows_mask_only_the_last_event():
@@ -57,7 +69,7 @@ def test_prediction_inputs():
     history = torch.tensor([[0, 0, 7, 8], [1, 2, 3, 4]])
     assert MaskedItemObjective().prediction_inputs(history, MASK).tolist() == [[0, 7, 8, MASK], [2, 3, 4, MASK]]
     assert torch.equal(NextItemObjective().prediction_inputs(history, MASK), history)
-    with pytest.raises(ValueError, match="mask_prob"):
+    with pytest.raises(ConfigError, match="mask_prob"):
         MaskedItemObjective(mask_prob=0.0)
 
 

@@ -92,6 +92,7 @@ def test_resume_may_raise_the_epoch_budget(tmp_path):
         ("trainer.precision=fp16", r"fp16 needs a CUDA device.*bf16"),
         ("trainer.precision=fp8", r"trainer.precision='fp8' is not one of"),
         ("trainer.grad_clip=-1", r"trainer.grad_clip=-1 must be a positive number"),
+        ("trainer.grad_clip=true", r"trainer.grad_clip=True is not a number"),  # not read as a clip of 1
         ("data=csv", r"data.path must be set.*data=csv needs data.path=<your log file>"),
     ],
 )

@@ -70,6 +70,8 @@ def _optional_integer(key: str, value: Any) -> int | None:
 def _optional_number(key: str, value: Any, positive: bool = False) -> float | None:
     if value is None:
         return None
+    if isinstance(value, bool):  # float(True) is 1.0: `trainer.grad_clip=true` would clip at 1 without a word
+        raise ConfigError(f"{key}={value} is not a number; set a number or null")
     try:
         number = float(value)
     except (TypeError, ValueError):
