@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -196,10 +197,13 @@ def _record(
 
 def test_mismatched_runs_are_not_paired():
     base = [_record("lstm", 0), _record("lstm", 1)]
-    other_data = build_rows(base + [_record("gru", 0, fingerprint="g")])
-    assert next(r for r in other_data if r.model == "gru").note.startswith("not paired: different data fingerprints")
+    other_data = build_rows(base + [_record("gru", 0, fingerprint="g" * 16)])  # same data name, other contents
+    gru = next(r for r in other_data if r.model == "gru")
+    assert gru.data == "d@gggggggg" and gru.note == "no 'lstm' runs on d@gggggggg" and gru.paired is None
+    assert {r.data for r in other_data if r.model == "lstm"} == {"d@f"}  # the baseline keeps its own data
     other_protocol = build_rows(base + [_record("gru", 0, filter_seen=False)])
-    assert "different evaluation protocols" in next(r for r in other_protocol if r.model == "gru").note
+    gru = next(r for r in other_protocol if r.model == "gru")
+    assert gru.note.startswith("not compared: different evaluation protocols") and math.isnan(gru.relative_change)
     other_users = build_rows(base + [_record("gru", 0, users=("a", "b", "z"))])
     assert "other users" in next(r for r in other_users if r.model == "gru").note
     older = [_record("lstm", s, split_config={"name": "leave_one_out"}) for s in (0, 1)]  # before valid_users

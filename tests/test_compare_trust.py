@@ -305,3 +305,19 @@ def test_baseline_variant_prefers_the_exact_row_reads_plus_prefixes_and_names_mi
     assert notes[("d", "model.encoder.dropout=0.2")] == "baseline"
     assert notes[("d", "model.encoder.dropout=0.2 model.optimizer.lr=3e-3")] == ""  # compared with the exact row
     assert notes[("e", "model.encoder.dropout=0.1")] == "no 'lstm' runs with +model.encoder.dropout=0.2 on e"
+
+
+def test_runs_on_two_files_of_one_format_are_never_one_row(tmp_path, capsys):
+    """Two CSV logs (data name `d` both, other contents): each file's runs form their own rows and baseline,
+    never one row of 'two seeds' averaged across files."""
+    for log, fingerprint in (("a", "a" * 16), ("b", "b" * 16)):
+        for model, values in (("lstm", [0.1, 0.3]), ("gru", [0.3, 0.5])):
+            payload = {**results(model, 0, sum(values) / 2, values), "data_fingerprint": fingerprint}
+            write_run(tmp_path / "runs", f"{log}-{model}", payload)
+    assert compare_main([str(tmp_path / "runs"), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert sorted((r["data"], r["model"], len(r["seeds"])) for r in rows) == [
+        ("d@aaaaaaaa", "gru", 1), ("d@aaaaaaaa", "lstm", 1), ("d@bbbbbbbb", "gru", 1), ("d@bbbbbbbb", "lstm", 1),
+    ]  # fmt: skip
+    gru = [r for r in rows if r["model"] == "gru"]
+    assert all(r["relative_change"] == pytest.approx(0.4 / 0.2 - 1) for r in gru)  # each against its own file's lstm

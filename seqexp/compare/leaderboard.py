@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -97,7 +97,7 @@ def build_rows(
     override of `baseline_variant` (two variants of one encoder compared), else its variant-free row when there
     is one. The paired tests use the per-user values of `paired_metric` (test NDCG@10, or a per-user
     beyond-accuracy metric such as test/novelty@10)."""
-    completed = [r for r in runs if r.status == "completed"]
+    completed = _name_data_by_fingerprint([r for r in runs if r.status == "completed"])
     shared = set.intersection(*(set(r.overrides) for r in completed)) if completed else set()
     groups: dict[tuple[str, str, str], list[RunRecord]] = defaultdict(list)
     for r in completed:
@@ -210,11 +210,27 @@ def _baseline_row(rows: list[Row], data: str, baseline: str, variant: Sequence[s
     return next((r for r in candidates if not r.variant), candidates[0] if candidates else None)
 
 
+def _name_data_by_fingerprint(runs: list[RunRecord]) -> list[RunRecord]:
+    """Runs whose data set has one name but different contents (two CSV files, other cleaning settings, another
+    generated log) never share a row or a baseline: in the copies returned, their data is `name@<fingerprint>`."""
+    fingerprints: dict[str, set[str]] = defaultdict(set)
+    for r in runs:
+        fingerprints[r.data].add(r.fingerprint)
+    return [
+        replace(r, data=f"{r.data}@{r.fingerprint[:8]}") if len(fingerprints[r.data]) > 1 and r.fingerprint else r
+        for r in runs
+    ]
+
+
 def _compare(row: Row, base: Row) -> None:
+    try:
+        _check_pairable(row, base)
+    except NotComparable as e:  # no change either: other data or another protocol makes the means incomparable
+        row.note = f"not compared: {e}"
+        return
     b = base.summaries[row.metric].mean
     row.relative_change = (row.summaries[row.metric].mean - b) / b if b else math.nan
     try:
-        _check_pairable(row, base)
         ids, model_values = row.per_user_mean()
         base_values = np.mean([_align(r, ids, row.paired_metric) for r in base.runs], axis=0)
         row.paired = paired_test(model_values, base_values)
