@@ -166,7 +166,7 @@ def test_paired_test_matches_scipy_and_the_bootstrap_interval_covers_the_mean():
     assert p.mean_diff == pytest.approx(np.mean(model - base))
     assert p.boot_low < p.mean_diff < p.boot_high and p.boot_low > 0  # a real +0.05 effect
     same = paired_test(base, base)
-    assert same.mean_diff == 0 and same.t_pvalue == 1.0
+    assert same.mean_diff == 0 and same.t_pvalue == 1.0 and same.wilcoxon_pvalue == 1.0  # shown as 1 / 1, not nan
     with pytest.raises(NotComparable):
         paired_test(base, base[:-1])
 

@@ -211,3 +211,25 @@ def test_files_keep_the_users_umask(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
     entries = [p for p in (tmp_path / "cache" / "prepared").iterdir()]
     assert entries and all(stat.S_IMODE(p.stat().st_mode) == 0o755 for p in entries)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "warned"),
+    [
+        (["experiment=sparse_catalogue", "model=bert4rec"], "experiment=sparse_catalogue is a recipe measured on "
+         "model=sasrec; with model=bert4rec its values apply to bert4rec's card unmeasured"),
+        (["experiment=sparse_catalogue"], None),
+        (["experiment=sparse_catalogue", "model=sasrec"], None),  # the recipe's own model, named
+        (["experiment=compare_encoders", "model=gru"], None),  # a recipe for every model
+    ],
+)  # fmt: skip
+def test_a_recipe_run_on_another_model_is_warned_about(tmp_path, caplog, overrides, warned):
+    from seqexp.app.config_checks import warn_recipe_for_another_model
+
+    cfg = compose_train(tmp_path, *TINY, *overrides)
+    given = warn_recipe_for_another_model(cfg, overrides)
+    if warned is None:
+        assert given is None and "is a recipe measured on" not in caplog.text
+    else:
+        assert given.startswith(warned) and given.endswith("Drop model=bert4rec to run the recipe as measured")
+        assert warned in caplog.text

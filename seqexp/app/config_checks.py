@@ -6,7 +6,9 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+from pathlib import Path
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -30,6 +32,7 @@ def check_config(cfg: DictConfig, overrides: list[str]) -> tuple[TrainerSettings
     _check_optimizer(cfg)
     settings = TrainerSettings.from_config(cfg.trainer, cfg.model.get("batch_size"), cfg.get("seed", 0))
     warn_unused_keys(cfg, overrides)
+    warn_recipe_for_another_model(cfg, overrides)
     return settings, selection
 
 
@@ -167,3 +170,27 @@ def _keys_at(tree: object, dotted: str) -> list[str]:
     for part in [p for p in dotted.split(".") if p]:
         node = node.get(part, {}) if isinstance(node, dict) else {}
     return [str(k) for k in node] if isinstance(node, dict) else []
+
+
+def warn_recipe_for_another_model(cfg: DictConfig, overrides: list[str]) -> str | None:
+    """`experiment=sparse_catalogue model=bert4rec`: the recipe was measured on the model its file overrides to
+    (`override /model: sasrec`); a model= override wins in Hydra and silently gets the recipe's values. Returns
+    the warning given, if any (nothing for a recipe file outside seqexp's conf/, or one that sets no model)."""
+    experiments = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("experiment=")]
+    if not experiments or not any(o.lstrip("+").startswith("model=") for o in overrides):
+        return None
+    from seqexp.app.train import CONF_DIR  # here: train imports this module
+
+    recipe = Path(CONF_DIR) / "experiment" / f"{experiments[-1]}.yaml"
+    defaults = (yaml.safe_load(recipe.read_text()) or {}).get("defaults") or [] if recipe.exists() else []
+    written_for = next((d["override /model"] for d in defaults if isinstance(d, dict) and "override /model" in d), None)
+    model = cfg.model.get("name")
+    if written_for is None or written_for == model:
+        return None
+    message = (
+        f"experiment={experiments[-1]} is a recipe measured on model={written_for}; with model={model} its values "
+        f"apply to {model}'s card unmeasured (conf/experiment/{experiments[-1]}.yaml). Drop model={model} to run the "
+        "recipe as measured"
+    )
+    log.warning(message)
+    return message

@@ -48,8 +48,8 @@ def paired_test(model: np.ndarray, baseline: np.ndarray, n_boot: int = 2000, see
     if model.shape != baseline.shape:
         raise NotComparable(f"per-user arrays differ in length ({len(model)} vs {len(baseline)})")
     diff = model - baseline
-    if np.all(diff == 0):
-        return Paired(len(diff), 0.0, 1.0, math.nan, 0.0, 0.0)
+    if np.all(diff == 0):  # identical per user: no evidence of a difference (scipy's Wilcoxon would say nan)
+        return Paired(len(diff), 0.0, 1.0, 1.0, 0.0, 0.0)
     t_p = float(stats.ttest_rel(model, baseline).pvalue)
     w_p = float(stats.wilcoxon(model, baseline, zero_method="wilcox").pvalue)
     rng = np.random.default_rng(seed)
