@@ -149,6 +149,7 @@ def test_only_bad_runs_is_an_error_that_counts_them(tmp_path, capsys):
     [
         (["{tmp}/nope"], "{tmp}/nope does not exist; give run dirs or folders holding them"),
         (["{tmp}/empty"], "no run dirs under {tmp}/empty (a run dir holds results.json or .hydra/)"),
+        (["{runs}", "{tmp}/empty"], "no run dirs under {tmp}/empty (a run dir holds results.json or .hydra/); drop it"),
         (["{tmp}/empty/notes.txt"], "{tmp}/empty/notes.txt is a file; give a run dir (or its results.json)"),
         (["{runs}", "--metric", "test/ndcg@100"], "--metric 'test/ndcg@100' is not in the results of 3 of 3 runs"),
         (["{runs}", "--baseline", "lsmt"], "--baseline 'lsmt' has no completed run here; the models are: gru, lstm"),
@@ -252,8 +253,8 @@ def test_baseline_variant_pairs_two_variants_of_one_encoder(two_variants, capsys
         (
             ["--baseline", "lstm", "--baseline-variant", "model.encoder.dropout=0.3"],
             "--baseline-variant 'model.encoder.dropout=0.3': no completed lstm run has all of these overrides; its "
-            "runs have: data.max_len=20 model.encoder.dropout=0.1; data.max_len=20 model.encoder.dropout=0.2 (seed, "
-            "model, data, paths",
+            "runs have: data.max_len=20 model.encoder.dropout=0.1; data.max_len=20 model.encoder.dropout=0.2 (seed=, "
+            "model=, data=, data.path, paths.",
         ),
         (
             ["--baseline", "lstm", "--baseline-variant", "data.max_len=20"],  # shared by both variants

@@ -97,7 +97,7 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
         check_same_run(saved, other, tmp_path / "last.pt")
     now = {"seed": 0, "split.valid_users": None, "split.valid_seed": 0}  # the split keys added after it too
     check_same_run(saved, {**same, "config": now}, tmp_path / "last.pt")
-    with pytest.raises(ResumeMismatch, match=r"split.valid_users=None, this command has split.valid_users=2048"):
+    with pytest.raises(ResumeMismatch, match=r"split.valid_users=null, this command has split.valid_users=2048"):
         check_same_run(saved, {**same, "config": {**now, "split.valid_users": 2048}}, tmp_path / "last.pt")
     esasrec = {**now, "model.encoder.final_norm": False}  # an esasrec run from before its output norm existed
     check_same_run(saved, {**same, "config": esasrec}, tmp_path / "last.pt")
@@ -106,7 +106,7 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
     xavier = {**esasrec, "model.encoder.initializer_range": None}  # ... and from before its init was a key
     check_same_run(saved, {**same, "config": xavier}, tmp_path / "last.pt")
     normal = {**xavier, "model.encoder.initializer_range": 0.02}
-    with pytest.raises(ResumeMismatch, match=r"initializer_range=None, this command has .*initializer_range=0.02"):
+    with pytest.raises(ResumeMismatch, match=r"initializer_range=null, this command has .*initializer_range=0.02"):
         check_same_run(saved, {**same, "config": normal}, tmp_path / "last.pt")
     bert4rec = {**now, "model.encoder.positions": "from_end", "model.objective.mask_last_if_none": True}
     check_same_run(saved, {**same, "config": bert4rec}, tmp_path / "last.pt")  # from before either key existed
@@ -117,7 +117,7 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
 
 def test_a_resume_may_not_change_clipping_or_precision(tmp_path):
     train(compose_train(tmp_path, *TINY, "trainer.precision=no"))
-    for key, value, shown in (("trainer.grad_clip", "null", "None"), ("trainer.precision", "bf16", "bf16")):
+    for key, value, shown in (("trainer.grad_clip", "null", "null"), ("trainer.precision", "bf16", "bf16")):
         with pytest.raises(ResumeMismatch, match=rf"written with {key}=\S+, this command has {key}={shown};"):
             train(compose_train(tmp_path, *TINY, "trainer.precision=no", "trainer.resume=true", f"{key}={value}"))
     # equal settings written differently are the same run: clipping 0 is off, as null; auto resolves first
@@ -148,7 +148,7 @@ def test_a_snapshot_from_before_trainer_keys_were_recorded_resumes_with_any_valu
     with pytest.raises(ResumeMismatch, match=r"trainer.precision=no, this command has trainer.precision=bf16"):
         check_same_run({"identity": known}, {**now, "overrides": []}, tmp_path / "last.pt")
     clipped = {**saved["identity"], "config": {"seed": 0, "trainer.precision": "bf16", "trainer.grad_clip": 1.0}}
-    with pytest.raises(ResumeMismatch, match=r"trainer.grad_clip=1.0, this command has trainer.grad_clip=None"):
+    with pytest.raises(ResumeMismatch, match=r"trainer.grad_clip=1.0, this command has trainer.grad_clip=null"):
         check_same_run({"identity": clipped}, {**now, "overrides": []}, tmp_path / "last.pt")
 
 

@@ -83,9 +83,14 @@ def check_same_run(saved: dict[str, Any], identity: dict[str, Any], last_path: P
     for key in sorted((set(old) | set(new)) - set(MAY_CHANGE) - unrecorded):
         if old.get(key, "<unset>") != new.get(key, "<unset>"):
             raise ResumeMismatch(
-                f"trainer.resume: {last_path} was written with {key}={old.get(key, '<unset>')}, this command "
-                f"has {key}={new.get(key, '<unset>')}; {fix}"
+                f"trainer.resume: {last_path} was written with {key}={_as_typed(old.get(key, '<unset>'))}, this "
+                f"command has {key}={_as_typed(new.get(key, '<unset>'))}; {fix}"
             )
+
+
+def _as_typed(value: Any) -> Any:
+    """A value as the user would type it on the command line (null, not Python's None)."""
+    return "null" if value is None else value
 
 
 def check_snapshot_fits(saved: dict[str, Any], model: torch.nn.Module, last_path: Path) -> None:

@@ -173,8 +173,8 @@ def check_baseline(runs: list[RunRecord], baseline: str, variant: Sequence[str] 
         seen = sorted({" ".join(r.overrides) or "(no overrides)" for r in own})
         raise CompareError(
             f"--baseline-variant {' '.join(variant)!r}: no completed {baseline} run has all of these overrides; "
-            f"its runs have: {'; '.join(seen)} (seed, model, data, paths and the keys --same-variant names are never "
-            "part of a variant)"
+            f"its runs have: {'; '.join(seen)} (seed=, model=, data=, data.path, paths. and the keys --same-variant "
+            "names are never part of a variant)"
         )
 
 

@@ -65,6 +65,7 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     """Every folder at or below `paths` that holds a results.json, or a .hydra/ but no results.json
     (a run that never finished); sorted, without duplicates. A path may also be a results.json itself."""
     found: set[Path] = set()
+    paths = list(paths)
     for p in map(Path, paths):
         if not p.exists():
             raise CompareError(f"{p} does not exist; give run dirs or folders holding them")
@@ -73,12 +74,11 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
                 raise CompareError(f"{p} is a file; give a run dir (or its results.json) or a folder of run dirs")
             found.add(p.parent)
             continue
-        for marker in [p / "results.json", *p.rglob("results.json")]:
-            if marker.exists():
-                found.add(marker.parent)
-        for hydra_dir in [p / ".hydra", *p.rglob(".hydra")]:
-            if hydra_dir.is_dir():
-                found.add(hydra_dir.parent)
+        here = {m.parent for m in [p / "results.json", *p.rglob("results.json")] if m.exists()}
+        here |= {h.parent for h in [p / ".hydra", *p.rglob(".hydra")] if h.is_dir()}
+        if not here and len(paths) > 1:  # one empty folder among several: a typo or the wrong sweep, not silence
+            raise CompareError(f"no run dirs under {p} (a run dir holds results.json or .hydra/); drop it or fix it")
+        found |= here
     return sorted(found)
 
 
