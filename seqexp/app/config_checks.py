@@ -12,6 +12,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from seqexp.app.conf_dir import CONF_DIR
 from seqexp.errors import ConfigError
 from seqexp.evaluation.metrics import METRICS
 from seqexp.training.settings import TrainerSettings
@@ -179,8 +180,6 @@ def warn_recipe_for_another_model(cfg: DictConfig, overrides: list[str]) -> str 
     experiments = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("experiment=")]
     if not experiments or not any(o.lstrip("+").startswith("model=") for o in overrides):
         return None
-    from seqexp.app.train import CONF_DIR  # here: train imports this module
-
     recipe = Path(CONF_DIR) / "experiment" / f"{experiments[-1]}.yaml"
     defaults = (yaml.safe_load(recipe.read_text()) or {}).get("defaults") or [] if recipe.exists() else []
     written_for = next((d["override /model"] for d in defaults if isinstance(d, dict) and "override /model" in d), None)

@@ -19,6 +19,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from seqexp.app import stages
+from seqexp.app.conf_dir import CONF_DIR
 from seqexp.app.hydra_context import in_multirun, record_job_status, task_overrides
 from seqexp.app.resolvers import register as register_resolvers
 from seqexp.app.run_dir import RunDirClaim
@@ -37,16 +38,6 @@ from seqexp.tracking.results import RunFacts, build_results
 log = logging.getLogger(__name__)
 
 
-def _conf_dir() -> str:
-    """conf/ at the repository root (source checkout, editable install) or seqexp/conf in a wheel."""
-    package = Path(__file__).resolve().parents[1]  # seqexp/
-    for candidate in (package / "conf", package.parent / "conf"):
-        if (candidate / "train.yaml").exists():
-            return str(candidate)
-    raise RuntimeError(f"seqexp configs not found next to {package}")
-
-
-CONF_DIR = _conf_dir()
 register_resolvers()
 
 

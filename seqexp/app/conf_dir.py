@@ -1,0 +1,17 @@
+"""Where seqexp's Hydra configs live: conf/ at the repository root (source checkout, editable install) or
+seqexp/conf inside a wheel (pyproject.toml force-includes it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _conf_dir() -> str:
+    package = Path(__file__).resolve().parents[1]  # seqexp/
+    for candidate in (package / "conf", package.parent / "conf"):
+        if (candidate / "train.yaml").exists():
+            return str(candidate)
+    raise RuntimeError(f"seqexp configs not found next to {package}")
+
+
+CONF_DIR = _conf_dir()
