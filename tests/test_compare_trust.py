@@ -311,8 +311,8 @@ def test_baseline_variant_prefers_the_exact_row_reads_plus_prefixes_and_names_mi
 def test_runs_on_two_files_of_one_format_are_never_one_row(tmp_path, capsys):
     """Two CSV logs (data name `d` both, other contents): each file's runs form their own rows and baseline,
     never one row of 'two seeds' averaged across files."""
-    for log, fingerprint in (("a", "a" * 16), ("b", "b" * 16)):
-        for model, values in (("lstm", [0.1, 0.3]), ("gru", [0.3, 0.5])):
+    for log, fingerprint, scale in (("a", "a" * 16, 1.0), ("b", "b" * 16, 0.5)):
+        for model, values in (("lstm", [0.1 * scale, 0.3 * scale]), ("gru", [0.3 * scale, 0.5 * scale])):
             payload = {**results(model, 0, sum(values) / 2, values), "data_fingerprint": fingerprint}
             write_run(tmp_path / "runs", f"{log}-{model}", payload)
     assert compare_main([str(tmp_path / "runs"), "--format", "json"]) == 0
@@ -322,3 +322,4 @@ def test_runs_on_two_files_of_one_format_are_never_one_row(tmp_path, capsys):
     ]  # fmt: skip
     gru = [r for r in rows if r["model"] == "gru"]
     assert all(r["relative_change"] == pytest.approx(0.4 / 0.2 - 1) for r in gru)  # each against its own file's lstm
+    # (merged, the gru row would be 0.3 against lstm 0.15 and "2 seeds")

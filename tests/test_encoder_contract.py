@@ -239,15 +239,15 @@ def test_an_unknown_position_convention_names_the_key_and_the_choices(tmp_path, 
     [
         (  # a recipe written for bert4rec on another model: its transformer keys reach the GRU
             ["experiment=sparse_catalogue_bert4rec", "model=gru"],
-            r"^model\.encoder\.(attention_dropout|positions) is not a setting of seqexp\.model\.encoders\.rnn\."
-            r"GRUEncoder \(its settings: .*hidden_size.*\): remove it",
+            r"^model\.encoder\.attention_dropout, model\.encoder\.positions are not settings of seqexp\.model\."
+            r"encoders\.rnn\.GRUEncoder \(its settings: .*hidden_size.*\): remove them",
         ),
         (
             ["model=sasrec", "+model.objective.mask_last_if_none=false"],
             r"^model\.objective\.mask_last_if_none is not a setting of seqexp\.model\.objectives\.NextItemObjective "
             r"\(its settings: none\)",
         ),
-        (["model=esasrec", "model.encoder.num_heads=3"], r"^model\.encoder"),  # the encoder's own error, unwrapped
+        (["model=esasrec", "model.encoder.num_heads=3"], r"^model\.encoder\.num_heads=3 must divide"),  # unwrapped
         (["model=bert4rec", "model.objective.mask_last_if_none=no"], r"^model\.objective\.mask_last_if_none='no'"),
         (["model=sasrec", "model.scale_embeddings=no"], r"^model\.scale_embeddings='no' must be true or false"),
     ],
@@ -258,3 +258,27 @@ def test_a_setting_the_model_cannot_take_is_one_config_error_naming_it(tmp_path,
     cfg = compose_train(tmp_path, f"data.max_len={MAX_LEN}", "model.embedding_dim=16", *overrides)
     with pytest.raises(ConfigError, match=message):
         build_model(cfg.model, N_ITEMS, item_counts=torch.arange(N_ITEMS + 1))
+
+
+def test_a_checkpoint_with_a_legacy_no_is_served_as_it_was_trained(tmp_path, caplog):
+    """Before 2026-12-02 `model.scale_embeddings=no` trained with scaling on (bool("no") is True): restoring such a
+    config keeps that reading, with a warning, instead of refusing the run."""
+    from omegaconf import open_dict
+
+    from seqexp.model.instantiate import as_trained
+
+    cfg = compose_train(tmp_path, "model=bert4rec", f"data.max_len={MAX_LEN}", "model.embedding_dim=16").model
+    with open_dict(cfg):
+        cfg.scale_embeddings, cfg.objective.mask_last_if_none = "no", 0
+    restored = as_trained(cfg)
+    assert restored.scale_embeddings is True and restored.objective.mask_last_if_none is False
+    assert "model.scale_embeddings='no' was read as True in training" in caplog.text
+    assert build_model(restored, N_ITEMS).input_scale == pytest.approx(16**0.5)  # scaled (width 16), as trained
+
+
+def test_a_nested_target_with_a_wrong_key_is_not_blamed_on_the_encoder(tmp_path):
+    cfg = compose_train(tmp_path, "model=gru", f"data.max_len={MAX_LEN}", "model.embedding_dim=16").model
+    cfg.encoder.dropout = {"_target_": "torch.nn.Dropout", "bogus": 1}
+    with pytest.raises(Exception, match=r"bogus") as raised:
+        build_model(cfg, N_ITEMS)
+    assert not isinstance(raised.value, ConfigError) or "GRUEncoder" not in str(raised.value)

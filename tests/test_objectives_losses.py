@@ -48,7 +48,8 @@ def test_rows_with_nothing_drawn_carry_no_loss_when_mask_last_if_none_is_off():
         ({"last_item_prob": None}, r"last_item_prob=None must be a number"),
         ({"last_item_prob": True}, r"last_item_prob=True must be a number"),  # not read as 1.0
         ({"mask_prob": "0.5abc"}, r"mask_prob='0.5abc' must be a number"),
-        ({"mask_prob": 1.0}, r"mask_prob=1.0 must be in \(0, 1\)"),
+        ({"mask_prob": 1.0}, r"mask_prob=1.0 must be a number in \(0, 1\)"),
+        ({"mask_prob": 1.5}, r"mask_prob=1.5 must be a number in \(0, 1\)"),
         ({"mask_last_if_none": "no"}, r"mask_last_if_none='no' must be true or false"),  # "no" is truthy
         ({"mask_last_if_none": 2}, r"mask_last_if_none=2 must be true or false"),
     ],

@@ -93,7 +93,7 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
     same = {"data_fingerprint": "a" * 64, "config": {"seed": 0, "model.scale_embeddings": False}, "overrides": []}
     check_same_run(saved, same, tmp_path / "last.pt")  # absent then = the card's default now: the same run
     other = {**same, "config": {"seed": 0, "model.scale_embeddings": True}}
-    with pytest.raises(ResumeMismatch, match=r"scale_embeddings=False, this command has model.scale_embeddings=True"):
+    with pytest.raises(ResumeMismatch, match=r"scale_embeddings=false, this command has model.scale_embeddings=true"):
         check_same_run(saved, other, tmp_path / "last.pt")
     now = {"seed": 0, "split.valid_users": None, "split.valid_seed": 0}  # the split keys added after it too
     check_same_run(saved, {**same, "config": now}, tmp_path / "last.pt")
@@ -101,7 +101,7 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
         check_same_run(saved, {**same, "config": {**now, "split.valid_users": 2048}}, tmp_path / "last.pt")
     esasrec = {**now, "model.encoder.final_norm": False}  # an esasrec run from before its output norm existed
     check_same_run(saved, {**same, "config": esasrec}, tmp_path / "last.pt")
-    with pytest.raises(ResumeMismatch, match=r"final_norm=False, this command has model.encoder.final_norm=True"):
+    with pytest.raises(ResumeMismatch, match=r"final_norm=false, this command has model.encoder.final_norm=true"):
         check_same_run(saved, {**same, "config": {**esasrec, "model.encoder.final_norm": True}}, tmp_path / "last.pt")
     xavier = {**esasrec, "model.encoder.initializer_range": None}  # ... and from before its init was a key
     check_same_run(saved, {**same, "config": xavier}, tmp_path / "last.pt")
@@ -110,8 +110,12 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
         check_same_run(saved, {**same, "config": normal}, tmp_path / "last.pt")
     bert4rec = {**now, "model.encoder.positions": "from_end", "model.objective.mask_last_if_none": True}
     check_same_run(saved, {**same, "config": bert4rec}, tmp_path / "last.pt")  # from before either key existed
-    for key, value in (("model.encoder.positions", "from_start"), ("model.objective.mask_last_if_none", False)):
-        with pytest.raises(ResumeMismatch, match=rf"{key}=.*, this command has {key}={value}"):
+    changed = (
+        ("model.encoder.positions", "from_start", "from_start"),
+        ("model.objective.mask_last_if_none", False, "false"),
+    )
+    for key, value, shown in changed:  # shown as typed on the command line
+        with pytest.raises(ResumeMismatch, match=rf"{key}=.*, this command has {key}={shown};"):
             check_same_run(saved, {**same, "config": {**bert4rec, key: value}}, tmp_path / "last.pt")
 
 

@@ -31,10 +31,26 @@ def check_config(cfg: DictConfig, overrides: list[str]) -> tuple[TrainerSettings
     _check_valid_users(cfg)
     selection = _check_eval(cfg)
     _check_optimizer(cfg)
+    _check_flags(cfg)
     settings = TrainerSettings.from_config(cfg.trainer, cfg.model.get("batch_size"), cfg.get("seed", 0))
     warn_unused_keys(cfg, overrides)
-    warn_recipe_for_another_model(cfg, overrides)
+    warn_recipe_for_another_model(overrides)
     return settings, selection
+
+
+# true/false keys: a command-line `no`, `off` or `0` arrives as a string or a number, which Python reads as true
+FLAGS = (
+    "eval.filter_seen", "trainer.compile", "trainer.deterministic", "trainer.progress_bar", "trainer.save_checkpoint",
+    "trainer.save_last", "model.sparse_items", "model.scale_embeddings", "model.encoder.final_norm",
+    "model.encoder.ff_bias", "model.objective.mask_last_if_none",
+)  # fmt: skip
+
+
+def _check_flags(cfg: DictConfig) -> None:
+    for key in FLAGS:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and not isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} must be true or false (`no`, `off` and 0 are not read as false)")
 
 
 def _check_resolvable(cfg: DictConfig) -> None:
@@ -173,17 +189,20 @@ def _keys_at(tree: object, dotted: str) -> list[str]:
     return [str(k) for k in node] if isinstance(node, dict) else []
 
 
-def warn_recipe_for_another_model(cfg: DictConfig, overrides: list[str]) -> str | None:
+def warn_recipe_for_another_model(overrides: list[str]) -> str | None:
     """`experiment=sparse_catalogue model=bert4rec`: the recipe was measured on the model its file overrides to
     (`override /model: sasrec`); a model= override wins in Hydra and silently gets the recipe's values. Returns
     the warning given, if any (nothing for a recipe file outside seqexp's conf/, or one that sets no model)."""
     experiments = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("experiment=")]
-    if not experiments or not any(o.lstrip("+").startswith("model=") for o in overrides):
+    models = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("model=")]
+    if not experiments or not models:
         return None
     recipe = Path(CONF_DIR) / "experiment" / f"{experiments[-1]}.yaml"
-    defaults = (yaml.safe_load(recipe.read_text()) or {}).get("defaults") or [] if recipe.exists() else []
+    if not recipe.exists():
+        return None
+    defaults = (yaml.safe_load(recipe.read_text()) or {}).get("defaults") or []
     written_for = next((d["override /model"] for d in defaults if isinstance(d, dict) and "override /model" in d), None)
-    model = cfg.model.get("name")
+    model = models[-1]  # the group chosen (cfg.model.name is only a tag a user may change)
     if written_for is None or written_for == model:
         return None
     message = (

@@ -89,8 +89,8 @@ def check_same_run(saved: dict[str, Any], identity: dict[str, Any], last_path: P
 
 
 def _as_typed(value: Any) -> Any:
-    """A value as the user would type it on the command line (null, not Python's None)."""
-    return "null" if value is None else value
+    """A value as the user would type it on the command line (null, true, false: not Python's None, True, False)."""
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else value
 
 
 def check_snapshot_fits(saved: dict[str, Any], model: torch.nn.Module, last_path: Path) -> None:

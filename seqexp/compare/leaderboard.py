@@ -217,7 +217,9 @@ def _name_data_by_fingerprint(runs: list[RunRecord]) -> list[RunRecord]:
     for r in runs:
         fingerprints[r.data].add(r.fingerprint)
     return [
-        replace(r, data=f"{r.data}@{r.fingerprint[:8]}") if len(fingerprints[r.data]) > 1 and r.fingerprint else r
+        replace(r, data=f"{r.data}@{str(r.fingerprint)[:8] if r.fingerprint else '?'}")
+        if len(fingerprints[r.data]) > 1
+        else r
         for r in runs
     ]
 

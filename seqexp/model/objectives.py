@@ -61,10 +61,8 @@ class MaskedItemObjective:
     causal: ClassVar[bool] = False
 
     def __init__(self, mask_prob: float = 0.2, last_item_prob: float = 0.1, mask_last_if_none: bool = True) -> None:
-        self.mask_prob = _probability("model.objective.mask_prob", mask_prob)
+        self.mask_prob = _probability("model.objective.mask_prob", mask_prob, "(0, 1)")
         self.last_item_prob = _probability("model.objective.last_item_prob", last_item_prob)
-        if not 0.0 < self.mask_prob < 1.0:
-            raise ConfigError(f"model.objective.mask_prob={mask_prob} must be in (0, 1): some events, never all")
         if not isinstance(mask_last_if_none, bool):  # a command-line `no` arrives as the string "no", which is truthy
             raise ConfigError(f"model.objective.mask_last_if_none={mask_last_if_none!r} must be true or false")
         self.mask_last_if_none = mask_last_if_none
@@ -96,8 +94,10 @@ class MaskedItemObjective:
         return torch.cat([features[:, 1:], torch.zeros_like(features[:, :1])], dim=1)  # (B, L)
 
 
-def _probability(key: str, value: Any) -> float:
-    """A number in [0, 1] (not a bool, not a string): one ConfigError naming the key otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{key}={value!r} must be a number in [0, 1]")
+def _probability(key: str, value: Any, interval: str = "[0, 1]") -> float:
+    """A number in `interval` ("[0, 1]" or the open "(0, 1)"; not a bool, not a string): else a ConfigError."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    inside = number and (0.0 < value < 1.0 if interval == "(0, 1)" else 0.0 <= value <= 1.0)
+    if not inside:
+        raise ConfigError(f"{key}={value!r} must be a number in {interval}")
     return float(value)

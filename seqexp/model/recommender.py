@@ -12,18 +12,14 @@ comparisons differ only in the encoder.
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import re
 from typing import Any
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from torch import Tensor, nn
 
-from seqexp.errors import ConfigError, SeqexpError
+from seqexp.errors import ConfigError
 from seqexp.model.encoders.base import SequenceEncoder
+from seqexp.model.instantiate import as_trained, instantiate_part
 from seqexp.model.losses import FullSoftmax
 from seqexp.model.sparse_items import enable_sparse_items, loss_table
 
@@ -201,9 +197,9 @@ def build_model(
     for key in ("encoder", "objective"):
         if key not in model_cfg or "_target_" not in model_cfg[key]:
             raise ConfigError(f"model.{key}._target_ is not set: name the class to build (see conf/model/lstm.yaml)")
-    encoder = _instantiate(model_cfg, "encoder")
-    objective = _instantiate(model_cfg, "objective")
-    loss = _instantiate(model_cfg, "loss") if model_cfg.get("loss") else None
+    encoder = instantiate_part(model_cfg, "encoder")
+    objective = instantiate_part(model_cfg, "objective")
+    loss = instantiate_part(model_cfg, "loss") if model_cfg.get("loss") else None
     scale_embeddings = model_cfg.get("scale_embeddings", False)
     if not isinstance(scale_embeddings, bool):  # a command-line `no` is the string "no", which bool() reads as True
         raise ConfigError(f"model.scale_embeddings={scale_embeddings!r} must be true or false")
@@ -223,48 +219,13 @@ def build_model(
     return model
 
 
-def _instantiate(model_cfg: Any, key: str) -> Any:
-    """`model.<key>` built through its `_target_`. The class's own ConfigError comes out as itself (Hydra wraps it),
-    and a setting the class does not take is one ConfigError naming the key and the class's settings: the usual
-    cause is a key of another model's card (e.g. `experiment=sparse_catalogue_bert4rec model=gru`)."""
-    node = model_cfg[key]
-    try:
-        return instantiate(node)
-    except InstantiationException as e:
-        cause = e.__cause__
-        if isinstance(cause, SeqexpError):
-            raise cause from None
-        unknown = re.search(r"unexpected keyword argument '(\w+)'|takes no arguments", str(cause or ""))
-        if not isinstance(cause, TypeError) or unknown is None:
-            raise
-        target = str(node["_target_"])
-        given = [k for k in node if k != "_target_"]
-        names = [unknown[1]] if unknown[1] else given
-        takes = _settings_of(target)
-        keys = ", ".join(f"model.{key}.{n}" for n in names)
-        raise ConfigError(
-            f"{keys} is not a setting of {target} "
-            f"(its settings: {', '.join(takes) or 'none'}): remove it (`~model.{key}.{names[0]}`), or choose the "
-            f"model it belongs to (an experiment= recipe is written for one model: see its file in conf/experiment)"
-        ) from None
-
-
-def _settings_of(target: str) -> list[str]:
-    module, _, name = target.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-        return [p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs")]
-    except (ImportError, AttributeError, TypeError, ValueError):
-        return []
-
-
 def restore_model(ckpt: dict[str, Any]) -> SequenceRecommender:
     """A trained model from a checkpoint written by `seqexp-train` (weights, config and serving info)."""
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.create(ckpt["config"])
     state = ckpt["state_dict"]
-    model = build_model(cfg.model, int(ckpt["n_items"]), feature_sizes=ckpt.get("feature_sizes"))
+    model = build_model(as_trained(cfg.model), int(ckpt["n_items"]), feature_sizes=ckpt.get("feature_sizes"))
     if state.get("item_text") is not None:  # model.item_init=text (side mode)
         model.attach_text(state["item_text"])
     if state.get("candidates") is not None:

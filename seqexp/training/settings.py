@@ -71,7 +71,7 @@ def _optional_number(key: str, value: Any, positive: bool = False) -> float | No
     if value is None:
         return None
     if isinstance(value, bool):  # float(True) is 1.0: `trainer.grad_clip=true` would clip at 1 without a word
-        raise ConfigError(f"{key}={value} is not a number; set a number or null")
+        raise ConfigError(f"{key}={str(value).lower()} is not a number; set a number or null")
     try:
         number = float(value)
     except (TypeError, ValueError):
