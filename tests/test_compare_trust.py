@@ -323,3 +323,23 @@ def test_runs_on_two_files_of_one_format_are_never_one_row(tmp_path, capsys):
     gru = [r for r in rows if r["model"] == "gru"]
     assert all(r["relative_change"] == pytest.approx(0.4 / 0.2 - 1) for r in gru)  # each against its own file's lstm
     # (merged, the gru row would be 0.3 against lstm 0.15 and "2 seeds")
+
+
+def test_each_protocol_is_compared_with_the_baseline_evaluated_the_same_way(tmp_path, capsys):
+    """lstm and gru with seen items filtered and unfiltered: each gru row is compared with the lstm row of its own
+    protocol, not with the variant-free one (whose numbers do not compare)."""
+    for filtered, scale in ((True, 1.0), (False, 0.5)):
+        for model, values in (("lstm", [0.1 * scale, 0.3 * scale]), ("gru", [0.3 * scale, 0.5 * scale])):
+            payload = results(model, 0, sum(values) / 2, values)
+            payload["protocol"] = {**payload["protocol"], "filter_seen": filtered}
+            run = write_run(tmp_path / "runs", f"{model}-{filtered}", payload)
+            if not filtered:
+                (run / ".hydra" / "overrides.yaml").write_text("- eval.filter_seen=false\n")
+    assert compare_main([str(tmp_path / "runs"), "--format", "json"]) == 0
+    rows = {(r["model"], r["variant"]): r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows[("lstm", "")]["note"] == rows[("lstm", "eval.filter_seen=false")]["note"] == "baseline"
+    for variant in ("", "eval.filter_seen=false"):
+        assert rows[("gru", variant)]["relative_change"] == pytest.approx(0.4 / 0.2 - 1)
+        assert rows[("gru", variant)]["paired_vs_baseline"]["mean_diff"] == pytest.approx(
+            0.2 * (1 if not variant else 0.5)
+        )

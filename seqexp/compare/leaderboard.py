@@ -111,7 +111,7 @@ def build_rows(
     for row in rows:
         row.summaries = {name: summarize([r.metrics[name] for r in row.runs]) for name in names}
     for row in rows:
-        base = _baseline_row(rows, row.data, baseline, baseline_variant)
+        base = _baseline_row(rows, row, baseline, baseline_variant)
         if base is None:
             wanted = f" with {' '.join(baseline_variant)}" if baseline_variant else ""
             row.note = f"no {baseline!r} runs{wanted} on {row.data}"
@@ -193,9 +193,11 @@ def _has_variant(run: RunRecord, variant: Sequence[str]) -> bool:
     return _extra_overrides(run, variant) >= 0
 
 
-def _baseline_row(rows: list[Row], data: str, baseline: str, variant: Sequence[str] = ()) -> Row | None:
-    """The baseline model's row on `data`: with `variant`, the matching row with the fewest other overrides (so that
-    `dropout=0.2` picks that row over `dropout=0.2 lr=3e-3`); else its variant-free row, else its first."""
+def _baseline_row(rows: list[Row], row: Row, baseline: str, variant: Sequence[str] = ()) -> Row | None:
+    """The baseline model's row on `row`'s data: with `variant`, the matching row with the fewest other overrides (so
+    that `dropout=0.2` picks that row over `dropout=0.2 lr=3e-3`); else, among those evaluated like `row` (the same
+    protocol) when there are any, its variant-free row, else its first."""
+    data = row.data
     candidates = [r for r in rows if r.data == data and r.model == baseline]
     if variant:
         extra = {id(r): max(_extra_overrides(run, variant) for run in r.runs) for r in candidates}
@@ -207,7 +209,16 @@ def _baseline_row(rows: list[Row], data: str, baseline: str, variant: Sequence[s
                 f"({'; '.join(r.variant or '(no variant)' for r in fewest)}); name the overrides that tell them apart"
             )
         return fewest[0] if fewest else None
-    return next((r for r in candidates if not r.variant), candidates[0] if candidates else None)
+    alike = [r for r in candidates if _pairable(row, r)] or candidates
+    return next((r for r in alike if not r.variant), alike[0] if alike else None)
+
+
+def _pairable(row: Row, base: Row) -> bool:
+    try:
+        _check_pairable(row, base)
+    except NotComparable:
+        return False
+    return True
 
 
 def _name_data_by_fingerprint(runs: list[RunRecord]) -> list[RunRecord]:
