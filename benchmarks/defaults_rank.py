@@ -6,7 +6,8 @@ sessions) — and chosen by their mean rank, not by one data set. Writes benchma
     python benchmarks/defaults_rank.py --shared ../shared/data --models sasrec [--data ml100k beauty taobao yoochoose]
 
 Every run: leave-one-out, full ranking, early stopping on valid NDCG@10 (patience 10; Beauty: a fixed budget of
-`--beauty-epochs` epochs in bf16, the CPU default, see bf16_cpu.md); two runs at a time, one torch thread each.
+`--beauty-epochs` epochs at the CPU default precision, bf16 where the CPU has it natively, see bf16_cpu.md); two runs
+at a time, one torch thread each.
 Finished runs are reused (`trainer.resume=auto`), also a tuning_beauty.py trial linked in as a run dir (cut to
 the Beauty budget); test metrics are never read.
 """
@@ -27,7 +28,7 @@ from _runs import ROOT, finished, is_group, train, values_not_composed  # benchm
 # data set -> (overrides, folder under --shared); filter_seen false where re-consumption is a real target
 DATASETS: dict[str, tuple[list[str], str]] = {
     "ml100k": (["data=ml100k", "eval.filter_seen=false"], "ml-100k"),
-    "beauty": (["data=beauty", "eval.filter_seen=true", "trainer.precision=bf16"], "beauty-bert4rec"),
+    "beauty": (["data=beauty", "eval.filter_seen=true"], "beauty-bert4rec"),  # trainer.precision=auto
     "taobao": (
         ["data=taobao", "data.filename=hotitems_UserBehavior.csv", "eval.filter_seen=false"],
         "taobao-userbehavior",
@@ -228,9 +229,9 @@ def main() -> None:
             f"Command: `python benchmarks/defaults_rank.py {' '.join(sys.argv[1:])}`  ",
             f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
             f"{'runs collected from ' + str(args.workdir) if args.collect_only else f'{args.jobs} runs at a time'}, "
-            f"one torch thread each. Beauty: {args.beauty_epochs} epochs in bf16; the others: early stopping "
-            "(patience 10). Rank 1 = best on that data set. Chosen: the best mean rank among the candidates "
-            f"measured on every data set that lose "
+            f"one torch thread each. Beauty: {args.beauty_epochs} epochs (precision auto: bf16 on a CPU with native "
+            "bf16); the others: early stopping (patience 10). Rank 1 = best on that data set. Chosen: the best mean "
+            "rank among the candidates measured on every data set that lose "
             f"at most {args.max_loss:.0%} of valid NDCG@10 to the best candidate on every data set where they ran (a "
             "default must travel: no data set may pay much for another's gain); when none does, the smallest worst "
             "loss. A choice needs every candidate measured on the same data sets; a data set no candidate ran on is "

@@ -54,3 +54,62 @@ def test_runs_in_one_process_may_use_different_precisions():
     assert str(make_accelerator(device="cpu", precision="no").mixed_precision) == "no"
     assert str(make_accelerator(device="cpu", precision="bf16").mixed_precision) == "bf16"
     assert str(make_accelerator(device="cpu", precision="no").mixed_precision) == "no"
+
+
+def test_an_lstm_that_cannot_run_in_bf16_here_is_refused_before_training(monkeypatch, tmp_path):
+    """On a CPU without AVX-512, PyTorch's LSTM dies under bf16 autocast deep inside oneDNN at the first batch;
+    the run is refused when the model is built, in one line with the fix; fp32 runs."""
+    from conftest import TINY, compose_train
+    from seqexp.app.train import train
+    from seqexp.errors import ConfigError
+    from seqexp.training import accelerator
+
+    monkeypatch.setattr(accelerator, "cpu_runs_bf16_lstm", lambda: False)
+    with pytest.raises(ConfigError, match=r"LSTM \(encoder.rnn\) cannot run in bf16 on this CPU.*precision=auto"):
+        train(compose_train(tmp_path / "lstm", *TINY, "model=lstm", "trainer.precision=bf16"))
+    _, objects = train(compose_train(tmp_path / "fp32", *TINY, "model=lstm", "trainer.precision=no"))
+    assert objects["results"]["training"]["precision"] == "no"
+
+
+@pytest.mark.parametrize(
+    "encoder, precision, device, lstm_runs_bf16, refused",
+    [
+        ("LSTM", "bf16", "cpu", False, True),
+        ("LSTM", "bf16", "cpu", True, False),  # a CPU whose oneDNN has the kernel
+        ("LSTM", "no", "cpu", False, False),
+        ("LSTM", "bf16", "cuda", False, False),  # cuDNN's LSTM, not oneDNN's
+        ("GRU", "bf16", "cpu", False, False),  # oneDNN's GRU runs in bf16 on the same CPUs
+    ],
+)
+def test_only_an_lstm_in_cpu_bf16_is_checked(monkeypatch, encoder, precision, device, lstm_runs_bf16, refused):
+    from types import SimpleNamespace
+
+    import torch
+
+    from seqexp.errors import ConfigError
+    from seqexp.training import accelerator
+
+    monkeypatch.setattr(accelerator, "cpu_runs_bf16_lstm", lambda: lstm_runs_bf16)
+    model = torch.nn.Sequential(getattr(torch.nn, encoder)(2, 2))
+    fake = SimpleNamespace(mixed_precision=precision, device=torch.device(device))
+    if refused:
+        with pytest.raises(ConfigError, match=r"LSTM \(0\)"):
+            accelerator.check_precision_runs(model, fake)
+    else:
+        accelerator.check_precision_runs(model, fake)  # no error
+
+
+def test_the_bf16_lstm_probe_agrees_with_a_real_bf16_lstm_step():
+    """The probe is what a run would hit: an LSTM step under CPU bf16 autocast either runs or raises."""
+    import torch
+
+    from seqexp.training.accelerator import cpu_runs_bf16_lstm
+
+    lstm = torch.nn.LSTM(4, 4, num_layers=2, batch_first=True)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            lstm(torch.randn(2, 3, 4))[0].sum().backward()
+        ran = True
+    except RuntimeError:
+        ran = False
+    assert cpu_runs_bf16_lstm() is ran

@@ -32,7 +32,7 @@ from seqexp.model.item_init import apply_item_init
 from seqexp.model.recommender import SequenceRecommender, build_model, count_parameters
 from seqexp.tracking.results import loss_choice
 from seqexp.tracking.trackers import NullTracker
-from seqexp.training.accelerator import make_accelerator
+from seqexp.training.accelerator import check_precision_runs, make_accelerator
 from seqexp.training.checkpoint import atomic_save, save_checkpoint
 from seqexp.training.distributed import export_slurm_environment
 from seqexp.training.loop import FitHooks, fit
@@ -181,6 +181,7 @@ def build(run: Run, data: PreparedData, split: Split, tensors: Tensors) -> tuple
     cfg = run.cfg
     sizes = {k: v for k, v in feature_sizes(data).items() if k in tensors.features}
     model = build_model(model_config(cfg.model, data.n_items), data.n_items, item_counts(data, split), sizes)
+    check_precision_runs(model, run.accelerator)  # before the item vectors are trained or the first batch
     kind = str(cfg.model.get("item_init") or "random")
     item_init = apply_item_init(model, kind, data, split, cfg.pretrained, int(cfg.seed), cfg.paths.cache_dir)
     if run.resume is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
@@ -9,6 +12,8 @@ from accelerate.utils import TorchDynamoPlugin
 
 from seqexp.errors import ConfigError
 from seqexp.training.settings import DEVICES, PRECISIONS
+
+log = logging.getLogger(__name__)
 
 
 def make_accelerator(device: str = "auto", precision: str = "no", compile: bool = False) -> Accelerator:
@@ -31,6 +36,11 @@ def make_accelerator(device: str = "auto", precision: str = "no", compile: bool 
     # Hydra's basic launcher (trainer.precision=no,bf16) or a notebook trains several runs in one process. The
     # process group lives in PartialState, which is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
+    if precision == "bf16" and use_cpu and not native_cpu_bf16():
+        log.warning(
+            "trainer.precision=bf16 on a CPU without native bf16 (AVX512-BF16 or AMX): PyTorch emulates it, which is "
+            "usually slower than fp32; trainer.precision=auto picks fp32 on this CPU"
+        )
     return Accelerator(cpu=use_cpu, mixed_precision=resolve_precision(precision, use_cpu), dynamo_plugin=dynamo)
 
 
@@ -48,3 +58,30 @@ def resolve_precision(precision: str, use_cpu: bool) -> str:
 def native_cpu_bf16() -> bool:
     """AVX512-BF16 or AMX: oneDNN's own bf16 check is true on any AVX-512 CPU, where bf16 is emulated."""
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def check_precision_runs(model: torch.nn.Module, accelerator: Accelerator) -> None:
+    """Refuse, before any training, a model whose layers this machine cannot run in the run's precision (else the
+    first batch dies deep inside oneDNN). Known case: PyTorch's CPU LSTM under bf16 autocast needs oneDNN's bf16
+    LSTM kernel, which CPUs without AVX-512 lack ("could not create a primitive descriptor for the LSTM")."""
+    if str(accelerator.mixed_precision) != "bf16" or accelerator.device.type != "cpu":
+        return
+    lstm = next((name for name, m in model.named_modules() if isinstance(m, torch.nn.LSTM)), None)
+    if lstm is not None and not cpu_runs_bf16_lstm():
+        raise ConfigError(
+            f"trainer.precision=bf16: this model's LSTM ({lstm}) cannot run in bf16 on this CPU (PyTorch's CPU LSTM "
+            "has no bf16 kernel without AVX-512, and this CPU has no native bf16 either); use trainer.precision=auto "
+            "(fp32 on this CPU) or trainer.precision=no"
+        )
+
+
+@functools.cache
+def cpu_runs_bf16_lstm() -> bool:
+    """Whether a one-step LSTM runs under CPU bf16 autocast here (probed once per process, on a 1x1x2 input)."""
+    probe = torch.nn.LSTM(2, 2, batch_first=True)
+    try:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            probe(torch.zeros(1, 1, 2))
+    except RuntimeError:
+        return False
+    return True
