@@ -80,6 +80,7 @@ def test_resume_may_raise_the_epoch_budget(tmp_path):
     ("override", "message"),
     [
         ("trainer.patience=0", r"trainer.patience=0 must be >= 1"),
+        ("trainer.selection_window=0", r"trainer.selection_window=0 must be >= 1; 1 selects on each validation"),
         ("trainer.max_epochs=0", r"trainer.max_epochs=0 must be >= 1; a run must train at least one epoch"),
         ("trainer.max_epochs=ten", r"trainer.max_epochs='ten' is not a whole number"),
         ("model.batch_size=0", r"model.batch_size=0 must be >= 1"),

@@ -1,8 +1,8 @@
 """trainer.resume: continue a run from its checkpoints/last.pt, but only the run that wrote it.
 
 The snapshot stores the run's identity: the data fingerprint, the config that defines the experiment (model,
-split, evaluation protocol, seed, selection metric, window settings, and the trainer settings that change the
-optimisation path: gradient clipping and precision) and the command-line overrides. A resume must match it;
+split, evaluation protocol, seed, selection metric and window, window settings, and the trainer settings that
+change the optimisation path: gradient clipping and precision) and the command-line overrides. A resume must match it;
 budgets (trainer.max_epochs, max_minutes, patience) and performance knobs (eval.batch_size, threads) may change.
 A snapshot from before identities were stored is checked by its tensor shapes instead.
 """
@@ -23,7 +23,10 @@ from seqexp.training.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 
-IDENTITY_KEYS = ("model", "split", "eval", "seed", "optimized_metric", "data.max_len", "data.train_stride")
+IDENTITY_KEYS = (
+    *("model", "split", "eval", "seed", "optimized_metric", "trainer.selection_window"),
+    *("data.max_len", "data.train_stride"),
+)
 MAY_CHANGE = ("eval.batch_size",)  # performance only: the same numbers with any value
 # keys added to the cards after snapshots were written: absent from an older identity means the value it ran with
 ADDED_LATER = {
@@ -32,6 +35,7 @@ ADDED_LATER = {
     "model.encoder.initializer_range": None,  # esasrec's init, Xavier before the key (sasrec/bert4rec always had it)
     "model.encoder.positions": "from_end",  # sasrec/bert4rec position convention (2026-12-02)
     "model.objective.mask_last_if_none": True,  # bert4rec's rows with no event drawn (2026-12-02)
+    "trainer.selection_window": 1,  # selection on each validation alone (2026-12-02)
     **{f"split.{k}": v for k, v in splits.ADDED_LATER.items()},
 }
 # keys identities did not record before 2026-12-02 and whose value then is unknown (not a card default): unchecked

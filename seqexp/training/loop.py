@@ -2,7 +2,8 @@
 
     for epoch:  train_epoch (batches of windows -> objective -> loss -> step)
                 validate every `eval_every` epochs; keep the best weights by the selection metric
-                (optimized_metric, e.g. valid NDCG@10); stop after `patience` evaluations without improvement
+                (optimized_metric, e.g. valid NDCG@10; with `selection_window` k > 1 its mean over the last k
+                validations); stop after `patience` evaluations without improvement
 
 After every epoch `hooks.on_epoch_end` receives a resumable snapshot (`LoopState` + model, optimiser and RNG
 states); `fit(..., resume=snapshot)` continues from it and ends with the same numbers as an uninterrupted run
@@ -74,7 +75,8 @@ def fit(
         epoch = state.epoch + 1
         row = train_epoch(epoch, model, ddp_model, optimizer, data, gens, state, settings, accelerator)
         if epoch % settings.eval_every == 0 or epoch == settings.max_epochs:
-            if validate(model, valid, protocol, state, row, accelerator.device):  # sync point: metrics on host
+            # sync point: metrics on host
+            if validate(model, valid, protocol, state, row, accelerator.device, settings.selection_window):
                 best_weights = copy.deepcopy(accelerator.unwrap_model(ddp_model).state_dict())
                 hooks.on_best(model, epoch, state.best_valid)
         state.history.append(row)
@@ -97,21 +99,35 @@ def validate(
     state: LoopState,
     row: dict[str, float],
     device: torch.device,
+    window: int = 1,
 ) -> bool:
-    """Evaluate on the validation split, add the metrics to the epoch's row; True when the selection metric
-    improved on the best so far (the state then records this epoch as the best)."""
+    """Evaluate on the validation split, add the metrics to the epoch's row; True when the selection score
+    improved on the best so far (the state then records this epoch as the best).
+
+    The selection score is the selection metric, or with `window` k > 1 its mean over this validation and the k - 1
+    before it (fewer at the start): on a flat, noisy curve one lucky validation then neither wins the selection nor
+    restarts patience; a run ends on a good stretch, keeping the weights of the stretch's last validated epoch."""
     model.eval()
     result = protocol.evaluate(model.score, valid, device=device)
     state.eval_seconds += result.seconds
     row.update({f"valid/{k}": v for k, v in result.metrics.items()})
     row["wall_seconds"] = state.train_seconds + state.eval_seconds
-    score = result.metrics[protocol.selection_metric]
+    score = selection_score(state.history, result.metrics[protocol.selection_metric], protocol.selection_metric, window)
+    if window > 1:
+        row[f"valid/{protocol.selection_metric}_mean{window}"] = score
     if score > state.best_score:
         state.best_score, state.best_epoch = score, row["epoch"]
         state.best_valid, state.bad_evals = dict(result.metrics), 0
         return True
     state.bad_evals += 1
     return False
+
+
+def selection_score(history: list[dict[str, float]], score: float, metric: str, window: int) -> float:
+    """Mean of `score` and the selection metric of the last `window - 1` validated epochs in `history`."""
+    earlier = [row[f"valid/{metric}"] for row in history if f"valid/{metric}" in row]
+    scores = [*earlier[max(0, len(earlier) - (window - 1)) :], score] if window > 1 else [score]
+    return sum(scores) / len(scores)
 
 
 def _log_epoch(row: dict[str, float], metric: str, main_process: bool) -> None:

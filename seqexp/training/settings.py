@@ -21,6 +21,7 @@ class TrainerSettings:
     max_epochs: int = 300  # upper bound; early stopping normally ends a run first (conf/trainer/default.yaml)
     patience: int = 10  # evaluations without a better selection metric before stopping
     eval_every: int = 1  # validate every N epochs (and always after the last)
+    selection_window: int = 1  # validations averaged for model selection and patience (1: each on its own)
     grad_clip: float | None = 1.0  # max gradient norm; None = off
     limit_train_batches: int | None = None  # end every epoch after this many batches (smoke runs)
     max_minutes: float | None = None  # train + valid time budget, counted across resumes
@@ -35,6 +36,7 @@ class TrainerSettings:
             "max_epochs": _integer("trainer.max_epochs", trainer.get("max_epochs", 300), minimum=1),
             "patience": _integer("trainer.patience", trainer.get("patience", 10), minimum=1),
             "eval_every": _integer("trainer.eval_every", trainer.get("eval_every", 1), minimum=1),
+            "selection_window": _integer("trainer.selection_window", trainer.get("selection_window", 1), minimum=1),
             "grad_clip": _optional_number("trainer.grad_clip", trainer.get("grad_clip")) or None,  # 0 = off
             "limit_train_batches": _optional_integer("trainer.limit_train_batches", trainer.get("limit_train_batches")),
             "max_minutes": _optional_number("trainer.max_minutes", trainer.get("max_minutes"), positive=True),
@@ -58,6 +60,7 @@ def _integer(key: str, value: Any, minimum: int | None = None) -> int:
         why = {
             "trainer.max_epochs": "a run must train at least one epoch",
             "trainer.patience": "0 would stop before the first evaluation could improve anything",
+            "trainer.selection_window": "1 selects on each validation alone",
         }.get(key, "")
         raise ConfigError(f"{key}={value} must be >= {minimum}{'; ' + why if why else ''}")
     return number
