@@ -145,6 +145,14 @@ TRIALS: dict[str, list[str]] = {
     # --patience 20, the recipe's own (every trial's trainer.patience comes from --patience)
     "sparse-catalogue-bert4rec-seed1": ["experiment=sparse_catalogue_bert4rec", "seed=1"],
     "sparse-catalogue-bert4rec-seed2": ["experiment=sparse_catalogue_bert4rec", "seed=2"],
+    # ... selecting on the mean of the last 5 validations (trainer.selection_window, session 12): its seeds stopped
+    # at a lone validation high (0.0006-0.0027 above its neighbours); run with --patience 20, as those
+    **{
+        f"sparse-catalogue-bert4rec-window5{'-seed' + str(seed) if seed else ''}": [
+            "experiment=sparse_catalogue_bert4rec", f"seed={seed}", "trainer.selection_window=5",
+        ]  # fmt: skip
+        for seed in (0, 1, 2)
+    },
     "gru-defaults": ["model=gru"],
     "lstm-defaults": ["model=lstm"],
 }
