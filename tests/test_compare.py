@@ -235,3 +235,20 @@ def test_same_variant_merges_runs_that_differ_only_in_the_named_overrides():
     assert merged[0].runs[0].overrides == ["experiment=sparse_catalogue"]  # what sets the recipe apart is kept
     kept = same_variant([run(3, "model.optimizer.lr=1e-3")], ["", "trainer.max_epochs"])  # "" matches nothing
     assert kept[0].overrides == ["experiment=sparse_catalogue", "model.optimizer.lr=1e-3"]
+
+
+def test_a_replaced_run_is_not_counted_as_a_seed(tmp_path, capsys):
+    """trainer.overwrite=true moves the old run into <run dir>/replaced-<time>/: searched from above, it is listed
+    as skipped, never averaged with the run that replaced it; given itself, it is compared."""
+    from conftest import compose_train
+    from seqexp.app.train import train
+
+    train(compose_train(tmp_path, *TINY))
+    train(compose_train(tmp_path, *TINY, "trainer.overwrite=true", "model.optimizer.lr=0.02"))
+    (moved,) = (tmp_path / "run").glob("replaced-*")
+    runs = read_runs([tmp_path / "run"])
+    assert [(r.source, r.status) for r in runs] == [(str(tmp_path / "run"), "completed"), (str(moved), "skipped")]
+    assert "a replaced run" in runs[1].error
+    assert [r.status for r in read_runs([moved])] == ["completed"]
+    compare_main([str(tmp_path / "run")])
+    assert f"skipped {moved}" in capsys.readouterr().err

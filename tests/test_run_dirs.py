@@ -38,6 +38,15 @@ def test_a_config_mistake_in_a_finished_dir_leaves_its_results(finished, extra, 
     assert (finished / "run" / "results.json").read_bytes() == before
 
 
+def test_overwrite_no_leaves_a_finished_run_where_it_is(finished):
+    """`trainer.overwrite=no` is the string "no", which read as true replaced the run (found by a hunt)."""
+    before = (finished / "run" / "results.json").read_bytes()
+    with pytest.raises(ConfigError, match=r"trainer.overwrite='no' must be true or false; .* was left as it is"):
+        train(compose_train(finished, *TINY, "trainer.overwrite=no"))
+    assert (finished / "run" / "results.json").read_bytes() == before
+    assert not list((finished / "run").glob("replaced-*"))
+
+
 def test_an_error_after_the_results_are_written_does_not_replace_them(tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C (or a W&B failure) while the run is being reported

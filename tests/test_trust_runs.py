@@ -237,3 +237,45 @@ def test_a_recipe_run_on_another_model_is_warned_about(tmp_path, caplog, overrid
     else:
         assert given.startswith(warned) and given.endswith("Drop model=bert4rec to run the recipe as measured")
         assert warned in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model=gru", "+model/loss=sampled", "model.loss.in_batch=no"], r"model.loss.in_batch='no' must be true or"),
+        (["model=gru", "+model/loss=sampled", "model.loss.logq_correction=off"], r"logq_correction='off' must be"),
+        (["model=gru", "+model/loss=sampled", "model.loss.per_position=no"], r"model.loss.per_position='no' must be"),
+        (["model=gru", "model.item_init=item2vec", "pretrained.freeze=no"], r"pretrained.freeze='no' must be true"),
+        (  # Adam cannot take the item table's sparse gradient: it died at the first optimiser step
+            ["model=gru", "model.sparse_items=true", "+model/loss=sampled"],
+            r"model.sparse_items=true .*=torch.optim.Adam cannot take; set model.optimizer._target_=seqexp.model"
+            r".sparse_items.SparseItemOptimizer",
+        ),
+    ],
+)
+def test_mistakes_found_by_the_hunt_on_loss_and_init_settings_are_one_error_before_any_work(
+    tmp_path, overrides, message
+):
+    """A command-line `no` is the string "no", which these keys read as true (the item table was frozen when the
+    user asked for it not to be; in-batch negatives and logQ ran when switched off)."""
+    with pytest.raises(ConfigError, match=message):
+        train(compose_train(tmp_path, *TINY, *overrides))
+    assert not (tmp_path / "data").exists()  # refused before the data step
+
+
+def test_a_bad_loss_setting_is_one_error_not_hydras_wrapped_one(tmp_path):
+    with pytest.raises(ConfigError, match=r"model.loss.distribution='popular': use uniform or popularity"):
+        train(compose_train(tmp_path, *TINY, "model=gru", "+model/loss=sampled", "model.loss.distribution=popular"))
+
+
+def test_a_true_false_setting_of_any_model_part_must_be_a_bool():
+    """Also for a key config_checks.FLAGS does not list (a user's own encoder): the class's `bool` annotation."""
+    from omegaconf import OmegaConf
+
+    from seqexp.model.instantiate import instantiate_part
+
+    node = {"_target_": "seqexp.model.losses.SampledSoftmax", "num_negatives": 5, "in_batch": "no"}
+    with pytest.raises(ConfigError, match=r"model.loss.in_batch='no' must be true or false"):
+        instantiate_part(OmegaConf.create({"loss": node}), "loss")
+    built = instantiate_part(OmegaConf.create({"loss": {**node, "in_batch": False}}), "loss")
+    assert built.in_batch is False

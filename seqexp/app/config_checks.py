@@ -41,9 +41,12 @@ def check_config(cfg: DictConfig, overrides: list[str]) -> tuple[TrainerSettings
 # true/false keys: a command-line `no`, `off` or `0` arrives as a string or a number, which Python reads as true
 FLAGS = (
     "eval.filter_seen", "trainer.compile", "trainer.deterministic", "trainer.progress_bar", "trainer.save_checkpoint",
-    "trainer.save_last", "model.sparse_items", "model.scale_embeddings", "model.encoder.final_norm",
-    "model.encoder.ff_bias", "model.objective.mask_last_if_none",
+    "trainer.save_last", "trainer.overwrite", "model.sparse_items", "model.scale_embeddings",
+    "model.encoder.final_norm", "model.encoder.ff_bias", "model.objective.mask_last_if_none", "model.loss.in_batch",
+    "model.loss.logq_correction", "model.loss.per_position", "pretrained.freeze",
 )  # fmt: skip
+# torch optimisers that refuse sparse gradients (SGD and Adagrad take them; SparseAdam takes nothing else)
+DENSE_ONLY_OPTIMIZERS = ("Adam", "AdamW", "RAdam", "NAdam", "Adamax", "RMSprop", "Adadelta", "ASGD", "Rprop", "LBFGS")
 
 
 def _check_flags(cfg: DictConfig) -> None:
@@ -137,6 +140,13 @@ def _check_eval(cfg: DictConfig) -> str:
 
 
 def _check_optimizer(cfg: DictConfig) -> None:
+    target = str(cfg.model.get("optimizer", {}).get("_target_", ""))
+    if cfg.model.get("sparse_items") is True and target.removeprefix("torch.optim.") in DENSE_ONLY_OPTIMIZERS:
+        raise ConfigError(
+            f"model.sparse_items=true gives the item table sparse gradients, which model.optimizer._target_={target} "
+            "cannot take; set model.optimizer._target_=seqexp.model.sparse_items.SparseItemOptimizer (row-wise "
+            "SparseAdam on the item table, the same settings for the rest), or model.sparse_items=false"
+        )
     lr = cfg.model.get("optimizer", {}).get("lr")
     if lr is None:
         return

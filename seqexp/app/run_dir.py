@@ -69,7 +69,10 @@ def check_run_dir(cfg: DictConfig) -> str:
     held = [name for name in OWN_FILES if (run_dir / name).exists()]
     if not held:
         return "fresh"
-    if cfg.trainer.get("overwrite", False) or status(run_dir) == "failed":
+    overwrite = cfg.trainer.get("overwrite", False)
+    if not isinstance(overwrite, bool):  # a command-line `no` is the string "no", which Python reads as true
+        raise ConfigError(f"trainer.overwrite={overwrite!r} must be true or false; {run_dir} was left as it is")
+    if overwrite or status(run_dir) == "failed":
         return "replace"
     what = status(run_dir) or "killed or still running"
     raise RunDirInUse(

@@ -178,4 +178,22 @@ def read_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
     if not run_dirs:
         where = ", ".join(map(str, paths))
         raise CompareError(f"no run dirs under {where} (a run dir holds results.json or .hydra/)")
-    return [read_run_dir(d) for d in run_dirs]
+    return [_replaced(d) if _moved_aside(d, paths) else read_run_dir(d) for d in run_dirs]
+
+
+def _moved_aside(run_dir: Path, paths: list[str | Path]) -> bool:
+    """A run that trainer.overwrite=true (or a rerun of a failed run) moved into <run dir>/replaced-<time>/, found
+    by searching a folder above it: not a seed of its variant. Given as a path itself, it is compared."""
+    for p in map(Path, paths):
+        try:
+            parts = run_dir.relative_to(p).parts
+        except ValueError:
+            continue
+        if any(part.startswith("replaced-") for part in parts):
+            return True
+    return False
+
+
+def _replaced(run_dir: Path) -> RunRecord:
+    why = "a replaced run, moved aside when its dir was reused; give this folder itself to compare it"
+    return RunRecord(str(run_dir), "skipped", error=why)

@@ -1,7 +1,8 @@
 """`model.encoder`, `model.objective`, `model.loss` built through their `_target_`, with errors a user can act on:
 a setting the class does not take is one ConfigError naming every such key and the class's settings (the usual
-cause: a key of another model's card, e.g. `experiment=sparse_catalogue_bert4rec model=gru`), and the class's own
-ConfigError comes out as itself, not wrapped in Hydra's InstantiationException."""
+cause: a key of another model's card, e.g. `experiment=sparse_catalogue_bert4rec model=gru`), a true/false setting
+(annotated `bool`) given anything else is one too, and the class's own ConfigError comes out as itself, not wrapped
+in Hydra's InstantiationException."""
 
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ def _check_settings(node: Any, where: str) -> None:
         parameters = inspect.signature(cls).parameters
     except (ImportError, ValueError, TypeError, AttributeError):
         return  # a target Hydra cannot import says so itself
+    for key in node:
+        taken = parameters.get(str(key))
+        if taken is not None and taken.annotation in (bool, "bool") and not isinstance(node[key], bool):
+            # a command-line `no` arrives as the string "no", which the class would read as true
+            raise ConfigError(f"{where}.{key}={node[key]!r} must be true or false (`no`, `off` and 0 are not false)")
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return
     takes = [name for name in parameters if name != "self"]

@@ -92,7 +92,7 @@ class SampledSoftmax(nn.Module):
     ) -> None:
         super().__init__()
         if distribution not in ("uniform", "popularity"):
-            raise ValueError(f"model.loss.distribution={distribution!r}: use uniform or popularity")
+            raise ConfigError(f"model.loss.distribution={distribution!r}: use uniform or popularity")
         if not isinstance(num_negatives, int) or num_negatives < (0 if in_batch else 1):
             fix = "0 or more (with in_batch=true)" if in_batch else "1 or more, or set model.loss.in_batch=true"
             raise ConfigError(f"model.loss.num_negatives={num_negatives!r}: use {fix}")
