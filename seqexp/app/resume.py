@@ -1,9 +1,10 @@
 """trainer.resume: continue a run from its checkpoints/last.pt, but only the run that wrote it.
 
 The snapshot stores the run's identity: the data fingerprint, the config that defines the experiment (model,
-split, evaluation protocol, seed, selection metric and window, window settings, and the trainer settings that
-change the optimisation path: gradient clipping and precision) and the command-line overrides. A resume must match it;
-budgets (trainer.max_epochs, max_minutes, patience) and performance knobs (eval.batch_size, threads) may change.
+split, evaluation protocol, seed, selection metric and trainer.selection_window, data window settings, and the
+trainer settings that change the optimisation path: gradient clipping and precision) and the command-line
+overrides. A resume must match it; budgets (trainer.max_epochs, max_minutes, patience) and performance knobs
+(eval.batch_size, threads) may change.
 A snapshot from before identities were stored is checked by its tensor shapes instead.
 """
 
