@@ -26,14 +26,7 @@ from pathlib import Path
 
 from _markdown import emit  # benchmarks/_markdown.py
 from _runs import ROOT, finished, train  # benchmarks/_runs.py
-
-# data set -> overrides (the same as defaults_rank.py's; filter_seen false where re-consumption is a real target)
-DATASETS = {
-    "ml100k": ["data=ml100k", "eval.filter_seen=false"],
-    "beauty": ["data=beauty", "eval.filter_seen=true"],
-    "taobao": ["data=taobao", "data.filename=hotitems_UserBehavior.csv", "eval.filter_seen=false"],
-    "yoochoose": ["data=yoochoose", "eval.filter_seen=false"],
-}
+from defaults_rank import DATASETS  # data set -> (overrides, folder): the same protocol as there
 
 
 def run_dir(args: argparse.Namespace, model: str, window: int, seed: int) -> Path:
@@ -45,7 +38,7 @@ def run(args: argparse.Namespace, model: str, window: int, seed: int) -> dict | 
     where = run_dir(args, model, window, seed)
     if finished(where) is None:
         overrides = [
-            *DATASETS[args.data], f"data.path={args.path}", f"model={model}", f"seed={seed}",
+            *DATASETS[args.data][0], f"data.path={args.path}", f"model={model}", f"seed={seed}",
             f"trainer.selection_window={window}", "logger=none", "trainer.progress_bar=false", "trainer.num_threads=1",
             "trainer.resume=auto", "trainer.save_checkpoint=false", f"hydra.run.dir={where}",
             f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
