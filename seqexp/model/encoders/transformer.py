@@ -70,6 +70,7 @@ class SASRecEncoder(BackboneEncoder):
         initializer_range: float = 0.02,
         positions: str = "from_end",
     ) -> None:
+        check_layout(hidden_size, num_layers, num_heads, dropout, attention_dropout)
         config = GPT2Config(
             vocab_size=1,  # items are embedded outside: the backbone only sees inputs_embeds
             n_positions=max_len,
@@ -114,6 +115,7 @@ class BERT4RecEncoder(BackboneEncoder):
         initializer_range: float = 0.02,
         positions: str = "from_end",
     ) -> None:
+        check_layout(hidden_size, num_layers, num_heads, dropout, attention_dropout)
         config = BertConfig(
             vocab_size=1,  # items are embedded outside: the backbone only sees inputs_embeds
             hidden_size=hidden_size,
@@ -135,3 +137,18 @@ class BERT4RecEncoder(BackboneEncoder):
             eos_token_id=None,
         )
         super().__init__(hidden_size, max_len, BertModel(config, add_pooling_layer=False), positions)
+
+
+def check_layout(hidden_size: int, num_layers: int, num_heads: int, dropout: float, attention_dropout: float) -> None:
+    """One line naming the key, before the HF backbone raises from deep inside its config."""
+    if num_heads < 1 or hidden_size % num_heads:
+        divisors = [d for d in range(1, hidden_size + 1) if hidden_size % d == 0 and d <= 16]
+        raise ConfigError(
+            f"model.encoder.num_heads={num_heads} must divide the width model.embedding_dim={hidden_size}; "
+            f"use one of {divisors}"
+        )
+    if num_layers < 1:
+        raise ConfigError(f"model.encoder.num_layers={num_layers} must be >= 1")
+    for key, p in (("dropout", dropout), ("attention_dropout", attention_dropout)):
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"model.encoder.{key}={p} must be in [0, 1)")
