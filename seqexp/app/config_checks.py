@@ -9,10 +9,11 @@ import math
 from pathlib import Path
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from seqexp.app.conf_dir import CONF_DIR
+from seqexp.app.model_checks import check_model
 from seqexp.errors import ConfigError
 from seqexp.evaluation.metrics import METRICS
 from seqexp.training.settings import TrainerSettings
@@ -27,10 +28,12 @@ PASSED_ON = ("model.encoder", "model.objective", "model.loss", "model.optimizer"
 def check_config(cfg: DictConfig, overrides: list[str]) -> tuple[TrainerSettings, str]:
     """Returns the trainer settings and the selection metric (e.g. "ndcg@10"); raises ConfigError."""
     _check_resolvable(cfg)
+    _check_lists(cfg)
     _check_data(cfg)
     _check_valid_users(cfg)
     selection = _check_eval(cfg)
     _check_optimizer(cfg)
+    check_model(cfg)
     _check_flags(cfg)
     settings = TrainerSettings.from_config(cfg.trainer, cfg.model.get("batch_size"), cfg.get("seed", 0))
     warn_unused_keys(cfg, overrides)
@@ -40,13 +43,24 @@ def check_config(cfg: DictConfig, overrides: list[str]) -> tuple[TrainerSettings
 
 # true/false keys: a command-line `no`, `off` or `0` arrives as a string or a number, which Python reads as true
 FLAGS = (
-    "eval.filter_seen", "trainer.compile", "trainer.deterministic", "trainer.progress_bar", "trainer.save_checkpoint",
-    "trainer.save_last", "trainer.overwrite", "model.sparse_items", "model.scale_embeddings",
-    "model.encoder.final_norm", "model.encoder.ff_bias", "model.objective.mask_last_if_none", "model.loss.in_batch",
-    "model.loss.logq_correction", "model.loss.per_position", "pretrained.freeze",
+    "data.header", "data.collapse_repeats", "eval.filter_seen", "trainer.compile", "trainer.deterministic",
+    "trainer.progress_bar", "trainer.save_checkpoint", "trainer.save_last", "trainer.overwrite", "model.sparse_items",
+    "model.scale_embeddings", "model.encoder.final_norm", "model.encoder.ff_bias", "model.objective.mask_last_if_none",
+    "model.loss.in_batch", "model.loss.logq_correction", "model.loss.per_position", "pretrained.freeze",
 )  # fmt: skip
 # torch optimisers that refuse sparse gradients (SGD and Adagrad take them; SparseAdam takes nothing else)
 DENSE_ONLY_OPTIMIZERS = ("Adam", "AdamW", "RAdam", "NAdam", "Adamax", "RMSprop", "Adadelta", "ASGD", "Rprop", "LBFGS")
+
+
+# keys that hold a list: a bare `data.behaviors=buy` would be read letter by letter (b, u, y)
+LISTS = ("data.behaviors", "split.target_behaviors", "model.features", "eval.ks")
+
+
+def _check_lists(cfg: DictConfig) -> None:
+    for key in LISTS:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and not isinstance(value, ListConfig):
+            raise ConfigError(f"{key}={value!r} must be a list (or null): write {key}=[{value}]")
 
 
 def _check_flags(cfg: DictConfig) -> None:
@@ -79,12 +93,47 @@ def _check_data(cfg: DictConfig) -> None:
             f"data.min_seq_len={cfg.data.min_seq_len}: leave-one-out needs 3 events per user "
             f"(train, validation, test); set data.min_seq_len=3 or more"
         )
+    if _int(cfg.data, "min_item_count", "data.min_item_count") < 1:
+        raise ConfigError(f"data.min_item_count={cfg.data.min_item_count} must be >= 1 (1 keeps every item)")
+    _fraction(cfg.data, "max_invalid_fraction", "data.max_invalid_fraction")
+    _check_generator(cfg)
     stride = cfg.data.get("train_stride")
     if stride is not None and not 1 <= _int(cfg.data, "train_stride", "data.train_stride") <= max_len:
         raise ConfigError(
             f"data.train_stride={stride} must be between 1 and data.max_len={max_len}: windows of max_len events "
             f"every train_stride events would skip the targets between them; use data.train_stride<={max_len} or null"
         )
+
+
+# data=synthetic's generator settings (conf/data/synthetic.yaml) -> the least each may be
+GENERATOR_MINIMUM = {"n_users": 1, "n_items": 2, "n_categories": 1, "mean_events": 1, "seed": 0}
+
+
+def _check_generator(cfg: DictConfig) -> None:
+    generate = cfg.data.get("generate")
+    if not isinstance(generate, DictConfig):
+        return
+    for key, least in GENERATOR_MINIMUM.items():
+        if key in generate and _int(generate, key, f"data.generate.{key}") < least:
+            raise ConfigError(f"data.generate.{key}={generate[key]} must be >= {least}")
+    if "p_follow" in generate:
+        _fraction(generate, "p_follow", "data.generate.p_follow")
+
+
+def _fraction(node: DictConfig, key: str, name: str) -> float | None:
+    """node[key] as a number in [0, 1] (None when unset: the reader's default)."""
+    value = node.get(key)
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r} is not a number; set a fraction between 0 and 1") from None
+    if not 0.0 <= number <= 1.0:
+        raise ConfigError(f"{name}={value} must be a fraction between 0 and 1")
+    return number
 
 
 def _check_valid_users(cfg: DictConfig) -> None:

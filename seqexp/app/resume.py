@@ -2,9 +2,9 @@
 
 The snapshot stores the run's identity: the data fingerprint, the config that defines the experiment (model,
 split, evaluation protocol, seed, selection metric and trainer.selection_window, data window settings, and the
-trainer settings that change the optimisation path: gradient clipping and precision) and the command-line
-overrides. A resume must match it; budgets (trainer.max_epochs, max_minutes, patience) and performance knobs
-(eval.batch_size, threads) may change.
+trainer settings that change the optimisation path: gradient clipping and precision; pretrained.* when
+model.item_init uses it) and the command-line overrides. A resume must match it; budgets (trainer.max_epochs,
+max_minutes, patience) and performance knobs (eval.batch_size, eval.item_chunk, threads) may change.
 A snapshot from before identities were stored is checked by its tensor shapes instead.
 """
 
@@ -28,7 +28,10 @@ IDENTITY_KEYS = (
     *("model", "split", "eval", "seed", "optimized_metric", "trainer.selection_window"),
     *("data.max_len", "data.train_stride"),
 )
-MAY_CHANGE = ("eval.batch_size",)  # performance only: the same numbers with any value
+# pretrained.* (item2vec / text item vectors) define the run only when model.item_init uses them (2026-12-03)
+PRETRAINED = "pretrained"
+# performance only: the same numbers with any value (eval.item_chunk scores the catalogue in exact chunks)
+MAY_CHANGE = ("eval.batch_size", "eval.item_chunk", "pretrained.text.batch_size")
 # keys added to the cards after snapshots were written: absent from an older identity means the value it ran with
 ADDED_LATER = {
     "model.scale_embeddings": False,
@@ -52,10 +55,11 @@ def run_identity(
     `precision` and `grad_clip` are the values training runs with (trainer.precision=auto resolved on this machine,
     grad_clip 0 read as None), so that a requeue onto another kind of node is caught and equal settings are not."""
     flat = flatten(OmegaConf.to_container(cfg, resolve=True))
+    keys = (*IDENTITY_KEYS, PRETRAINED) if cfg.model.get("item_init", "random") != "random" else IDENTITY_KEYS
     config = {
         k: v
         for k, v in flat.items()
-        if any(k == key or k.startswith(key + ".") for key in IDENTITY_KEYS) and k not in MAY_CHANGE
+        if any(k == key or k.startswith(key + ".") for key in keys) and k not in MAY_CHANGE
     }
     config.update({"trainer.precision": precision, "trainer.grad_clip": grad_clip})
     return {"data_fingerprint": data_fingerprint, "config": config, "overrides": list(overrides)}
@@ -83,6 +87,8 @@ def check_same_run(saved: dict[str, Any], identity: dict[str, Any], last_path: P
     old, new = before["config"], identity["config"]
     old = {**{k: v for k, v in ADDED_LATER.items() if k in new}, **old}
     unrecorded = {k for k in RECORDED_LATER if (k not in old or old[k] == UNRESOLVED.get(k)) and k in new}
+    if not any(k.startswith(PRETRAINED + ".") for k in old):  # written before pretrained.* was recorded
+        unrecorded |= {k for k in new if k.startswith(PRETRAINED + ".")}
     if unrecorded:
         log.warning("%s does not record %s (an older seqexp wrote it): not checked", last_path, sorted(unrecorded))
     for key in sorted((set(old) | set(new)) - set(MAY_CHANGE) - unrecorded):

@@ -107,9 +107,9 @@ def open_run(cfg: DictConfig, claim: RunDirClaim) -> Run:
     claim_run_dir(claim, mode, accelerator.is_main_process)
     run = Run(cfg, claim, accelerator, settings, selection, overrides)
     run.resume = load_snapshot(run.last_path) if mode == "resume" else None
-    if cfg.trainer.get("num_threads"):
-        torch.set_num_threads(int(cfg.trainer.num_threads))
-    set_seed(int(cfg.seed), deterministic=bool(cfg.trainer.get("deterministic", False)))
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    set_seed(settings.seed, deterministic=bool(cfg.trainer.get("deterministic", False)))
     return run
 
 

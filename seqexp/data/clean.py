@@ -142,7 +142,7 @@ def too_many_invalid(c: Cleaning) -> None:
 
 
 def check_invalid_fraction(report: PrepReport, settings: dict[str, Any], path: Path | str) -> None:
-    limit = float(settings["max_invalid_fraction"] or 0.05)
+    limit = 0.05 if settings["max_invalid_fraction"] is None else float(settings["max_invalid_fraction"])  # 0: strict
     for r in report.rules:
         if report.rows_in and r.dropped / report.rows_in > limit:
             raise DataError(

@@ -11,6 +11,7 @@ from seqexp.errors import ConfigError
 
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_SEED = 2**32 - 1  # numpy's generators (seeded with torch's and Python's) take 0 .. 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class TrainerSettings:
     limit_train_batches: int | None = None  # end every epoch after this many batches (smoke runs)
     max_minutes: float | None = None  # train + valid time budget, counted across resumes
     progress_bar: bool = True
+    num_threads: int | None = None  # torch intra-op CPU threads; None keeps torch's default
     seed: int = 0  # batch order and masking generators
 
     @classmethod
@@ -41,7 +43,8 @@ class TrainerSettings:
             "limit_train_batches": _optional_integer("trainer.limit_train_batches", trainer.get("limit_train_batches")),
             "max_minutes": _optional_number("trainer.max_minutes", trainer.get("max_minutes"), positive=True),
             "progress_bar": bool(trainer.get("progress_bar", True)),
-            "seed": _integer("seed", seed),
+            "num_threads": _optional_integer("trainer.num_threads", trainer.get("num_threads")),
+            "seed": _integer("seed", seed, minimum=0, maximum=MAX_SEED),
         }
         return cls(**values)
 
@@ -49,7 +52,7 @@ class TrainerSettings:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _integer(key: str, value: Any, minimum: int | None = None) -> int:
+def _integer(key: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
     try:
         number = int(value)
         if isinstance(value, float | str) and float(value) != number:
@@ -61,8 +64,12 @@ def _integer(key: str, value: Any, minimum: int | None = None) -> int:
             "trainer.max_epochs": "a run must train at least one epoch",
             "trainer.patience": "0 would stop before the first evaluation could improve anything",
             "trainer.selection_window": "1 selects on each validation alone",
+            "trainer.num_threads": "set null for torch's default",
+            "seed": f"seeds run from 0 to {MAX_SEED}",
         }.get(key, "")
         raise ConfigError(f"{key}={value} must be >= {minimum}{'; ' + why if why else ''}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{key}={value} must be <= {maximum}")
     return number
 
 

@@ -54,3 +54,19 @@ def _check_length(length: int, max_positions: int) -> None:
 
 
 POSITIONS = {"from_end": positions_from_the_end, "from_start": positions_from_the_start}
+
+
+def check_attention_layout(hidden_size: int, num_layers: int, num_heads: int, **dropouts: float) -> None:
+    """The settings every self-attention encoder shares, refused in one line naming the key before a layer is built:
+    heads that do not divide the width (with the divisors that do), no layers, a dropout outside [0, 1)."""
+    if num_heads < 1 or hidden_size % num_heads:
+        divisors = [d for d in range(1, min(hidden_size, 16) + 1) if hidden_size % d == 0]
+        raise ConfigError(
+            f"model.encoder.num_heads={num_heads} must divide the width model.encoder.hidden_size={hidden_size} "
+            f"(= model.embedding_dim); use one of {divisors}"
+        )
+    if num_layers < 1:
+        raise ConfigError(f"model.encoder.num_layers={num_layers} must be >= 1")
+    for key, p in dropouts.items():
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"model.encoder.{key}={p} must be in [0, 1)")

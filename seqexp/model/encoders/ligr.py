@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqexp.errors import ConfigError
-from seqexp.model.encoders.base import SequenceEncoder, positions_from_the_end
+from seqexp.model.encoders.base import SequenceEncoder, check_attention_layout, positions_from_the_end
 
 
 class SwiGLUFeedForward(nn.Module):
@@ -174,20 +174,18 @@ class ESASRecEncoder(SequenceEncoder):
 
 
 def _check(
-    hidden_size: int, num_layers: int, num_heads: int, ff_multiplier: int, *dropouts: float, init: float | None
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    ff_multiplier: int,
+    dropout: float,
+    attention_dropout: float,
+    init: float | None,
 ) -> None:
-    """One clear error per impossible setting, naming the key."""
-    if num_heads < 1 or hidden_size % num_heads:
-        raise ConfigError(
-            f"model.encoder.num_heads={num_heads} must divide model.encoder.hidden_size={hidden_size}; "
-            f"pick a divisor (eSASRec: 1 head at width 64)"
-        )
-    if num_layers < 1 or ff_multiplier < 1:
-        raise ConfigError(
-            f"model.encoder.num_layers={num_layers} and model.encoder.ff_multiplier={ff_multiplier} must be >= 1"
-        )
-    if not all(0.0 <= p < 1.0 for p in dropouts):
-        raise ConfigError(f"model.encoder.dropout / attention_dropout = {list(dropouts)}: each must be in [0, 1)")
+    """One clear error per impossible setting, naming the key: the shared attention checks, then eSASRec's own."""
+    check_attention_layout(hidden_size, num_layers, num_heads, dropout=dropout, attention_dropout=attention_dropout)
+    if ff_multiplier < 1:
+        raise ConfigError(f"model.encoder.ff_multiplier={ff_multiplier} must be >= 1")
     if init is not None and not init > 0:
         raise ConfigError(
             f"model.encoder.initializer_range={init} must be a positive std (e.g. 0.02), or null for Xavier-normal"

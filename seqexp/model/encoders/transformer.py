@@ -13,9 +13,10 @@ from typing import ClassVar
 
 from torch import Tensor, nn
 from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
+from transformers.activations import ACT2FN
 
 from seqexp.errors import ConfigError
-from seqexp.model.encoders.base import POSITIONS, SequenceEncoder
+from seqexp.model.encoders.base import POSITIONS, SequenceEncoder, check_attention_layout
 
 
 class BackboneEncoder(SequenceEncoder):
@@ -70,7 +71,7 @@ class SASRecEncoder(BackboneEncoder):
         initializer_range: float = 0.02,
         positions: str = "from_end",
     ) -> None:
-        check_layout(hidden_size, num_layers, num_heads, dropout, attention_dropout)
+        check_layout(hidden_size, num_layers, num_heads, dropout, attention_dropout, activation)
         config = GPT2Config(
             vocab_size=1,  # items are embedded outside: the backbone only sees inputs_embeds
             n_positions=max_len,
@@ -115,7 +116,7 @@ class BERT4RecEncoder(BackboneEncoder):
         initializer_range: float = 0.02,
         positions: str = "from_end",
     ) -> None:
-        check_layout(hidden_size, num_layers, num_heads, dropout, attention_dropout)
+        check_layout(hidden_size, num_layers, num_heads, dropout, attention_dropout, activation)
         config = BertConfig(
             vocab_size=1,  # items are embedded outside: the backbone only sees inputs_embeds
             hidden_size=hidden_size,
@@ -139,16 +140,13 @@ class BERT4RecEncoder(BackboneEncoder):
         super().__init__(hidden_size, max_len, BertModel(config, add_pooling_layer=False), positions)
 
 
-def check_layout(hidden_size: int, num_layers: int, num_heads: int, dropout: float, attention_dropout: float) -> None:
+def check_layout(
+    hidden_size: int, num_layers: int, num_heads: int, dropout: float, attention_dropout: float, activation: str
+) -> None:
     """One line naming the key, before the HF backbone raises from deep inside its config."""
-    if num_heads < 1 or hidden_size % num_heads:
-        divisors = [d for d in range(1, hidden_size + 1) if hidden_size % d == 0 and d <= 16]
+    check_attention_layout(hidden_size, num_layers, num_heads, dropout=dropout, attention_dropout=attention_dropout)
+    if activation not in ACT2FN:
         raise ConfigError(
-            f"model.encoder.num_heads={num_heads} must divide the width model.embedding_dim={hidden_size}; "
-            f"use one of {divisors}"
+            f"model.encoder.activation={activation!r} is not an activation of transformers; use one of "
+            f"{sorted(ACT2FN)} (e.g. gelu, relu)"
         )
-    if num_layers < 1:
-        raise ConfigError(f"model.encoder.num_layers={num_layers} must be >= 1")
-    for key, p in (("dropout", dropout), ("attention_dropout", attention_dropout)):
-        if not 0.0 <= p < 1.0:
-            raise ConfigError(f"model.encoder.{key}={p} must be in [0, 1)")

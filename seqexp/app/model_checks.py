@@ -1,0 +1,88 @@
+"""`model.*` values checked before any data is read: the classes named by `_target_` import, and the numbers the
+model wrapper and the optimiser take are in range. Each mistake is one ConfigError naming the key and the fix
+(the encoder's own settings are checked by the encoder class: see seqexp/model/encoders/base.py)."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import math
+from typing import Any
+
+from omegaconf import DictConfig
+
+from seqexp.errors import ConfigError
+
+# the parts built through `_target_`, and where a user finds the classes that exist
+TARGETS = {
+    "model.encoder": "seqexp.model.encoders (or a class of your own: see README, Add an encoder)",
+    "model.objective": "seqexp.model.objectives",
+    "model.loss": "seqexp.model.losses",
+    "model.optimizer": "torch.optim",
+}
+
+
+def check_model(cfg: DictConfig) -> None:
+    """Raises ConfigError for a `model.*` value that would fail (or train something else) later."""
+    model = cfg.model
+    for where in TARGETS:
+        node = model.get(where.removeprefix("model."))
+        if isinstance(node, DictConfig) and node.get("_target_") is not None:
+            check_importable(str(node._target_), f"{where}._target_")
+    _number(model, "embedding_dim", minimum=1, whole=True)
+    _number(model, "init_std", minimum=0, above_minimum=True)
+    _number(model, "embedding_dropout", minimum=0, below=1)
+    optimizer = model.get("optimizer")
+    if isinstance(optimizer, DictConfig):
+        _number(optimizer, "weight_decay", minimum=0, name="model.optimizer.weight_decay")
+
+
+def check_importable(path: str, key: str) -> None:
+    """`path` ("package.module.Class") must import; else one line with the closest names and the fix."""
+    module_name, _, attribute = path.rpartition(".")
+    if not module_name:
+        raise ConfigError(f"{key}={path} must be a full class path, e.g. torch.optim.Adam")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(
+            f"{key}={path}: module {module_name} cannot be imported ({e}); check the spelling, or put the folder "
+            f"that holds a module of your own on PYTHONPATH (PYTHONPATH=<folder> seqexp-train ...)"
+        ) from None
+    if not hasattr(module, attribute):
+        names = [n for n in dir(module) if not n.startswith("_")]
+        same_letters = [n for n in names if n.lower() == attribute.lower()]  # Adamw -> AdamW
+        close = same_letters or difflib.get_close_matches(attribute, names, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(f'{module_name}.{c}' for c in close)}?" if close else ""
+        raise ConfigError(f"{key}={path}: module {module_name} has no {attribute}{hint}")
+
+
+def _number(
+    node: DictConfig,
+    key: str,
+    *,
+    minimum: float,
+    above_minimum: bool = False,
+    below: float | None = None,
+    whole: bool = False,
+    name: str | None = None,
+) -> None:
+    """node[key], when set, must be a number >= minimum (> minimum if `above_minimum`), < below, whole if asked."""
+    name = name or f"model.{key}"
+    value: Any = node.get(key)
+    if value is None:
+        return
+    try:
+        if isinstance(value, bool):  # float(True) is 1.0: a YAML true is not a number
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r} is not a number; see conf/model/*.yaml for its meaning") from None
+    if whole and (not math.isfinite(number) or number != int(number)):
+        raise ConfigError(f"{name}={value} must be a whole number, e.g. {name}=64")
+    low_ok = number > minimum if above_minimum else number >= minimum
+    high_ok = below is None or number < below
+    if not (math.isfinite(number) and low_ok and high_ok):
+        low = f"> {minimum:g}" if above_minimum else f">= {minimum:g}"
+        high = f" and < {below:g}" if below is not None else ""
+        raise ConfigError(f"{name}={value} must be {low}{high}")
