@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -343,3 +345,147 @@ def test_each_protocol_is_compared_with_the_baseline_evaluated_the_same_way(tmp_
         assert rows[("gru", variant)]["paired_vs_baseline"]["mean_diff"] == pytest.approx(
             0.2 * (1 if not variant else 0.5)
         )
+
+
+def _warnings(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("seqexp-compare: warning: ")]
+
+
+@pytest.mark.parametrize("rerun", [False, True], ids=["copied", "rerun-with-other-metrics"])
+def test_a_seed_found_twice_counts_once_and_the_warning_names_both_dirs(runs_dir, capsys, rerun):
+    """A run dir copied (or one seed rerun in another dir) is one seed, not two: the first in path order is kept,
+    the other listed as skipped, so mean ± sd and the paired test see each seed once."""
+    ndcg, users = (0.5, [0.4, 0.6]) if rerun else LSTM[0]
+    kept, dup = runs_dir / "lstm-0", write_run(runs_dir, "lstm-0-rerun", results("lstm", 0, ndcg, users))
+    write_run(runs_dir, "gru-0-copy", results("gru", 0, *GRU[0]))  # the baseline's comparator, doubled too
+    assert compare_main([str(runs_dir), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    rows = {r["model"]: r for r in json.loads(out)["rows"]}
+    assert rows["lstm"]["seeds"] == [0, 1] and rows["gru"]["seeds"] == [0]
+    assert rows["lstm"]["test/ndcg@10"]["mean"] == pytest.approx(0.2)
+    assert rows["lstm"]["test/ndcg@10"]["std"] == pytest.approx(0.0141421, abs=1e-6)  # of (0.19, 0.21), not 3 runs
+    assert rows["gru"]["relative_change"] == pytest.approx(0.5)
+    assert rows["gru"]["paired_vs_baseline"]["mean_diff"] == pytest.approx(0.1)  # (0.25-0.10, 0.35-0.30) / 2
+    warning = next(w for w in _warnings(err) if str(dup) in w)
+    assert f"skipped {dup} (lstm, seed 0) — seed 0 of d / lstm is already counted from {kept} (kept" in warning
+    assert ("test metrics differ" if rerun else "same test metrics") in warning
+    assert "move or delete one of the two run dirs, or rerun it with another seed" in warning
+    assert any(f"skipped {runs_dir / 'gru-0-copy'} (gru, seed 0)" in w for w in _warnings(err))
+    skipped = {r["source"] for r in json.loads(out)["not_averaged"]}
+    assert skipped == {str(dup), str(runs_dir / "gru-0-copy")}
+
+
+def test_build_rows_never_counts_a_seed_twice(runs_dir):
+    """The library call gives the same rows as the command: one run per (data, model, variant, seed)."""
+    runs = read_runs([runs_dir])
+    doubled = build_rows([*runs, *(replace(r, source=r.source + "-copy") for r in runs)])
+    assert [(r.model, r.seeds, len(r.runs)) for r in doubled] == [("gru", [0], 1), ("lstm", [0, 1], 2)]
+
+
+def test_json_output_is_strict_json_with_null_for_nan_and_inf(runs_dir, capsys):
+    """One seed has no sd or interval, the baseline no change, a run without a parameter count no mean: null in the
+    JSON output, never a bare NaN / Infinity that strict parsers (jq, JavaScript, json.loads(parse_constant))
+    refuse."""
+    payload = results("gru", 0, *GRU[0])
+    payload["training"]["parameters"] = None
+    (runs_dir / "gru-0" / "results.json").write_text(json.dumps(payload))
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not JSON: {constant}")
+
+    assert compare_main([str(runs_dir), "--format", "json"]) == 0
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out, parse_constant=refuse)["rows"]}
+    assert rows["lstm"]["note"] == "baseline" and rows["lstm"]["relative_change"] is None
+    assert rows["gru"]["test/ndcg@10"] == {"mean": 0.3, "std": None, "ci95": [None, None]}
+    assert rows["gru"]["parameters"] is None
+
+
+def test_to_json_writes_infinities_as_null_and_never_a_bare_constant():
+    from seqexp.compare.format import to_json
+    from seqexp.compare.runs import RunRecord
+
+    other = RunRecord("x", "skipped", seed=float("inf"), error="e")  # whatever a damaged file held
+    text = to_json([], [other])
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c))["not_averaged"][0]["seed"] is None
+
+
+def _damaged(edit: Callable[[dict], None]) -> dict:
+    payload = results("sasrec", 0, 0.99, [0.99, 0.99])  # would rank first
+    payload["per_user_metrics"] = {"test/novelty@10": [1.0, 2.0]}
+    edit(payload)
+    return payload
+
+
+DAMAGED = {
+    "model-null": (lambda p: p.update(model=None), "model is null, expected a string"),
+    "data-number": (lambda p: p.update(data=7), "data is an int, expected a string"),
+    "seed-string": (lambda p: p.update(seed="0"), "seed is a str, expected an integer"),
+    "seed-bool": (lambda p: p.update(seed=True), "seed is a bool, expected an integer"),
+    "fingerprint-list": (lambda p: p.update(data_fingerprint=["f"]), "data_fingerprint is a list, expected a string"),
+    "protocol-string": (lambda p: p.update(protocol="x"), "protocol is a str, expected a mapping"),
+    "sample-users-list": (
+        lambda p: p["protocol"].update(valid_sample_users=[1]),
+        "protocol.valid_sample_users is a list, expected an integer",
+    ),
+    "training-string": (lambda p: p.update(training="abc"), "training is a str, expected a mapping"),
+    "parameters-string": (
+        lambda p: p["training"].update(parameters="abc"),
+        "training.parameters is a str, expected a number",
+    ),
+    "epochs-string": (
+        lambda p: p["training"].update(epochs_run="3"),
+        "training.epochs_run is a str, expected a number",
+    ),
+    "train-s-list": (lambda p: p["timings"].update(train_s=[1]), "timings.train_s is a list, expected a number"),
+    "throughput-string": (lambda p: p.update(throughput="fast"), "throughput is a str, expected a mapping"),
+    "metrics-list": (lambda p: p.update(metrics=[0.1]), "metrics is a list, expected a mapping"),
+    "per-user-string": (lambda p: p.update(per_user="u1"), "per_user is a str, expected a mapping"),
+    "per-user-metrics-list": (
+        lambda p: p.update(per_user_metrics=[[1.0, 2.0]]),
+        "per_user_metrics is a list, expected a mapping",
+    ),
+    "per-user-metric-string": (
+        lambda p: p["per_user_metrics"].update({"test/novelty@10": "high"}),
+        "per_user_metrics.test/novelty@10 is a str, expected a list of numbers",
+    ),
+    "per-user-metric-words": (
+        lambda p: p["per_user_metrics"].update({"test/novelty@10": ["a", "b"]}),
+        "per_user_metrics.test/novelty@10 is a list holding a str, expected a list of numbers",
+    ),
+    "per-user-metric-short": (
+        lambda p: p["per_user_metrics"].update({"test/novelty@10": [1.0]}),
+        "per_user_metrics.test/novelty@10 holds 1 values for 2 users in per_user.user_ids",
+    ),
+    "overrides-string": (lambda p: p.update(overrides="seed=0"), "overrides is a str, expected a list of strings"),
+    "overrides-numbers": (
+        lambda p: p.update(overrides=[1, 2]),
+        "overrides is a list holding an int, expected a list of strings",
+    ),
+    "wandb-group-list": (lambda p: p.update(wandb_group=["g"]), "wandb_group is a list, expected a string"),
+    "history-strings": (
+        lambda p: p.update(history=["epoch 1"]),
+        "history is a list holding a str, expected a list of mappings",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DAMAGED))
+def test_a_hand_damaged_results_json_is_skipped_with_the_key_and_the_rest_ranked(runs_dir, name, capsys):
+    edit, reason = DAMAGED[name]
+    bad = write_run(runs_dir, name, _damaged(edit))
+    assert compare_main([str(runs_dir), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert [r["model"] for r in json.loads(out)["rows"]] == ["gru", "lstm"]
+    warning = next(w for w in _warnings(err) if str(bad) in w)
+    assert warning.startswith(f"seqexp-compare: warning: skipped {bad}") and f"— results.json: {reason}" in warning
+    assert compare_main([str(runs_dir), "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert _leaderboard_models(out) == ["gru", "lstm"]
+    assert f"- skipped: {bad}" in out and f"results.json: {reason}" in out
+
+
+def test_a_failed_run_with_damaged_fields_is_listed_not_a_traceback(runs_dir, capsys):
+    bad = write_run(runs_dir, "failed", {"status": "failed", "model": None, "seed": [0], "overrides": [1, 2]})
+    assert compare_main([str(runs_dir), "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert _leaderboard_models(out) == ["gru", "lstm"] and f"- failed: {bad} — no error recorded" in out

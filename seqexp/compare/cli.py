@@ -24,6 +24,7 @@ from seqexp.compare.leaderboard import (
     check_metric,
     check_paired_metric,
     diversity_columns,
+    drop_repeated_seeds,
 )
 from seqexp.compare.plot import plot_leaderboard
 from seqexp.compare.runs import CompareError, RunRecord, read_runs
@@ -118,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(args: argparse.Namespace) -> list[RunRecord]:
-    """The runs to compare; a warning line on stderr for each one skipped (unreadable, not ours, untrained)."""
+    """The runs to compare; a warning line on stderr for each one skipped (unreadable, not ours, untrained, a seed
+    already counted)."""
     if args.from_wandb:
         try:
             runs = records_from_wandb(args.from_wandb, args.group)
@@ -129,10 +131,11 @@ def _load(args: argparse.Namespace) -> list[RunRecord]:
             ) from e
     else:
         runs = read_runs(args.paths)
+    runs = drop_repeated_seeds(same_variant(runs, args.same_variant))  # rows as --same-variant merges them
     for r in runs:
         if r.status == "skipped":
             print(f"{PROG}: warning: skipped {describe(r).removeprefix('skipped: ')}", file=sys.stderr)
-    return same_variant(runs, args.same_variant)
+    return runs
 
 
 def same_variant(runs: list[RunRecord], keys: Sequence[str]) -> list[RunRecord]:

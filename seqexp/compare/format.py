@@ -11,7 +11,9 @@ import csv
 import io
 import json
 import math
+from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -117,17 +119,28 @@ def to_csv(rows: list[Row]) -> str:
 
 
 def to_json(rows: list[Row], others: list[RunRecord]) -> str:
-    return json.dumps(
-        {
-            "rows": [r.to_dict() for r in rows],
-            "not_averaged": [
-                {"source": r.source, "status": r.status, "model": r.model, "seed": r.seed, "error": r.error}
-                for r in others
-            ],
-        },
-        indent=1,
-        default=lambda o: None,
-    )
+    """Strict JSON: a number that is not defined (one seed's sd, the baseline's change) or not finite is null, never a
+    bare NaN / Infinity (not JSON: jq, JavaScript and strict parsers refuse it); allow_nan=False keeps it so."""
+    payload = {
+        "rows": [r.to_dict() for r in rows],
+        "not_averaged": [
+            {"source": r.source, "status": r.status, "model": r.model, "seed": r.seed, "error": r.error} for r in others
+        ],
+    }
+    return json.dumps(json_safe(payload), indent=1, allow_nan=False, default=lambda o: None)
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with NaN and ±inf as None (JSON null) and numpy values as plain Python ones, at any depth."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray | np.generic):
+        return json_safe(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def rich_table(rows: list[Row]) -> Table:

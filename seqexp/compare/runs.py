@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from seqexp.compare.validate import PAIRED_DEFAULT, problem, shape_problem
+from seqexp.compare.validate import FIELDS, PAIRED_DEFAULT, mismatch, problem, shape_problem
 from seqexp.errors import CompareError
 
 # Overrides that do not change what a run measures: they never split leaderboard rows.
@@ -128,21 +128,21 @@ def record_from_results(
     shape = shape_problem(res)
     if shape:
         return RunRecord(source, "skipped", error=shape)
-    kept = notable(res.get("overrides") or overrides or [])
+    kept = notable(_valid(res, "overrides") or overrides or [])
     status = res["status"]
     if status != "completed":
         return RunRecord(
             source,
             "failed" if status == "failed" else "skipped",
-            model=str(res.get("model", "?")),
-            data=str(res.get("data", "?")),
-            seed=res.get("seed"),
+            model=_valid(res, "model") or "?",
+            data=_valid(res, "data") or "?",
+            seed=_valid(res, "seed"),
             overrides=kept,
             error=str(res.get("error") or "") if status == "failed" else f"status {status!r}, not 'completed'",
         )
     why = problem(res)
     if why:
-        return RunRecord(source, "skipped", model=str(res.get("model", "?")), seed=res.get("seed"), error=why)
+        return RunRecord(source, "skipped", model=_valid(res, "model") or "?", seed=_valid(res, "seed"), error=why)
     return RunRecord(
         source=source,
         status="completed",
@@ -162,8 +162,15 @@ def record_from_results(
         train_seconds=res["timings"]["train_s"],
         sequences_per_second=res["throughput"]["train_sequences_per_s"],
         group=res.get("wandb_group"),
-        history=history if history is not None else res.get("history", []),
+        history=history if history is not None else res.get("history") or [],
     )
+
+
+def _valid(res: dict[str, Any], key: str) -> Any:
+    """res[key] when it has the type validate.FIELDS gives it, else None (what a run that is not ranked still shows:
+    its model and seed, never a value that breaks the listing)."""
+    value = res.get(key)
+    return None if mismatch(value, FIELDS[key]) else value
 
 
 def notable(overrides: list[str]) -> list[str]:
