@@ -30,16 +30,15 @@ from seqexp.errors import ConfigError, ResumeMismatch
         ("model.optimizer.weight_decay=-1", "model.optimizer.weight_decay=-1 must be >= 0"),
         (
             "model.optimizer._target_=torch.optim.Adamw",
-            "model.optimizer._target_=torch.optim.Adamw: module torch.optim has no Adamw; did you mean "
-            "torch.optim.AdamW",
+            "model.optimizer._target_=torch.optim.Adamw: torch.optim has no 'Adamw'; did you mean torch.optim.AdamW?",
         ),
         (
             "model.encoder._target_=seqexp.model.encoders.rnn.LSTMEncodr",
-            "module seqexp.model.encoders.rnn has no LSTMEncodr; did you mean seqexp.model.encoders.rnn.LSTMEncoder",
+            "seqexp.model.encoders.rnn has no 'LSTMEncodr'; did you mean seqexp.model.encoders.rnn.LSTMEncoder or",
         ),
         (
             "model.encoder._target_=my_encoders.Fancy",
-            "model.encoder._target_=my_encoders.Fancy: module my_encoders cannot be imported",
+            "model.encoder._target_=my_encoders.Fancy: module my_encoders cannot be imported (not on the Python path)",
         ),
         ("data.header=no", "data.header='no' must be true or false"),
         ("data.min_item_count=abc", "data.min_item_count='abc' is not a whole number"),

@@ -25,15 +25,15 @@ import pyarrow.parquet as pq
 import torch
 from omegaconf import OmegaConf
 
-from seqexp.app.recommend import CHECKPOINT, OneLineParser
+from seqexp.app.recommend import OneLineParser
+from seqexp.app.trained_run import load_run, printed_warnings
 from seqexp.data import load_data
 from seqexp.data.features import event_features
 from seqexp.data.loader import left_padded_windows
 from seqexp.data.sequences import PreparedData
 from seqexp.errors import ExportError, SeqexpError
 from seqexp.io import atomic_write, write_json
-from seqexp.model.recommender import SequenceRecommender, restore_model
-from seqexp.training.checkpoint import load_checkpoint
+from seqexp.model.recommender import SequenceRecommender
 
 
 @torch.no_grad()
@@ -50,13 +50,11 @@ def user_vectors(
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
-    """Write users.parquet, items.parquet and meta.json for a finished run; returns the output folder."""
+    """Write users.parquet, items.parquet and meta.json for a finished run (an unfinished one with a warning);
+    returns the output folder."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ExportError(f"run dir {run_dir} does not exist; pass the folder a `seqexp-train` run wrote")
-    ckpt = load_checkpoint(run_dir / CHECKPOINT)
+    ckpt, model = load_run(run_dir, "seqexp-export", ExportError)
     cfg = OmegaConf.create(ckpt["config"])
-    model = restore_model(ckpt)
     data = load_data(cfg.data, cfg.paths.cache_dir)
     _check_same_data(ckpt, data, cfg.data.path)
     max_len = int(ckpt["max_len"])
@@ -120,7 +118,8 @@ def cli(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="output folder (default: <run_dir>/export)")
     args = parser.parse_args(argv)
     try:
-        out = export_run(args.run_dir, args.out)
+        with printed_warnings("seqexp-export"):
+            out = export_run(args.run_dir, args.out)
     except SeqexpError as e:
         print(f"seqexp-export: error: {e}", file=sys.stderr)
         return 2

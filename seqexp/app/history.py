@@ -6,21 +6,31 @@ left-padded. Here the same functions run on the served events, so that a test us
 `Recommender` gets the scores the test evaluation computed (tests/test_serving.py checks equality).
 Events whose item the model does not know are dropped before the gaps are taken, as preparation drops
 events of unknown items before training computes them.
+
+Numeric times are read in the unit training read the log's times in (the checkpoint's `timestamp_unit`: a log in
+milliseconds was converted to seconds, so a served history in milliseconds is too); values whose size clearly says
+another unit of unix time (unix seconds, the documented TIME syntax, given to a model of a millisecond log) are read
+in that unit, as `data.timestamp_unit=auto` reads a log, unless training was told the unit (then a warning).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import torch
+from omegaconf import OmegaConf
 
 from seqexp.app.events import Event
-from seqexp.data.columns import parse_timestamps
+from seqexp.data import rule_text
+from seqexp.data.columns import UNITS, parse_timestamps, timestamp_unit
 from seqexp.data.features import time_gap_buckets
 from seqexp.data.loader import left_padded_windows
+from seqexp.data.prep_report import PrepReport
 from seqexp.errors import RecommendError
 
 
@@ -30,6 +40,35 @@ class EncodedHistories:
     features: dict[str, torch.Tensor]  # name -> (B, L) codes aligned with inputs, 0 = padding / unknown
     items: list[list[int]]  # each history's known item indices (all of them, for excluding the history)
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TimeUnit:
+    """How training read the log's numeric timestamps: the unit, and whether `data.timestamp_unit` named it."""
+
+    unit: str | None = None  # s, ms, us or ns; None: not recorded (an older checkpoint) or a log of date-times
+    forced: bool = False  # data.timestamp_unit=<unit> in training (not auto)
+
+    @classmethod
+    def of_checkpoint(cls, ckpt: dict[str, Any]) -> TimeUnit:
+        """From the checkpoint's `timestamp_unit` (written by seqexp.app.stages) and its config's data.timestamp_unit.
+        A checkpoint without the key and trained with `auto` gives unit None: served numbers are then read by their
+        size, as `auto` read the log (its default), so the unit a log in milliseconds was converted from is found
+        again, and unix seconds stay seconds; reading them all as seconds would put served milliseconds 1000x off."""
+        setting = str(OmegaConf.select(OmegaConf.create(ckpt["config"]), "data.timestamp_unit", default="auto"))
+        forced = setting in UNITS
+        return cls(ckpt.get("timestamp_unit") or (setting if forced else None), forced)
+
+
+def log_timestamp_unit(report: PrepReport) -> str | None:
+    """The unit preparation read the log's numeric timestamps in (its `timestamp_unit` note, written by
+    seqexp.data.clean with rule_text.timestamp_unit); None for a log of date-times or without times."""
+    for note in report.notes:
+        if note.what == "timestamp_unit":
+            for unit in UNITS:
+                if note.description.startswith(rule_text.timestamp_unit(unit, "")[:-1]):  # "... read as ms ("
+                    return unit
+    return None
 
 
 def as_event(value: object) -> Event:
@@ -43,8 +82,10 @@ def encode_histories(
     max_len: int,
     features: Sequence[str],
     behavior_vocab: list[str] | None,
+    time_unit: TimeUnit | None = None,
 ) -> EncodedHistories:
-    """Raw histories (Event or raw item id, oldest first) -> left-padded inputs and feature codes."""
+    """Raw histories (Event or raw item id, oldest first) -> left-padded inputs and feature codes; numeric times
+    are read as `time_unit` says (None: by their size)."""
     if not histories:
         raise RecommendError("no history given: pass at least one list of item ids")
     rows, codes, warnings, bare = [], {name: [] for name in features}, [], []
@@ -58,7 +99,7 @@ def encode_histories(
         if unknown:
             warnings.append(f"history {n}: {len(unknown)} unknown item id(s) skipped: {unknown[:10]}")
         rows.append([index[e.item] for e in kept])
-        gaps = _gap_codes(kept, n)
+        gaps = _gap_codes(kept, n, time_unit or TimeUnit(), warnings)
         for name in features:
             values = _behavior_codes(kept, n, behavior_vocab) if name == "behavior" else gaps
             codes[name].append(values if values is not None else np.zeros(len(kept), np.int64))
@@ -107,7 +148,7 @@ def _behavior_codes(events: list[Event], n: int, vocab: list[str] | None) -> np.
     return out
 
 
-def _gap_codes(events: list[Event], n: int) -> np.ndarray | None:
+def _gap_codes(events: list[Event], n: int, time_unit: TimeUnit, warnings: list[str]) -> np.ndarray | None:
     """time_gap buckets over the history's timestamps, exactly as training computes them per user."""
     given = [e.timestamp is not None for e in events]
     if not any(given):
@@ -118,13 +159,18 @@ def _gap_codes(events: list[Event], n: int) -> np.ndarray | None:
             f"history {n}: some events have a timestamp and some do not (without: items {missing}); the time "
             f"gaps need every event's time: give all of them, or none"
         )
-    seconds, _ = parse_timestamps(pa.array([str(e.timestamp).strip() for e in events], pa.string()))  # unix seconds
-    for e, s in zip(events, seconds, strict=True):
+    values, numeric = parse_timestamps(pa.array([str(e.timestamp).strip() for e in events], pa.string()))
+    for e, s in zip(events, values, strict=True):
         if not np.isfinite(s):
             raise RecommendError(
                 f"history {n}: timestamp {e.timestamp!r} of item {e.item!r} is neither unix seconds nor a "
                 f"date-time (e.g. 1700000000 or 2023-11-14T22:13:20)"
             )
+    seconds = values  # date-times are parsed into unix seconds
+    if numeric:
+        unit, warning = served_unit(values, time_unit, n)
+        seconds = values / UNITS[unit]
+        warnings += [warning] if warning else []
     back = np.flatnonzero(np.diff(seconds) < 0)
     if len(back):
         e = events[int(back[0]) + 1]
@@ -133,3 +179,27 @@ def _gap_codes(events: list[Event], n: int) -> np.ndarray | None:
             f"event before it; list events oldest first"
         )
     return time_gap_buckets(seconds, np.array([0, len(events)], dtype=np.int64))
+
+
+def served_unit(values: np.ndarray, time_unit: TimeUnit, n: int) -> tuple[str, str | None]:
+    """(the unit to read one history's numeric times in, a warning or None): training's unit, unless their size
+    clearly says another unit of unix time (plausible there, not in training's unit): then that unit, as
+    data.timestamp_unit=auto would read them, or with a unit training was told, training's and a warning."""
+    by_size, _ = timestamp_unit(values, "auto")
+    trained = time_unit.unit
+    if trained is None:
+        return by_size, None
+    if by_size == trained or not _unix_times(values / UNITS[by_size]) or _unix_times(values / UNITS[trained]):
+        return trained, None
+    if not time_unit.forced:
+        return by_size, None
+    return trained, (
+        f"history {n}: timestamps read as {trained}, the unit training was told (data.timestamp_unit={trained}), "
+        f"although their size says {by_size}; if they are in {by_size}, give them in {trained} or as date-times"
+    )
+
+
+def _unix_times(seconds: np.ndarray) -> bool:
+    """Whether the values' median is a plausible unix time in seconds: after 1973-03 (1e8) and before tomorrow."""
+    median = float(np.median(seconds))
+    return 1e8 <= median <= time.time() + 86400

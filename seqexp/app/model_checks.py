@@ -39,22 +39,58 @@ def check_model(cfg: DictConfig) -> None:
 
 def check_importable(path: str, key: str) -> None:
     """`path` ("package.module.Class") must import; else one line with the closest names and the fix."""
-    module_name, _, attribute = path.rpartition(".")
-    if not module_name:
-        raise ConfigError(f"{key}={path} must be a full class path, e.g. torch.optim.Adam")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
+    problem = why_not_importable(path)
+    if problem is None:
+        return
+    kind, detail = problem
+    if kind == "path":
         raise ConfigError(
-            f"{key}={path}: module {module_name} cannot be imported ({e}); check the spelling, or put the folder "
-            f"that holds a module of your own on PYTHONPATH (PYTHONPATH=<folder> seqexp-train ...)"
-        ) from None
-    if not hasattr(module, attribute):
-        names = [n for n in dir(module) if not n.startswith("_")]
-        same_letters = [n for n in names if n.lower() == attribute.lower()]  # Adamw -> AdamW
-        close = same_letters or difflib.get_close_matches(attribute, names, n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(f'{module_name}.{c}' for c in close)}?" if close else ""
-        raise ConfigError(f"{key}={path}: module {module_name} has no {attribute}{hint}")
+            f"{key}={path}: module {detail} cannot be imported (not on the Python path); check the spelling, or put "
+            f"the folder that holds a module of your own on PYTHONPATH (PYTHONPATH=<folder> seqexp-train ...)"
+        )
+    if kind == "dependency":
+        raise ConfigError(
+            f"{key}={path}: importing it needs the package {detail!r}, which is not installed: install it"
+        )
+    raise ConfigError(f"{key}={path}: {detail}{_did_you_mean(path)}")
+
+
+def _did_you_mean(path: str) -> str:
+    """ "; did you mean torch.optim.AdamW?" when the module imports and has names close to the last part of `path`."""
+    module_name, _, attribute = path.rpartition(".")
+    try:
+        names = [n for n in dir(importlib.import_module(module_name)) if not n.startswith("_")]
+    except Exception:  # the module itself is what fails: nothing to suggest
+        return ""
+    same_letters = [n for n in names if n.lower() == attribute.lower()]  # Adamw -> AdamW
+    close = same_letters or difflib.get_close_matches(attribute, names, n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(f'{module_name}.{c}' for c in close)}?" if close else ""
+
+
+def why_not_importable(target: str) -> tuple[str, str] | None:
+    """None when `target` (module.Class, as Hydra's `_target_` reads it) imports here; else (kind, detail):
+    ("path", module) a module not on the Python path, ("dependency", package) a package the module imports that
+    is not installed, ("broken", what failed) a module that raises or no longer defines the name.
+
+    Resolved here rather than with hydra.utils.get_class, which logs a multi-line error before raising."""
+    parts = target.split(".")
+    obj: object = None
+    for n, part in enumerate(parts, start=1):
+        if obj is not None and hasattr(obj, part):
+            obj = getattr(obj, part)
+            continue
+        name = ".".join(parts[:n])
+        try:
+            obj = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name and n > 1:  # the module before it is there, but has no such attribute or submodule
+                return "broken", f"{'.'.join(parts[: n - 1])} has no {part!r}"
+            if e.name is not None and (name == e.name or name.startswith(e.name + ".")):
+                return "path", e.name
+            return ("dependency", e.name) if e.name else ("broken", f"importing {name} raised {e}")
+        except Exception as e:  # an error inside the module itself (SyntaxError, an ImportError of a name, ...)
+            return "broken", f"importing {name} raised {type(e).__name__}: {' '.join(str(e).split())[:200]}"
+    return None
 
 
 def _number(

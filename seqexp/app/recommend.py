@@ -3,6 +3,7 @@
 A model trained with per-event features (model.features=[behavior, time_gap]) needs each event's behaviour
 and time, as training saw them: `seqexp-recommend RUN_DIR "12:pv@1700000000 12:cart@1700000060"`, or
 `--events FILE` (JSON/CSV, see seqexp/app/events.py). Given bare ids it warns and reads them as unknown.
+A time is unix seconds, a date-time, or a number in the unit of the training log (e.g. milliseconds).
 
 Python API:
     rec = Recommender.from_run("logs/train/runs/2026-11-27_12-00-00")
@@ -24,13 +25,11 @@ from typing import NoReturn
 import torch
 
 from seqexp.app.events import DEFAULT_SEPARATORS, Event, parse_history, read_events_file, split_history
-from seqexp.app.history import EncodedHistories, encode_histories
+from seqexp.app.history import EncodedHistories, TimeUnit, encode_histories
+from seqexp.app.trained_run import load_run, printed_warnings
 from seqexp.errors import RecommendError, SeqexpError
 from seqexp.evaluation.metrics import mask_scores
-from seqexp.model.recommender import SequenceRecommender, restore_model
-from seqexp.training.checkpoint import load_checkpoint
-
-CHECKPOINT = Path("checkpoints") / "best.pt"
+from seqexp.model.recommender import SequenceRecommender
 
 
 @dataclass(frozen=True)
@@ -46,27 +45,28 @@ class Recommender:
         item_ids: list[str],
         max_len: int,
         behavior_vocab: list[str] | None = None,
+        time_unit: TimeUnit | None = None,
     ) -> None:
         self.model = model.eval()
         self.item_ids = item_ids  # index i + 1 <-> item_ids[i]
         self.index = {raw: i + 1 for i, raw in enumerate(item_ids)}
         self.max_len = max_len
         self.behavior_vocab = behavior_vocab  # behaviour name <-> code - 1, as in training (None: not recorded)
+        self.time_unit = time_unit or TimeUnit()  # how training read the log's numeric times (None: by their size)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "cpu") -> Recommender:
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise RecommendError(f"run dir {run_dir} does not exist; pass the folder a `seqexp-train` run wrote")
-        ckpt = load_checkpoint(run_dir / CHECKPOINT)
-        model = restore_model(ckpt)
-        vocab = ckpt.get("behavior_vocab")
-        return cls(model.to(device), list(ckpt["item_ids"]), int(ckpt["max_len"]), vocab)
+        """The run's best checkpoint; warns when the run did not finish (see seqexp/app/trained_run.py)."""
+        ckpt, model = load_run(Path(run_dir), "seqexp-recommend", RecommendError)
+        vocab, unit = ckpt.get("behavior_vocab"), TimeUnit.of_checkpoint(ckpt)
+        return cls(model.to(device), list(ckpt["item_ids"]), int(ckpt["max_len"]), vocab, unit)
 
     def encode(self, histories: Sequence[Sequence[object]]) -> EncodedHistories:
         """Histories of Events (or bare raw item ids) -> model inputs with the features training built.
         Messages about skipped items and missing features come back in `.warnings`."""
-        return encode_histories(histories, self.index, self.max_len, self.model.features, self.behavior_vocab)
+        return encode_histories(
+            histories, self.index, self.max_len, self.model.features, self.behavior_vocab, self.time_unit
+        )
 
     @torch.no_grad()
     def scores(self, histories: Sequence[Sequence[object]]) -> torch.Tensor:
@@ -176,13 +176,10 @@ def cli(argv: Sequence[str] | None = None) -> int:
             raise RecommendError(f"-k {args.k}: the number of items to recommend must be a positive integer")
         if not args.histories and not args.events:
             raise RecommendError("no history given: pass item ids as arguments, or --events FILE")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with printed_warnings("seqexp-recommend"):
             rec = Recommender.from_run(args.run_dir)
             histories = _histories(args, rec)
             results = rec.recommend(histories, k=args.k, exclude_history=not args.include_history)
-        for w in caught:
-            print(f"seqexp-recommend: warning: {w.message}", file=sys.stderr)
     except SeqexpError as e:
         print(f"seqexp-recommend: error: {e}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from seqexp.app.config_checks import check_config
+from seqexp.app.history import log_timestamp_unit
 from seqexp.app.hydra_context import run_group, task_overrides
 from seqexp.app.resume import check_same_run, check_snapshot_fits, load_snapshot, run_identity
 from seqexp.app.run_dir import RunDirClaim, check_run_dir, claim_run_dir
@@ -248,6 +249,7 @@ def train_model(
         "feature_sizes": {k: v for k, v in feature_sizes(data).items() if k in tensors.features},
         "data_fingerprint": data.fingerprint,  # export and resume refuse a run whose data changed
         "behavior_vocab": list(data.behavior_vocab),  # serving maps behaviour names to the codes training used
+        "timestamp_unit": log_timestamp_unit(data.report),  # serving reads history times in the log's unit (ms, ...)
     }
     identity = identity_of(run, data)
 

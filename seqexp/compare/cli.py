@@ -24,10 +24,10 @@ from seqexp.compare.leaderboard import (
     check_metric,
     check_paired_metric,
     diversity_columns,
-    drop_repeated_seeds,
 )
 from seqexp.compare.plot import plot_leaderboard
 from seqexp.compare.runs import CompareError, RunRecord, read_runs
+from seqexp.compare.seeds import drop_repeated_seeds
 from seqexp.compare.wandb_io import log_leaderboard, records_from_wandb
 from seqexp.errors import SeqexpError
 from seqexp.io import write_text

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from seqexp.compare.runs import CompareError, RunRecord
+from seqexp.compare.seeds import drop_repeated_seeds
 from seqexp.compare.stats import NotComparable, Paired, Summary, paired_test, summarize
 from seqexp.compare.validate import DIVERSITY, METRICS, PAIRED_DEFAULT
 from seqexp.data.splits import ADDED_LATER
@@ -120,48 +121,6 @@ def build_rows(
         else:
             _compare(row, base)
     return sorted(rows, key=lambda r: (r.data, -r.summaries[metric].mean))
-
-
-def drop_repeated_seeds(runs: list[RunRecord]) -> list[RunRecord]:
-    """`runs` with each completed run that repeats a seed of its row turned into a skipped record that names the run
-    kept: the first in path order (the same on every machine; file times change when runs are copied). A run dir
-    copied, or one seed rerun in another dir, is one seed: counted twice, it would narrow mean ± sd and weigh that
-    seed twice in the per-user means the paired test compares. Rows are (data, model, variant), as build_rows makes
-    them; run it after --same-variant."""
-    kept: dict[tuple[Any, ...], RunRecord] = {}
-    for r in sorted((r for r in runs if r.status == "completed"), key=lambda r: r.source):
-        kept.setdefault(_seed_key(r), r)
-    return [
-        _repeated(r, kept[_seed_key(r)]) if r.status == "completed" and kept[_seed_key(r)] is not r else r for r in runs
-    ]
-
-
-def _seed_key(run: RunRecord) -> tuple[Any, ...]:
-    """What puts two runs in one leaderboard row (the data set's contents too), and their seed."""
-    return run.data, run.fingerprint, run.model, tuple(sorted(run.overrides)), run.seed
-
-
-def _repeated(run: RunRecord, first: RunRecord) -> RunRecord:
-    """`run` as a skipped record: its seed is already counted from `first`."""
-    variant = f" with {' '.join(run.overrides)}" if run.overrides else ""
-    why = (
-        f"seed {run.seed} of {run.data} / {run.model}{variant} is already counted from {first.source} (kept: the "
-        f"first in path order; {_difference(run, first)}); a seed counts once: move or delete one of the two run "
-        "dirs, or rerun it with another seed"
-    )
-    return replace(run, status="skipped", error=why)
-
-
-def _difference(run: RunRecord, first: RunRecord) -> str:
-    """How the test results of two runs of one seed differ, in words (the leaderboard's metrics named first)."""
-    tests = dict.fromkeys((*METRICS, *sorted(k for k in {*run.metrics, *first.metrics} if k.startswith("test/"))))
-    differ = [k for k in tests if run.metrics.get(k) != first.metrics.get(k)]
-    if differ:
-        name = differ[0]
-        return f"the test metrics differ: {name} {first.metrics.get(name)} kept, {run.metrics.get(name)} skipped"
-    if not np.array_equal(run.per_user_ndcg, first.per_user_ndcg):
-        return "the per-user test values differ"
-    return "same test metrics: a copy?"
 
 
 def check_metric(runs: list[RunRecord], metric: str) -> None:

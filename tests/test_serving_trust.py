@@ -1,0 +1,251 @@
+"""Serving trusts a run dir only as far as it deserves: an unfinished run is served with a warning naming its
+status, history times are read in the unit training read the log in (milliseconds too), and a model whose own
+encoder class cannot be imported is one error line naming the class and the PYTHONPATH fix."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import TINY, compose_train, write_log
+from seqexp.app.events import Event
+from seqexp.app.export import cli as export_cli
+from seqexp.app.history import TimeUnit
+from seqexp.app.recommend import Recommender, cli
+from seqexp.app.train import train
+from seqexp.data.features import event_features, time_gap_buckets
+from seqexp.data.loader import eval_tensors
+from seqexp.errors import RecommendError
+from seqexp.tracking.failures import record_failure
+from seqexp.training.checkpoint import load_checkpoint
+
+BEST = Path("checkpoints") / "best.pt"
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A tiny LSTM run that finished (results.json status "completed")."""
+    tmp = tmp_path_factory.mktemp("finished")
+    train(compose_train(tmp, *TINY))
+    return tmp / "run"
+
+
+def copy_run(run_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(run_dir, tmp_path / "copy"))
+
+
+def serve_both(run_dir: Path, tmp_path: Path, capsys) -> tuple[str, str]:
+    """stderr of `seqexp-recommend` and of `seqexp-export` on the run (both must succeed)."""
+    capsys.readouterr()  # what came before (training's console report)
+    assert cli([str(run_dir), "1 2 3", "-k", "3", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)[0]) == 3  # served
+    assert export_cli([str(run_dir), "--out", str(tmp_path / "export")]) == 0
+    exported = capsys.readouterr()
+    assert (tmp_path / "export" / "users.parquet").exists()
+    return captured.err, exported.err
+
+
+# ---- 1. unfinished runs ----------------------------------------------------------------------------------
+def _kill(run_dir: Path) -> None:
+    (run_dir / "results.json").unlink()  # what a SIGKILL (or a run still training) leaves: no results.json
+
+
+def _fail(error: BaseException):
+    def record(run_dir: Path) -> None:  # the record the failure policy of seqexp-train writes
+        cfg = OmegaConf.create(load_checkpoint(run_dir / BEST)["config"])
+        cfg.paths.output_dir = str(run_dir)
+        assert record_failure(cfg, error, []) == run_dir
+
+    return record
+
+
+UNFINISHED = {
+    "killed": (_kill, "has not completed (no results.json: killed, or still training)"),
+    "failed": (_fail(RuntimeError("CUDA out of memory")), "has not completed (status: failed; RuntimeError: CUDA"),
+    "interrupted": (_fail(KeyboardInterrupt()), "has not completed (status: interrupted; KeyboardInterrupt"),
+}
+
+
+@pytest.mark.parametrize("make, status", UNFINISHED.values(), ids=UNFINISHED.keys())
+def test_an_unfinished_run_is_served_with_a_warning_naming_the_run_and_its_status(
+    finished_run, tmp_path, capsys, make, status
+):
+    run_dir = copy_run(finished_run, tmp_path)
+    assert serve_both(run_dir, tmp_path, capsys) == ("", "")  # a finished run: no warning
+    make(run_dir)
+    epoch = load_checkpoint(run_dir / BEST)["epoch"]
+    served = f"serving its best checkpoint, from epoch {epoch}, which may be only partly trained\n"
+    for command, err in zip(("seqexp-recommend", "seqexp-export"), serve_both(run_dir, tmp_path, capsys), strict=True):
+        assert err.startswith(f"{command}: warning: run {run_dir} {status}")
+        assert err.endswith(served) and err.count("\n") == 1
+    with pytest.warns(UserWarning, match=re.escape(f"run {run_dir} {status}")):
+        Recommender.from_run(run_dir)
+
+
+def test_a_run_stopped_by_its_time_budget_is_served_with_a_warning(tmp_path, capsys):
+    train(compose_train(tmp_path, *TINY, "trainer.max_minutes=0.000001"))  # the budget ends it after epoch 1 of 2
+    run_dir = tmp_path / "run"
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "completed" and results["training"]["out_of_time"] is True
+    recommend_err, export_err = serve_both(run_dir, tmp_path, capsys)
+    for command, err in (("seqexp-recommend", recommend_err), ("seqexp-export", export_err)):
+        assert err == (
+            f"{command}: warning: run {run_dir} stopped training at its time budget (trainer.max_minutes=1e-06; "
+            f"results.json training.out_of_time: true): serving its best checkpoint, from epoch 1, which may be "
+            f"only partly trained\n"
+        )
+
+
+# ---- 2. millisecond timestamps ---------------------------------------------------------------------------
+T0_MS = 1_700_000_000_000
+ITEMS = [f"i{n}" for n in range(1, 31)]
+
+
+@pytest.fixture(scope="module")
+def ms_run(tmp_path_factory):
+    """A tiny LSTM with behaviour and time-gap features, trained on a log whose timestamps are milliseconds."""
+    tmp = tmp_path_factory.mktemp("ms")
+    rng = np.random.default_rng(0)
+    rows = [
+        (u, ITEMS[int(i)], ["pv", "cart"][int(rng.random() < 0.3)], T0_MS + 1000 * int(rng.integers(1, 10**5)) * t)
+        for u in range(40)
+        for t, i in enumerate(rng.integers(len(ITEMS), size=8))
+    ]
+    log = write_log(tmp / "log.csv", rows, ("user_id", "item_id", "behavior", "timestamp"))
+    overrides = ["logger=none", "trainer=debug", "trainer.max_epochs=1", "trainer.num_threads=1"]
+    overrides += ["model.embedding_dim=16", "data.max_len=10", "model.features=[behavior,time_gap]"]
+    overrides += ["data=csv", f"data.path={log}", "data.columns.behavior=behavior"]
+    _, objects = train(compose_train(tmp, *overrides))
+    return tmp / "run", objects
+
+
+def test_a_model_of_a_millisecond_log_reads_served_milliseconds_as_training_did(ms_run, tmp_path, capsys):
+    run_dir, objects = ms_run
+    data, test_set = objects["data"], objects["split"].test
+    assert load_checkpoint(run_dir / BEST)["timestamp_unit"] == "ms"
+    rec = Recommender.from_run(run_dir)
+    assert rec.time_unit == TimeUnit("ms", forced=False)
+    # the test users' histories, served with the log's own millisecond times, get the test evaluation's scores
+    tensors = eval_tensors(data, test_set, rec.max_len, event_features(data, rec.model.features))
+    expected = rec.model.score(tensors.inputs, tensors.features)
+
+    def history(start: int, end: int, scale: int) -> list[Event]:
+        """The log's events start..end with their times in seconds * scale (1000: the log file's own values)."""
+        return [
+            Event(
+                str(data.item_ids[data.items[e] - 1]),
+                data.behavior_vocab[data.behaviors[e]],
+                int(round(data.timestamps[e] * scale)),
+            )
+            for e in range(start, end)
+        ]
+
+    spans = list(zip(test_set.history_start, test_set.history_end, strict=True))
+    in_ms = [history(s, e, 1000) for s, e in spans]
+    assert in_ms[0][0].timestamp >= T0_MS  # the values of the log file
+    torch.testing.assert_close(rec.scores(in_ms), expected, atol=1e-5, rtol=0)
+    in_seconds = [history(s, e, 1) for s, e in spans]  # unix seconds, the documented TIME syntax, still work
+    torch.testing.assert_close(rec.scores(in_seconds), expected, atol=1e-5, rtol=0)
+    gaps = rec.encode(in_ms[:1]).features["time_gap"]
+    assert torch.equal(gaps, rec.encode(in_seconds[:1]).features["time_gap"])
+    read_as_seconds = time_gap_buckets(np.array([float(e.timestamp) for e in in_ms[0]]), np.array([0, len(in_ms[0])]))
+    assert not np.array_equal(gaps[0, -len(in_ms[0]) :].numpy(), read_as_seconds)  # what serving did before
+    # the command line: the same recommendations from milliseconds, seconds and date-times
+    tokens = {
+        "ms": f"i1:pv@{T0_MS} i2:cart@{T0_MS + 60_000} i3:pv@{T0_MS + 7_200_000}",
+        "s": f"i1:pv@{T0_MS // 1000} i2:cart@{T0_MS // 1000 + 60} i3:pv@{T0_MS // 1000 + 7200}",
+        "iso": "i1:pv@2023-11-14T22:13:20Z i2:cart@2023-11-14T22:14:20Z i3:pv@2023-11-15T00:13:20Z",
+    }
+    out = {}
+    for name, text in tokens.items():
+        assert cli([str(run_dir), text, "-k", "5", "--json"]) == 0
+        captured = capsys.readouterr()
+        out[name] = json.loads(captured.out)
+        assert captured.err == ""
+    assert out["ms"] == out["s"] == out["iso"]
+
+
+def test_a_checkpoint_without_the_unit_reads_times_by_their_size_and_a_told_unit_warns(ms_run, tmp_path):
+    run_dir, _ = ms_run
+    old = copy_run(run_dir, tmp_path)
+    ckpt = load_checkpoint(old / BEST)
+    del ckpt["timestamp_unit"]  # a best.pt written before the key existed
+    torch.save(ckpt, old / BEST)
+    ms = [[Event("i1", "pv", T0_MS), Event("i2", "cart", T0_MS + 60_000), Event("i3", "pv", T0_MS + 7_200_000)]]
+    seconds = [[Event(e.item, e.behavior, e.timestamp / 1000) for e in ms[0]]]
+    rec, older = Recommender.from_run(run_dir), Recommender.from_run(old)
+    assert older.time_unit == TimeUnit(None, forced=False)
+    expected = rec.scores(ms)
+    torch.testing.assert_close(older.scores(ms), expected, atol=0, rtol=0)
+    torch.testing.assert_close(older.scores(seconds), expected, atol=0, rtol=0)
+    told = Recommender(rec.model, rec.item_ids, rec.max_len, rec.behavior_vocab, TimeUnit("ms", forced=True))
+    torch.testing.assert_close(told.scores(ms), expected, atol=0, rtol=0)
+    with pytest.warns(UserWarning, match=r"history 1: timestamps read as ms, the unit training was told \(data\."):
+        told.scores(seconds)  # read as ms, as data.timestamp_unit=ms said; the size says seconds: warned
+
+
+# ---- 3. a model class that cannot be imported ------------------------------------------------------------
+ENCODER = '''
+"""A user's own encoder, outside the package."""
+from torch import nn
+from seqexp.model.encoders.base import SequenceEncoder
+
+
+class MeanEncoder(SequenceEncoder):
+    causal = True
+
+    def __init__(self, hidden_size: int = 16) -> None:
+        super().__init__(hidden_size)
+        self.proj = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, x, padding_mask):
+        weights = padding_mask.float().cumsum(dim=1).clamp(min=1)[:, :, None]
+        return self.proj((x * padding_mask[:, :, None]).cumsum(dim=1) / weights) * padding_mask[:, :, None]
+'''
+
+
+def test_a_model_class_that_cannot_be_imported_is_one_error_naming_it_and_the_fix(tmp_path, capsys, monkeypatch):
+    module_dir = tmp_path / "my_code"
+    module_dir.mkdir()
+    (module_dir / "serving_trust_encoder.py").write_text(ENCODER)
+    target = "serving_trust_encoder.MeanEncoder"
+    with monkeypatch.context() as m:  # trained where the module is importable ...
+        m.syspath_prepend(str(module_dir))
+        overrides = ["~model.encoder.num_layers", "~model.encoder.dropout", f"model.encoder._target_={target}"]
+        train(compose_train(tmp_path, *TINY, *overrides))
+    sys.modules.pop("serving_trust_encoder", None)  # ... served where it is not
+    run_dir = tmp_path / "run"
+    trained = f"the model in {run_dir / BEST} was trained with model.encoder._target_={target}, but module "
+    for command, entry, argv in (("seqexp-recommend", cli, ["1 2"]), ("seqexp-export", export_cli, [])):
+        assert entry([str(run_dir), *argv]) == 2
+        assert capsys.readouterr().err == (
+            f"{command}: error: {trained}'serving_trust_encoder' cannot be imported here (it is not on the Python "
+            f"path); put the folder that holds the module that defines {target} on PYTHONPATH, e.g. "
+            f"PYTHONPATH=<dir> {command} {run_dir} ...\n"
+        )
+    with pytest.raises(RecommendError, match="cannot be imported here"):
+        Recommender.from_run(run_dir)
+    monkeypatch.syspath_prepend(str(module_dir))  # the fix: the module on the path, and the run serves
+    assert cli([str(run_dir), "1 2", "-k", "2"]) == 0 and capsys.readouterr().err == ""
+
+
+def test_a_class_its_module_no_longer_defines_is_one_error(finished_run, tmp_path, capsys):
+    run_dir = copy_run(finished_run, tmp_path)
+    ckpt = load_checkpoint(run_dir / BEST)
+    cfg = OmegaConf.create(ckpt["config"])
+    cfg.model.encoder._target_ = "seqexp.model.encoders.rnn.RenamedEncoder"
+    torch.save({**ckpt, "config": OmegaConf.to_yaml(cfg)}, run_dir / BEST)
+    assert cli([str(run_dir), "1 2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("seqexp-recommend: error: the model in ") and err.count("\n") == 1
+    assert "model.encoder._target_=seqexp.model.encoders.rnn.RenamedEncoder, but it cannot be loaded here " in err
+    assert "(seqexp.model.encoders.rnn has no 'RenamedEncoder'); restore the version of its module" in err
