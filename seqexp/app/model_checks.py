@@ -25,10 +25,10 @@ TARGETS = {
 def check_model(cfg: DictConfig) -> None:
     """Raises ConfigError for a `model.*` value that would fail (or train something else) later."""
     model = cfg.model
-    for where in TARGETS:
+    for where, look_in in TARGETS.items():
         node = model.get(where.removeprefix("model."))
         if isinstance(node, DictConfig) and node.get("_target_") is not None:
-            check_importable(str(node._target_), f"{where}._target_")
+            check_importable(str(node._target_), f"{where}._target_", look_in)
     _number(model, "embedding_dim", minimum=1, whole=True)
     _number(model, "init_std", minimum=0, above_minimum=True)
     _number(model, "embedding_dropout", minimum=0, below=1)
@@ -37,8 +37,9 @@ def check_model(cfg: DictConfig) -> None:
         _number(optimizer, "weight_decay", minimum=0, name="model.optimizer.weight_decay")
 
 
-def check_importable(path: str, key: str) -> None:
-    """`path` ("package.module.Class") must import; else one line with the closest names and the fix."""
+def check_importable(path: str, key: str, look_in: str = "") -> None:
+    """`path` ("package.module.Class") must import; else one line with the closest names (or where the classes
+    there are live: `look_in`) and the fix."""
     problem = why_not_importable(path)
     if problem is None:
         return
@@ -52,7 +53,8 @@ def check_importable(path: str, key: str) -> None:
         raise ConfigError(
             f"{key}={path}: importing it needs the package {detail!r}, which is not installed: install it"
         )
-    raise ConfigError(f"{key}={path}: {detail}{_did_you_mean(path)}")
+    hint = _did_you_mean(path) or (f"; the built-in choices are in {look_in}" if look_in else "")
+    raise ConfigError(f"{key}={path}: {detail}{hint}")
 
 
 def _did_you_mean(path: str) -> str:
