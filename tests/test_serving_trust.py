@@ -249,3 +249,60 @@ def test_a_class_its_module_no_longer_defines_is_one_error(finished_run, tmp_pat
     assert err.startswith("seqexp-recommend: error: the model in ") and err.count("\n") == 1
     assert "model.encoder._target_=seqexp.model.encoders.rnn.RenamedEncoder, but it cannot be loaded here " in err
     assert "(seqexp.model.encoders.rnn has no 'RenamedEncoder'); restore the version of its module" in err
+
+
+# ---- 4. a checkpoint file given where the run dir is expected -------------------------------------------
+def test_a_runs_best_checkpoint_file_serves_that_run_and_another_file_names_the_run_dir(finished_run, tmp_path, capsys):
+    run_dir = copy_run(finished_run, tmp_path)
+    capsys.readouterr()
+    assert (
+        cli([str(run_dir / BEST), "1 2 3", "-k", "3", "--json"]) == 0
+    )  # formerly "run dir .../best.pt does not exist"
+    assert json.loads(capsys.readouterr().out) == json.loads(_served_json(run_dir, capsys))
+    assert export_cli([str(run_dir / BEST)]) == 0  # the default --out is the run's own export/, not best.pt/export
+    assert (run_dir / "export" / "users.parquet").exists() and capsys.readouterr().err == ""
+    shutil.copy(run_dir / BEST, run_dir / "checkpoints" / "other.pt")
+    for command, entry, argv in (("seqexp-recommend", cli, ["1 2"]), ("seqexp-export", export_cli, [])):
+        assert entry([str(run_dir / "checkpoints" / "other.pt"), *argv]) == 2
+        assert capsys.readouterr().err == (
+            f"{command}: error: {run_dir / 'checkpoints' / 'other.pt'} is a checkpoint file, not a run dir; {command} "
+            f"serves a run's best checkpoint (checkpoints/best.pt): pass its run dir: {command} {run_dir} ...\n"
+        )
+        assert entry([str(run_dir / "results.json"), *argv]) == 2
+        assert capsys.readouterr().err == (
+            f"{command}: error: {run_dir / 'results.json'} is a file, not a run dir; pass the run dir it is in: "
+            f"{command} {run_dir} ...\n"
+        )
+
+
+def _served_json(run_dir: Path, capsys) -> str:
+    assert cli([str(run_dir), "1 2 3", "-k", "3", "--json"]) == 0
+    return capsys.readouterr().out
+
+
+# ---- 5. times training would drop -----------------------------------------------------------------------
+DROPPED_TIMES = {
+    "negative": ("i1:pv@-5 i2:cart@-1", "timestamp '-5' of item 'i1' is not after 1970-01-01"),
+    "zero": (f"i1:pv@{T0_MS} i2:cart@0", "timestamp '0' of item 'i2' is not after 1970-01-01"),
+    "before 1970": (
+        "i1:pv@1969-12-31T00:00:00 i2:cart@2023-11-14T22:13:20",
+        "'1969-12-31T00:00:00' of item 'i1' is not",
+    ),
+    "future": ("i1:pv@2023-11-14T22:13:20 i2:cart@2200-01-01T00:00:00", "'2200-01-01T00:00:00' of item 'i2' lies in"),
+}
+
+
+@pytest.mark.parametrize("history, message", DROPPED_TIMES.values(), ids=DROPPED_TIMES.keys())
+def test_times_training_drops_are_one_error_naming_the_history_the_item_and_the_time(ms_run, capsys, history, message):
+    run_dir, _ = ms_run
+    assert cli([str(run_dir), f"i3:pv@{T0_MS}", history]) == 2  # formerly scored, with gaps of times never trained on
+    err = capsys.readouterr().err
+    assert err.startswith("seqexp-recommend: error: history 2: ") and err.count("\n") == 1 and message in err
+    assert "training drops such events (rule bad_timestamp); times must be positive unix seconds or date-times" in err
+
+
+def test_the_api_refuses_times_training_drops_too(ms_run):
+    rec = Recommender.from_run(ms_run[0])
+    with pytest.raises(RecommendError, match=r"history 1: timestamp -5 of item 'i1' is not after 1970-01-01"):
+        rec.recommend([[Event("i1", "pv", -5), Event("i2", "cart", -1)]])
+    assert rec.recommend([[Event("i1", "pv", T0_MS), Event("i2", "cart", T0_MS + 60_000)]], k=2)  # served

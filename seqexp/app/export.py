@@ -26,7 +26,7 @@ import torch
 from omegaconf import OmegaConf
 
 from seqexp.app.recommend import OneLineParser
-from seqexp.app.trained_run import load_run, printed_warnings
+from seqexp.app.trained_run import load_run, printed_warnings, run_dir_of
 from seqexp.data import load_data
 from seqexp.data.features import event_features
 from seqexp.data.loader import left_padded_windows
@@ -52,7 +52,7 @@ def user_vectors(
 def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write users.parquet, items.parquet and meta.json for a finished run (an unfinished one with a warning);
     returns the output folder."""
-    run_dir = Path(run_dir)
+    run_dir = run_dir_of(Path(run_dir), "seqexp-export", ExportError)  # its checkpoints/best.pt names it too
     ckpt, model = load_run(run_dir, "seqexp-export", ExportError)
     cfg = OmegaConf.create(ckpt["config"])
     data = load_data(cfg.data, cfg.paths.cache_dir)
@@ -114,7 +114,7 @@ def _table(id_name: str, ids: np.ndarray, vectors: np.ndarray) -> pa.Table:
 
 def cli(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(prog="seqexp-export", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", help="a run folder written by seqexp-train")
+    parser.add_argument("run_dir", help="a run folder written by seqexp-train (or its checkpoints/best.pt)")
     parser.add_argument("--out", help="output folder (default: <run_dir>/export)")
     args = parser.parse_args(argv)
     try:

@@ -5,7 +5,8 @@ gap with `time_gap_buckets` over the user's events; the history window is the mo
 left-padded. Here the same functions run on the served events, so that a test user's history served through
 `Recommender` gets the scores the test evaluation computed (tests/test_serving.py checks equality).
 Events whose item the model does not know are dropped before the gaps are taken, as preparation drops
-events of unknown items before training computes them.
+events of unknown items before training computes them. A time training drops (rule bad_timestamp: not after 1970,
+or in the future) is one error naming the history, the item and the time.
 
 Numeric times are read in the unit training read the log's times in (the checkpoint's `timestamp_unit`: a log in
 milliseconds was converted to seconds, so a served history in milliseconds is too); values whose size clearly says
@@ -171,6 +172,7 @@ def _gap_codes(events: list[Event], n: int, time_unit: TimeUnit, warnings: list[
         unit, warning = served_unit(values, time_unit, n)
         seconds = values / UNITS[unit]
         warnings += [warning] if warning else []
+    _refuse_times_training_drops(events, seconds, n)
     back = np.flatnonzero(np.diff(seconds) < 0)
     if len(back):
         e = events[int(back[0]) + 1]
@@ -179,6 +181,20 @@ def _gap_codes(events: list[Event], n: int, time_unit: TimeUnit, warnings: list[
             f"event before it; list events oldest first"
         )
     return time_gap_buckets(seconds, np.array([0, len(events)], dtype=np.int64))
+
+
+def _refuse_times_training_drops(events: list[Event], seconds: np.ndarray, n: int) -> None:
+    """A time training drops as bad_timestamp (seqexp.data.clean: not after 1970, or more than a day in the future)
+    is one error naming the history, the item and the time, never scored silently."""
+    bad = np.flatnonzero((seconds <= 0) | (seconds > time.time() + 86400))
+    if len(bad):
+        e = events[int(bad[0])]
+        when = "is not after 1970-01-01" if seconds[bad[0]] <= 0 else "lies in the future"
+        raise RecommendError(
+            f"history {n}: timestamp {e.timestamp!r} of item {e.item!r} {when}, and training drops such events "
+            f"(rule bad_timestamp); times must be positive unix seconds or date-times (e.g. 1700000000 or "
+            f"2023-11-14T22:13:20)"
+        )
 
 
 def served_unit(values: np.ndarray, time_unit: TimeUnit, n: int) -> tuple[str, str | None]:

@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.splitlines()[0],
         epilog="event syntax and events files: see seqexp/app/events.py",
     )
-    parser.add_argument("run_dir", help="a run folder written by seqexp-train")
+    parser.add_argument("run_dir", help="a run folder written by seqexp-train (or its checkpoints/best.pt)")
     parser.add_argument(
         "histories",
         nargs="*",

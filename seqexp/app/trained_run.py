@@ -1,5 +1,8 @@
 """A trained run as serving loads it (`seqexp-recommend`, `seqexp-export`): its best checkpoint and model.
 
+The run is named by its dir, or by its checkpoints/best.pt; another file of a run (last.pt, results.json) is one
+error naming the run dir to pass.
+
 An unfinished run (no results.json: killed, or still training; status "failed" or "interrupted"; or training
 stopped by its time budget, results.json training.out_of_time) is served with a warning that names the run dir
 and its status. A `_target_` of model.encoder / objective / loss (a user's own class) that this process cannot
@@ -29,15 +32,33 @@ MODEL_PARTS = ("encoder", "objective", "loss")  # the parts restore_model builds
 
 def load_run(run_dir: Path, command: str, error: type[SeqexpError]) -> tuple[dict[str, Any], SequenceRecommender]:
     """The run's best checkpoint and its model; warns when the run did not finish, raises `error` (one line) for
-    a missing run dir or a model class this process cannot import."""
-    if not run_dir.is_dir():
-        raise error(f"run dir {run_dir} does not exist; pass the folder a `seqexp-train` run wrote")
+    a missing run dir or a model class this process cannot import. `run_dir` may be the run's checkpoints/best.pt."""
+    run_dir = run_dir_of(run_dir, command, error)
     ckpt = load_checkpoint(run_dir / CHECKPOINT)
     unfinished = unfinished_message(run_dir, ckpt.get("epoch"))
     if unfinished is not None:
         warnings.warn(unfinished, UserWarning, stacklevel=3)
     check_importable(ckpt, run_dir, command, error)
     return ckpt, restore_model(ckpt)
+
+
+def run_dir_of(path: Path, command: str, error: type[SeqexpError]) -> Path:
+    """The run dir `path` names: itself, or the run dir of its `checkpoints/best.pt` (the file serving loads);
+    another file (last.pt, results.json) is one `error` naming the run dir to pass instead."""
+    if path.is_dir():
+        return path
+    if not path.exists():
+        raise error(f"run dir {path} does not exist; pass the folder a `seqexp-train` run wrote")
+    if path.parent.name == CHECKPOINT.parent.name:
+        if path.name == CHECKPOINT.name:
+            return path.parent.parent
+        raise error(
+            f"{path} is a checkpoint file, not a run dir; {command} serves a run's best checkpoint ({CHECKPOINT}): "
+            f"pass its run dir: {command} {path.parent.parent} ..."
+        )
+    if (path.parent / CHECKPOINT).is_file():
+        raise error(f"{path} is a file, not a run dir; pass the run dir it is in: {command} {path.parent} ...")
+    raise error(f"{path} is a file, not a run dir; pass the folder a `seqexp-train` run wrote")
 
 
 def unfinished_message(run_dir: Path, epoch: object) -> str | None:

@@ -1,8 +1,12 @@
 """Item side data (titles, categories, genres) from a separate item table, aligned with the item indices.
 
 RecBole atomic data sets ship one as `<name>.item` (`item_id:token  movie_title:token_seq  class:token_seq`);
-any delimited file or parquet with an id column works. Side data feeds pretrained item vectors (text
-initialisation) and reports; it never changes which events are kept.
+any delimited file or parquet with an id column works (reading: seqexp/data/item_table.py). Side data feeds
+pretrained item vectors (text initialisation) and reports; it never changes which events are kept.
+
+Ids are matched as text, normalised as the log's are (seqexp.data.columns): `0002` matches the log's `0002`, and
+`12.0` in a column of integer ids matches `12`. An id on several rows takes its first row; rows that disagree on
+data.item_side.columns are a warning naming the file, how many ids, an example and the row used.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from seqexp.data.columns import CodedColumn, normalise_float_integers
+from seqexp.data.item_table import ItemTable, read_item_table
 from seqexp.data.sequences import PreparedData
 from seqexp.errors import DataError
 
@@ -23,35 +29,93 @@ log = logging.getLogger(__name__)
 
 
 def read_item_side(data_cfg: Mapping[str, Any], data: PreparedData) -> dict[str, np.ndarray]:
-    """{column: (N,) object array of str or None} for data.item_file, in item-index order (item i + 1 <-> row i)."""
+    """{column: (N,) object array of str or None} for data.item_file, in item-index order (item i + 1 <-> row i).
+    An id on several rows takes its first row (a warning when the rows disagree)."""
     path = item_side_path(data_cfg)
     if path is None:
         return {}
     spec = data_cfg["item_side"]
     id_col, columns = str(spec.get("id") or "item_id"), [str(c) for c in spec.get("columns") or []]
     names = [str(n) for n in spec["names"]] if spec.get("names") else None
-    table = _read_table(path, str(spec.get("sep") or "\t"), names)
-    missing = [c for c in [id_col, *columns] if c not in table.column_names]
-    if missing:
-        raise DataError(
-            f"{path}: column(s) {missing} (data.item_side.id / .columns) are not in the file, whose columns are "
-            f"{table.column_names}"
-        )
-    ids = pc.utf8_trim_whitespace(table.column(id_col).cast(pa.string()))
-    rows = pc.index_in(pa.array(data.item_ids.astype(str)), value_set=ids.combine_chunks())
-    rows = rows.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    item_table = read_item_table(path, data_cfg, id_col, columns, names)
+    ids = _table_ids(item_table.table.column(id_col))
+    first = _first_rows(ids, item_table, columns, path)
+    codes = pc.index_in(pa.array(data.item_ids.astype(str)), value_set=pa.array(ids.values, pa.string()))
+    codes = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.where(codes >= 0, first[np.maximum(codes, 0)], -1)
     found = rows >= 0
-    out = {}
-    for col in columns:
-        values = table.column(col).cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
-        out[col] = np.where(found, values[np.maximum(rows, 0)], None)
     log.info("item side data: %d of %d items found in %s", int(found.sum()), data.n_items, path)
     if not found.any():
-        raise DataError(
-            f"{path}: none of the log's item ids appear in column {id_col!r} (e.g. log {data.item_ids[:3].tolist()} vs "
-            f"table {ids.slice(0, 3).to_pylist()}); check data.item_side.id"
-        )
+        raise DataError(_none_found(path, id_col, data.item_ids, ids))
+    out = {}
+    for col in columns:
+        out[col] = np.full(data.n_items, None, dtype=object)
+        values = item_table.table.column(col).take(pa.array(rows[found]))
+        out[col][found] = values.to_numpy(zero_copy_only=False).astype(object)
     return out
+
+
+def _table_ids(column: pa.ChunkedArray) -> CodedColumn:
+    """The table's ids as text, normalised as the log's are (stripped; `12.0` -> `12` in a column of integer
+    ids), so that both sides agree; an integer parquet column reads as its digits."""
+    return normalise_float_integers(CodedColumn.encode(column))[0]
+
+
+def _first_rows(ids: CodedColumn, item_table: ItemTable, columns: list[str], path: Path) -> np.ndarray:
+    """(V,) the first row of each distinct id (-1: none); ids whose rows disagree on `columns` are warned about."""
+    valid = pa.array(ids.codes >= 0)
+    by_id = pa.table(
+        {
+            "id": pa.array(ids.codes).filter(valid),
+            "row": pa.array(np.arange(len(ids.codes), dtype=np.int64)).filter(valid),
+            **{f"v{j}": item_table.table.column(c).filter(valid) for j, c in enumerate(columns)},
+        }
+    )
+    distinct = pc.CountOptions(mode="all")
+    groups = by_id.group_by("id").aggregate(
+        [("row", "min"), *[(f"v{j}", "count_distinct", distinct) for j in range(len(columns))]]
+    )
+    first = np.full(len(ids.values), -1, dtype=np.int64)
+    first[groups.column("id").to_numpy()] = groups.column("row_min").to_numpy()
+    conflict = np.zeros(groups.num_rows, dtype=bool)
+    for j in range(len(columns)):
+        conflict |= groups.column(f"v{j}_count_distinct").to_numpy(zero_copy_only=False) > 1
+    if conflict.any():
+        code = int(groups.column("id").to_numpy()[np.flatnonzero(conflict)[0]])
+        log.warning("%s", _conflict_message(path, int(conflict.sum()), ids, code, item_table, columns))
+    return first
+
+
+def _conflict_message(
+    path: Path, n: int, ids: CodedColumn, code: int, item_table: ItemTable, columns: list[str]
+) -> str:
+    """An example id's first row and the first row that disagrees with it, with their lines, and which row is used."""
+    rows = np.flatnonzero(ids.codes == code)
+    values = item_table.table.select(columns).take(pa.array(rows)).to_pylist()
+    j = next(j for j, v in enumerate(values) if v != values[0])
+    lines, word, item = item_table.rows.to_numpy(), item_table.row_word, ids.values[code]
+    return (
+        f"{path}: {n} item id(s) appear on several rows with different values of data.item_side.columns (e.g. item "
+        f"{item!r}: {word} {lines[rows[0]]} has {values[0]}, {word} {lines[rows[j]]} has {values[j]}); the first row "
+        f"of each id is used ({word} {lines[rows[0]]} for item {item!r}): remove the repeats or make them agree"
+    )
+
+
+def _none_found(path: Path, id_col: str, log_ids: np.ndarray, ids: CodedColumn) -> str:
+    """No log item id is in the table: say so, and when the ids differ only in leading zeros, say that."""
+    table_ids = [str(v) for v in ids.values[:3]]
+    unpadded = {str(v).lstrip("0"): str(v) for v in ids.values}
+    hint = "check data.item_side.id"
+    padded = next((str(i) for i in log_ids[:1000] if str(i).lstrip("0") in unpadded), None)
+    if padded is not None:
+        hint = (
+            f"they differ only in leading zeros (log {padded!r}, table {unpadded[padded.lstrip('0')]!r}): write the "
+            f"ids the same way in both files (a parquet column of integers cannot keep the zeros: store them as text)"
+        )
+    return (
+        f"{path}: none of the log's item ids appear in column {id_col!r} (e.g. log {log_ids[:3].tolist()} vs "
+        f"table {table_ids}); {hint}"
+    )
 
 
 def item_side_path(data_cfg: Mapping[str, Any]) -> Path | None:
@@ -76,22 +140,3 @@ def item_side_path(data_cfg: Mapping[str, Any]) -> Path | None:
             f"item table>, or data.item_side.file=null to run without item side data"
         )
     return path
-
-
-def _read_table(path: Path, sep: str, names: list[str] | None = None) -> pa.Table:
-    """The item table; `names` for a file without a header (e.g. the Taobao log itself, for its categories)."""
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path)
-    import pyarrow.csv as pacsv
-
-    try:
-        return pacsv.read_csv(
-            path,
-            parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=False, invalid_row_handler=lambda row: "skip"),
-            convert_options=pacsv.ConvertOptions(strings_can_be_null=False, auto_dict_encode=False),
-            read_options=pacsv.ReadOptions(encoding="utf8", column_names=names),
-        )
-    except pa.ArrowInvalid as e:
-        raise DataError(f"{path}: {str(e).splitlines()[0]}; check data.item_side.sep") from e
