@@ -27,11 +27,9 @@ import torch
 from omegaconf import OmegaConf
 
 from seqexp.app.events import Event
-from seqexp.data import rule_text
 from seqexp.data.columns import UNITS, parse_timestamps, timestamp_unit
 from seqexp.data.features import time_gap_buckets
 from seqexp.data.loader import left_padded_windows
-from seqexp.data.prep_report import PrepReport
 from seqexp.errors import RecommendError
 
 
@@ -59,17 +57,6 @@ class TimeUnit:
         setting = str(OmegaConf.select(OmegaConf.create(ckpt["config"]), "data.timestamp_unit", default="auto"))
         forced = setting in UNITS
         return cls(ckpt.get("timestamp_unit") or (setting if forced else None), forced)
-
-
-def log_timestamp_unit(report: PrepReport) -> str | None:
-    """The unit preparation read the log's numeric timestamps in (its `timestamp_unit` note, written by
-    seqexp.data.clean with rule_text.timestamp_unit); None for a log of date-times or without times."""
-    for note in report.notes:
-        if note.what == "timestamp_unit":
-            for unit in UNITS:
-                if note.description.startswith(rule_text.timestamp_unit(unit, "")[:-1]):  # "... read as ms ("
-                    return unit
-    return None
 
 
 def as_event(value: object) -> Event:

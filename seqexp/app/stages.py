@@ -17,13 +17,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from seqexp.app.config_checks import check_config
-from seqexp.app.history import log_timestamp_unit
 from seqexp.app.hydra_context import run_group, task_overrides
 from seqexp.app.resume import check_same_run, check_snapshot_fits, load_snapshot, run_identity
 from seqexp.app.run_dir import RunDirClaim, check_run_dir, claim_run_dir
 from seqexp.data import load_data
 from seqexp.data.features import event_features, feature_sizes, target_mask
 from seqexp.data.loader import EvalTensors, TrainTensors, eval_tensors, train_tensors
+from seqexp.data.rule_text import timestamp_unit_read
 from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import Split, make_split
 from seqexp.errors import ConfigError
@@ -249,7 +249,7 @@ def train_model(
         "feature_sizes": {k: v for k, v in feature_sizes(data).items() if k in tensors.features},
         "data_fingerprint": data.fingerprint,  # export and resume refuse a run whose data changed
         "behavior_vocab": list(data.behavior_vocab),  # serving maps behaviour names to the codes training used
-        "timestamp_unit": log_timestamp_unit(data.report),  # serving reads history times in the log's unit (ms, ...)
+        "timestamp_unit": timestamp_unit_read(data.report),  # serving reads history times in the log's unit (ms, ...)
     }
     identity = identity_of(run, data)
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from seqexp.data.sequences import PreparedData
-from seqexp.io import sha256_file, write_json
+from seqexp.io import sha256_file, sha256_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,12 @@ def remembered_fingerprint(path: Path, cache_dir: Path | None) -> str:
     except OSError as e:
         warn_unwritable(cache_dir, e)
     return digest
+
+
+def folder_fingerprint(files: list[Path], folder: Path, cache_dir: Path | None) -> str:
+    """sha256 of a folder's files (their paths inside it and their bytes, each remembered as a single log's is):
+    an edit that keeps the size and mtime still changes it."""
+    return sha256_json([[str(f.relative_to(folder)), remembered_fingerprint(f, cache_dir)] for f in sorted(files)])
 
 
 def load_entry(entry: Path) -> PreparedData | None:

@@ -8,7 +8,9 @@
                   counted in a report note, so that one item is never split in two
   bad_timestamp   the timestamp does not parse, is not positive and finite, lies in the future, or is a
                   truncated unix time (under 1% of the median of a log in unix seconds); numbers are
-                  converted to seconds by data.timestamp_unit (auto: milliseconds when the median says so)
+                  converted to seconds by data.timestamp_unit (auto: milliseconds when the median says so);
+                  date-times by data.timestamp_format, or ISO-like text (day/month dates read in mixed
+                  orders are refused: `dates`)
   duplicate       the same (user, item, timestamp, behaviour) appears again: keep the first. Without a
                   timestamp column that is every repeat of an item anywhere in a history: data.duplicates=keep
                   keeps them
@@ -123,7 +125,8 @@ def invalid_id(c: Cleaning) -> None:
 def bad_timestamp(c: Cleaning) -> None:
     if not c.has("timestamp"):
         return
-    ts, numeric = parse_timestamps(c.table.column("timestamp"))
+    where = f"{c.path}: column {c.settings['columns']['timestamp']!r} (data.columns.timestamp)"
+    ts, numeric = parse_timestamps(c.table.column("timestamp"), c.settings.get("timestamp_format"), where)
     if numeric:
         unit, why = timestamp_unit(np.where(c.alive, ts, np.nan), c.settings["timestamp_unit"])
         c.report.note("timestamp_unit", text.timestamp_unit(unit, why))

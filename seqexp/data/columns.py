@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from seqexp.data.dates import refuse_unordered, to_seconds
+from seqexp.errors import DataError
 
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 INTEGER = r"^\s*[-+]?\d+(\.0*)?\s*$"
@@ -48,6 +50,10 @@ class CodedColumn:
     def value_mask(self, per_value: np.ndarray) -> np.ndarray:
         """(E,) bool from a (V,) bool computed on the distinct values; False where missing."""
         return np.where(self.codes >= 0, np.append(per_value, False)[self.codes], False)
+
+    def per_row(self, per_value: np.ndarray) -> np.ndarray:
+        """(E,) float64 from a (V,) float64 computed on the distinct values; NaN where missing."""
+        return np.where(self.codes >= 0, np.append(per_value, np.nan)[self.codes], np.nan)
 
     def counts(self) -> np.ndarray:
         """(V,) how many rows hold each value."""
@@ -90,16 +96,21 @@ def normalise_float_integers(col: CodedColumn) -> tuple[CodedColumn, int, list[s
     return CodedColumn(codes, values.astype(object)), int(col.counts()[floats].sum()), list(col.values[floats][:3])
 
 
-def parse_timestamps(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, bool]:
+def parse_timestamps(
+    column: pa.ChunkedArray | pa.Array, fmt: str | None = None, where: str | None = None
+) -> tuple[np.ndarray, bool]:
     """(values as float64 with NaN where unparsable, whether they are plain numbers). Numbers are taken as
     they are (their unit is `timestamp_unit`'s business); when most values are not numbers, the column is
-    parsed as date-times (ISO 8601 and similar), in UTC, into unix seconds."""
+    parsed as date-times (ISO 8601 and similar), in UTC, into unix seconds (`dates`: day/month dates that
+    would be read in mixed orders are refused, naming `where`). `fmt` (data.timestamp_format) reads every
+    value as a date-time in that strftime format."""
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_timestamp(column.type):
+        return timestamp_seconds(column), False
+    if fmt is not None:
+        return formatted_seconds(column, fmt, where or "timestamps"), False
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         return column.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False), True
-    if pa.types.is_timestamp(column.type):
-        seconds = column.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy(zero_copy_only=False) / 1e6
-        return np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan, seconds), False
     text = pc.utf8_trim_whitespace(column.cast(pa.string()))
     is_number = pc.match_substring_regex(text, NUMBER).fill_null(False)
     numeric = pc.if_else(is_number, text, pa.scalar(None, pa.string())).cast(pa.float64())
@@ -108,12 +119,44 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, bo
     present = int(pc.sum(pc.not_equal(text, "").fill_null(False)).as_py() or 0)
     if present and n_numbers < 0.5 * present:
         coded = CodedColumn.encode(text)
-        parsed = pd.to_datetime(pd.Series(coded.values), errors="coerce", utc=True, format="mixed")
-        seconds = ((parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()).to_numpy(np.float64)
-        as_dates = np.where(coded.codes >= 0, np.append(seconds, np.nan)[coded.codes], np.nan)
+        refuse_unordered(coded.values[coded.values != ""], where)
+        as_dates = coded.per_row(to_seconds(coded.values))
         if np.isfinite(as_dates).sum() > n_numbers:
             return as_dates, False
     return numeric, True
+
+
+def timestamp_seconds(column: pa.Array) -> np.ndarray:
+    """(E,) unix seconds of an Arrow timestamp column (any unit or zone), NaN where null. Nanoseconds are cut to
+    whole microseconds (toward zero), as the duckdb engine's epoch_ns(t) // 1000 does."""
+    if column.type.unit == "ns":
+        micros = pc.divide(column.cast(pa.int64()), 1000)  # integer division truncates; a safe cast would refuse
+    else:
+        micros = column.cast(pa.timestamp("us", column.type.tz)).cast(pa.int64())
+    seconds = micros.fill_null(0).to_numpy(zero_copy_only=False) / 1e6
+    return np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan, seconds)
+
+
+def formatted_seconds(column: pa.Array, fmt: str, where: str) -> np.ndarray:
+    """(E,) unix seconds of a text column read with the strftime format `fmt`; NaN where a value does not fit."""
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
+        raise format_on_numbers(where, fmt, str(column.type))
+    coded = CodedColumn.encode(column)
+    seconds = to_seconds(coded.values, fmt)
+    present = coded.values != ""
+    if present.any() and not np.isfinite(seconds[present]).any():
+        raise DataError(
+            f"{where}: no value fits data.timestamp_format={fmt!r} (e.g. {coded.values[present][0]!r}); "
+            f"write the format of these values (strftime codes: %d/%m/%Y %H:%M:%S), or set data.timestamp_format=null"
+        )
+    return coded.per_row(seconds)
+
+
+def format_on_numbers(where: str, fmt: str, type_name: str) -> DataError:
+    return DataError(
+        f"{where}: data.timestamp_format={fmt!r} is set but the column holds numbers ({type_name}), not text; "
+        f"set data.timestamp_format=null (numbers are unix times in data.timestamp_unit)"
+    )
 
 
 def timestamp_unit(ts: np.ndarray, unit: str) -> tuple[str, str]:

@@ -102,7 +102,10 @@ def coded_events(c: DuckCleaning) -> None:
     if c.has("b"):
         c.behaviors = code_behaviors(c.con)
         b_code, b_join, b_missing = "mb.code", "LEFT JOIN map_b mb ON r.b = mb.raw", " OR mb.code IS NULL"
-    ts, c.numeric_ts, t_join = timestamp_sql(c.con, c.src.t_type) if c.has("t") else ("NULL", False, "")
+    ts, c.numeric_ts, t_join = "NULL", False, ""
+    if c.has("t"):
+        where = f"{c.path}: column {c.settings['columns']['timestamp']!r} (data.columns.timestamp)"
+        ts, c.numeric_ts, t_join = timestamp_sql(c.con, c.src.t_type, c.settings.get("timestamp_format"), where)
     c.con.execute(
         f"""CREATE TABLE ev AS SELECT r.rowid AS k, mu.code AS u, mi.code AS i, {b_code} AS b,
         CAST({ts} AS DOUBLE) AS ts_raw,

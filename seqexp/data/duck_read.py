@@ -100,7 +100,7 @@ def _load_delimited(con: Any, path: Path, wanted: dict[str, str], s: dict[str, A
     first = first_line(path, encoding)
     columns = file_columns(path, first, sep, header, s["names"])
     check_columns(path, wanted, columns, first_line=first, sep=sep)
-    refuse_repeated_columns(path, wanted, columns)
+    refuse_repeated_columns(path, wanted, columns, header)
     first_data_line = 2 if header else 1
     names = {f"c{j}": "VARCHAR" for j in range(len(columns))}
     select = [f"coalesce(c{columns.index(col)}, '') AS {SHORT[canon]}" for canon, col in wanted.items()]

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from seqexp.data import rule_text as text
-from seqexp.data.columns import FLOAT_WRITTEN, INTEGER, NUMBER
+from seqexp.data.columns import FLOAT_WRITTEN, INTEGER, NUMBER, format_on_numbers, formatted_seconds
+from seqexp.data.dates import refuse_unordered, to_seconds
 from seqexp.data.prep_report import PrepReport
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "UTINYINT", "USMALLINT")
@@ -88,15 +89,22 @@ def _register_map(con: Any, col: str, raw: pa.Array, values: np.ndarray, code: n
     con.unregister(f"map_{col}_arrow")
 
 
-def timestamp_sql(con: Any, t_type: str) -> tuple[str, bool, str]:
+def timestamp_sql(con: Any, t_type: str, fmt: str | None = None, where: str | None = None) -> tuple[str, bool, str]:
     """(SQL expression of raw.t (alias r) as a float with NULL where unparsable, whether it is a plain number, a
     join clause it needs).
     Mirrors `columns.parse_timestamps`: numbers as they are; text that is mostly not numbers is parsed as
-    date-times (UTC) when that parses more rows than reading numbers does."""
+    date-times (UTC) when that parses more rows than reading numbers does; `fmt` (data.timestamp_format) reads
+    all of it as date-times in that format. Timestamps in seconds from the epoch, whatever their zone."""
+    if t_type.startswith("TIMESTAMP"):  # epoch_ns: no cast through the session's time zone; ns cut to whole us
+        return "(epoch_ns(r.t) // 1000) / 1e6" if t_type.endswith("_NS") else "epoch_us(r.t) / 1e6", False, ""
+    if fmt is not None:
+        if t_type.startswith(NUMERIC_TYPES):
+            raise format_on_numbers(where or "timestamps", fmt, t_type)
+        raw, per_value = _distinct(con, "t")
+        seconds = formatted_seconds(pa.array(per_value.index.to_numpy(dtype=object), pa.string()), fmt, where or "")
+        return _date_table(con, raw, per_value, seconds)
     if t_type.startswith(NUMERIC_TYPES):
         return "CAST(r.t AS DOUBLE)", True, ""
-    if t_type.startswith("TIMESTAMP"):
-        return "epoch_us(CAST(r.t AS TIMESTAMP)) / 1e6", False, ""
     number = f"CASE WHEN regexp_matches(r.t, '{NUMBER}') THEN TRY_CAST(trim(r.t, '{WHITESPACE}') AS DOUBLE) END"
     n_numbers, present = con.execute(
         f"SELECT count(*) FILTER (WHERE isfinite({number})), count(*) FILTER (WHERE trim(r.t, '{WHITESPACE}') <> '') "
@@ -105,10 +113,15 @@ def timestamp_sql(con: Any, t_type: str) -> tuple[str, bool, str]:
     if not present or n_numbers >= 0.5 * present:
         return number, True, ""
     raw, per_value = _distinct(con, "t")
-    parsed = pd.to_datetime(pd.Series(per_value.index), errors="coerce", utc=True, format="mixed")
-    seconds = ((parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()).to_numpy(np.float64)
+    refuse_unordered(per_value.index.to_numpy(dtype=object), where)
+    seconds = to_seconds(per_value.index.to_numpy(dtype=object))
     if int(per_value["n"].to_numpy()[np.isfinite(seconds)].sum()) <= n_numbers:
         return number, True, ""
+    return _date_table(con, raw, per_value, seconds)
+
+
+def _date_table(con: Any, raw: pa.Array, per_value: pd.DataFrame, seconds: np.ndarray) -> tuple[str, bool, str]:
+    """Table t_seconds(raw, s): each raw value's unix seconds, joined to raw by value."""
     values = per_value.index.to_numpy(dtype=object)
     _register_map(con, "t", raw, values, np.arange(len(values)), np.zeros(len(values), dtype=bool))
     con.register("t_seconds_arrow", pa.table({"code": np.arange(len(values)), "s": seconds}))

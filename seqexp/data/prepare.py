@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from seqexp.data.cache import load_entry, remembered_fingerprint, save_entry
+from seqexp.data.cache import folder_fingerprint, load_entry, remembered_fingerprint, save_entry
 from seqexp.data.clean import Cleaning, clean
 from seqexp.data.columns import UNITS
 from seqexp.data.engine import choose_engine
 from seqexp.data.prep_report import PrepReport
 from seqexp.data.readers import RawLog, read_log, resolve_log_path
+from seqexp.data.readers.hf import data_files
 from seqexp.data.sequences import PreparedData
-from seqexp.errors import ConfigError
+from seqexp.errors import ConfigError, DataError
 from seqexp.io import sha256_json
 
 PREP_VERSION = 5  # bump when the cleaning rules change, so that old cache entries are not reused (5: 12.0 -> 12)
@@ -46,21 +47,26 @@ PREP_KEYS = (
     "duplicates",
 )
 CHOICES = {"timestamp_unit": ("auto", *UNITS), "duplicates": ("drop", "keep")}  # first: the default
+# data.* keys added later that change the result only when set: absent from the key when null, so that logs
+# prepared before they existed keep their cache entries and data fingerprints (resume, export)
+OPTIONAL_KEYS = ("timestamp_format",)
 
 
 def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) -> PreparedData:
     """Read, clean and sequence the log named by `data_cfg`; reuse the cache entry when one matches."""
     settings = prep_settings(data_cfg)
     raw = None
-    if settings["format"] == "hf":  # a dataset name or folder: the dataset's own fingerprint identifies it
+    if settings["format"] == "hf":  # a local folder is identified by its files' bytes, a hub name by its fingerprint
         path: Path | str = str(data_cfg["path"])
-        raw = read_source(path, settings)
-        file_sha = str(raw.fingerprint)
+        file_sha = hf_fingerprint(path, Path(cache_dir) if cache_dir else None)
+        if file_sha is None:
+            raw = read_source(path, settings)
+            file_sha = str(raw.fingerprint)
     else:
         path = resolve_log_path(data_cfg["path"], data_cfg.get("filename"))
         file_sha = remembered_fingerprint(path, Path(cache_dir) if cache_dir else None)
     # the engine is not part of the key: both give the same result (tests/test_out_of_core.py)
-    engine = "arrow" if raw is not None else choose_engine(data_cfg.get("engine"), settings, path)
+    engine = "arrow" if settings["format"] == "hf" else choose_engine(data_cfg.get("engine"), settings, path)
     key = sha256_json([PREP_VERSION, file_sha, settings])
     entry = Path(cache_dir) / "prepared" / key[:32] if cache_dir else None
     cached = load_entry(entry) if entry is not None else None
@@ -76,6 +82,18 @@ def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) ->
     return data
 
 
+def hf_fingerprint(name_or_dir: str, cache_dir: Path | None) -> str | None:
+    """`hf:` + the sha256 of a local dataset folder's files (their bytes: `cp -p` or `touch -r` cannot hide an edit,
+    as they hid it from the dataset's own fingerprint of paths and mtimes); None for a hub name."""
+    folder = Path(name_or_dir).expanduser()
+    if not folder.is_dir():
+        return None
+    files = data_files(folder)
+    if not files:
+        raise DataError(f"data.path={name_or_dir} is an empty folder; put the log's data files in it")
+    return f"hf:{folder_fingerprint(files, folder, cache_dir)}"
+
+
 def prep_settings(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The settings that change the result, as plain values; the new keys' defaults filled in and checked."""
     settings = {k: _plain(data_cfg.get(k)) for k in PREP_KEYS}
@@ -83,6 +101,15 @@ def prep_settings(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
         settings[k] = str(settings[k] or choices[0])
         if settings[k] not in choices:
             raise ConfigError(f"data.{k}={settings[k]!r} is not one of {list(choices)}; set data.{k}={choices[0]}")
+    for k in OPTIONAL_KEYS:
+        if data_cfg.get(k) is not None:
+            settings[k] = _plain(data_cfg.get(k))
+    fmt = settings.get("timestamp_format")
+    if fmt is not None and (not isinstance(fmt, str) or "%" not in fmt):
+        raise ConfigError(
+            f"data.timestamp_format={fmt!r} is not a strftime format; write one like '%d/%m/%Y %H:%M:%S' "
+            f"(quoted on the command line), or null for ISO 8601 date-times and unix times"
+        )
     return settings
 
 

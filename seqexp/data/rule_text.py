@@ -3,6 +3,8 @@ that the same log gives the same report whichever engine prepared it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 MALFORMED = "wrong number of fields (e.g. a truncated last line) or unreadable"
 INVALID_ID = "negative number, or not an integer in a column of integer ids"
 BAD_TIMESTAMP = "timestamp unparsable, not finite, <= 0, in the future, or a truncated unix time"
@@ -23,6 +25,17 @@ def float_id(name: str) -> str:
 
 def timestamp_unit(unit: str, why: str) -> str:
     return f"numeric timestamps read as {unit} ({why})"
+
+
+def timestamp_unit_read(report: Any) -> str | None:
+    """The unit a PrepReport's `timestamp_unit` note says the numeric timestamps were read in; None for a log of
+    date-times or without times."""
+    for note in report.notes:
+        if note.what == "timestamp_unit":
+            for unit in ("s", "ms", "us", "ns"):
+                if note.description.startswith(timestamp_unit(unit, "")[:-1]):  # "... read as ms ("
+                    return unit
+    return None
 
 
 def duplicate(keys: list[str], keep: bool, has_timestamp: bool) -> str:

@@ -18,9 +18,12 @@ evaluated as targets (e.g. the next purchase, predicted from all behaviours).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 
+from seqexp.data.dates import cut_time
+from seqexp.data.rule_text import timestamp_unit_read
 from seqexp.data.sequences import PreparedData
 
 # split keys added after runs were recorded without them: absent means this value (resume and seqexp-compare)
@@ -153,8 +156,8 @@ def make_split(data: PreparedData, split_cfg, is_target: np.ndarray | None = Non
         data,
         split_cfg.get("valid_time"),
         split_cfg.get("test_time"),
-        float(split_cfg.get("valid_quantile", 0.8)),
-        float(split_cfg.get("test_quantile", 0.9)),
+        split_cfg.get("valid_quantile", 0.8),
+        split_cfg.get("test_quantile", 0.9),
     )
     if name == "session":
         if is_target is not None:
@@ -163,26 +166,55 @@ def make_split(data: PreparedData, split_cfg, is_target: np.ndarray | None = Non
     return temporal(data, valid_time, test_time, is_target)
 
 
-def cut_times(data: PreparedData, valid_time, test_time, valid_quantile: float, test_quantile: float):
-    """The two cut times: given (unix seconds or a date string), or quantiles of all event times."""
+def cut_times(data: PreparedData, valid_time, test_time, valid_quantile, test_quantile) -> tuple[float, float]:
+    """The two cut times: given (unix seconds or a date string, `dates.cut_time`), or quantiles of all event
+    times. A given cut after the log's last event (it would leave no cases) is refused, with a word on units."""
     ts = _timestamps(data, "temporal")
-    out = []
-    for given, q, key in ((valid_time, valid_quantile, "valid_time"), (test_time, test_quantile, "test_time")):
+    out, whence = [], []
+    for given, q, key in ((valid_time, valid_quantile, "valid"), (test_time, test_quantile, "test")):
         if given is None:
-            out.append(float(np.quantile(ts, q)))
+            out.append(float(np.quantile(ts, _quantile(q, f"{key}_quantile"))))
+            whence.append(f", the split.{key}_quantile={q} quantile of the event times")
         else:
-            try:
-                out.append(float(given))
-            except ValueError:
-                import pandas as pd
-
-                try:
-                    out.append(pd.Timestamp(str(given), tz="UTC").timestamp())
-                except ValueError as e:
-                    raise ValueError(f"split.{key}={given!r} is neither unix seconds nor a date") from e
+            out.append(cut_time(given, f"{key}_time"))
+            whence.append("")
+    given = [v for v, g in zip(out, (valid_time, test_time), strict=True) if g is not None]
     if not out[0] < out[1]:
-        raise ValueError(f"split.valid_time ({out[0]}) must be earlier than split.test_time ({out[1]})")
+        raise ValueError(
+            f"split.valid_time ({out[0]}{whence[0]}) must be earlier than split.test_time ({out[1]}{whence[1]})"
+            + (f"; {_unit_words(data, given)}" if given else "")
+        )
+    last = float(np.max(ts)) if len(ts) else 0.0
+    for v, g, key in ((out[0], valid_time, "valid_time"), (out[1], test_time, "test_time")):
+        if g is not None and v > last:
+            when = datetime.fromtimestamp(last, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            raise ValueError(
+                f"split.{key}={g!r} is later than the log's last event ({last:.0f} = {when}), so it leaves no "
+                f"validation or test case; {_unit_words(data, given)}"
+            )
     return out[0], out[1]
+
+
+def _quantile(q, key: str) -> float:
+    try:
+        value = float(q)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"split.{key}={q!r} must be a share of the events between 0 and 1 (e.g. 0.8)")
+    return value
+
+
+def _unit_words(data: PreparedData, given: list[float]) -> str:
+    """What unit cut times are in, and why a given one may be off: the log's unit, a cut in milliseconds."""
+    words = "cut times are unix seconds or date-times (e.g. 2023-12-02)"
+    unit = timestamp_unit_read(data.report) if data.report is not None else None
+    if unit not in (None, "s"):
+        words += f"; this log's timestamps were read in {unit} and converted to seconds"
+    big = [v for v in given if v > 1e11]  # 1e11 s is the year 5138: milliseconds
+    if big:
+        words += f"; {big[0]:.0f} looks like milliseconds: divide by 1000 ({big[0] / 1000:.0f})"
+    return words
 
 
 def last_marked_before(data: PreparedData, mark: np.ndarray, before: np.ndarray) -> np.ndarray:

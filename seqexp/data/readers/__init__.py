@@ -48,6 +48,12 @@ def resolve_log_path(path: str | Path, filename: str | None = None) -> Path:
             )
     if not p.exists():
         raise DataError(f"data.path: the behaviour log {p} does not exist; set data.path=<file or folder>")
+    if p.is_dir():  # data.filename names a folder inside data.path
+        listing = ", ".join(sorted(x.name for x in p.iterdir())[:10]) or "nothing"
+        raise DataError(
+            f"data.filename={filename} is a folder in data.path={path}; name the log file inside it "
+            f"(data.filename={filename}/<file>; it holds: {listing})"
+        )
     if not os.access(p, os.R_OK):
         raise DataError(f"data.path: the behaviour log {p} is not readable by this user; fix its permissions")
     if p.stat().st_size == 0:

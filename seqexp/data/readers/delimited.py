@@ -22,7 +22,7 @@ def read_delimited(
     first = first_line(path, encoding)
     columns = file_columns(path, first, sep, header, names)
     check_columns(path, wanted, columns, first_line=first, sep=sep)
-    refuse_repeated_columns(path, wanted, columns)
+    refuse_repeated_columns(path, wanted, columns, header)
     first_data_line = 2 if header else 1
     if len(sep) == 1:
         table, skipped = _read_single_char(path, wanted, sep, columns, first_data_line, encoding)
@@ -32,8 +32,13 @@ def read_delimited(
     return RawLog(canonical_table(table, wanted, rows), skipped.examples, n_malformed=len(skipped.lines))
 
 
-def refuse_repeated_columns(path: Path, wanted: dict[str, str], columns: list[str]) -> None:
+def refuse_repeated_columns(path: Path, wanted: dict[str, str], columns: list[str], header: bool = True) -> None:
     twice = sorted({c for c in wanted.values() if columns.count(c) > 1})
+    if twice and not header:
+        raise DataError(
+            f"{path}: data.names lists {twice[0]!r} more than once ({columns}); rename the repeat in data.names "
+            f"(one name per column, in order) and map the one you mean with data.columns"
+        )
     if twice:
         raise DataError(
             f"{path}: the header names column(s) {twice} more than once ({columns}); rename them in the file, "

@@ -83,7 +83,12 @@ def check_columns(
     if first_line is not None:
         guesses = [s for s in (",", "\t", ";", "|", " ") if s != sep and s in first_line]
         if len(file_columns) == 1 and guesses:
-            msg += f". The header has one field: the file looks {_sep_name(guesses[0])}-separated, so set data.sep"
+            looks = f". The header has one field: the file looks {_sep_name(guesses[0])}-separated"
+            if sep == "\t":  # data.format=tsv reads tabs whatever data.sep says
+                msg += f"{looks}, but it is read with tabs (data.format=tsv always reads tabs, as data.sep='\\t' does)"
+                msg += f": use data.format=csv with data.sep={guesses[0]!r}"
+            else:
+                msg += f"{looks}, so set data.sep={guesses[0]!r}"
     raise DataError(msg)
 
 
