@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from seqexp.errors import ConfigError
+
 
 def task_overrides() -> list[str]:
     """The command-line overrides of this job."""
@@ -18,6 +20,27 @@ def in_multirun() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def check_search_runs_as_multirun() -> None:
+    """A search config (hparams_search=..., or a hydra/sweeper other than basic) given without -m would run one
+    plain job with the default hyper-parameters and file it like a search: refuse it, saying to add -m."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
+        return
+    choices = HydraConfig.get().runtime.choices
+    if choices.get("hparams_search"):
+        asked = f"hparams_search={choices['hparams_search']}"
+    elif choices.get("hydra/sweeper") not in (None, "basic"):
+        asked = f"hydra/sweeper={choices['hydra/sweeper']}"
+    else:
+        return
+    raise ConfigError(
+        f"{asked} is a search over many runs, which needs multirun: add -m, `seqexp-train -m "
+        f"{' '.join(task_overrides())}` (without -m this would train once with the default hyper-parameters)"
+    )
 
 
 def multirun_name() -> str | None:

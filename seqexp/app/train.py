@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqexp.app import stages
 from seqexp.app.conf_dir import CONF_DIR
-from seqexp.app.hydra_context import in_multirun, record_job_status, task_overrides
+from seqexp.app.hydra_context import check_search_runs_as_multirun, in_multirun, record_job_status, task_overrides
 from seqexp.app.resolvers import register as register_resolvers
 from seqexp.app.run_dir import RunDirClaim
 from seqexp.data.sequences import PreparedData
@@ -144,6 +144,7 @@ def main(cfg: DictConfig) -> float | None:
     job returns None instead, so that its siblings finish; the sweep report lists it.
     """
     try:
+        check_search_runs_as_multirun()  # before the job's run dir records anything
         metrics, _ = train(cfg)
     except KeyboardInterrupt as e:
         record_job_status("interrupted", e, str(cfg.paths.output_dir))

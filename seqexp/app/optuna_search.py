@@ -1,0 +1,131 @@
+"""How seqexp runs an Optuna search (hparams_search=optuna; the sweeper class is the thin subclass in
+hydra_plugins/seqexp_sweeper/optuna_sweeper.py, as Hydra takes sweepers only from there).
+
+hydra-optuna-sweeper's own search, with two things around it:
+- hydra.sweeper.direction and hydra.sweeper.storage are checked before the study is created: a typo or a folder
+  that does not exist is one line naming the key and the fix (exit 2), not an optuna / SQLAlchemy traceback;
+- a search in which no trial completed (optuna: `ValueError: No trials are completed yet.`, raised before
+  Hydra's end-of-multirun callbacks run) ends with the sweep summary written (the callbacks are run here) and one
+  line: "0 of N trials completed; the first error: ..." (exit 1, as a multirun with failed jobs).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+import time
+from collections.abc import MutableSequence
+from pathlib import Path
+from typing import Any
+
+from seqexp.errors import ConfigError
+from seqexp.io import write_json
+from seqexp.tracking.sweep_report import summarise
+
+DIRECTIONS = ("maximize", "minimize")
+NO_TRIAL_COMPLETED = "No trials are completed"  # optuna's study.best_trial when every trial failed
+
+
+def run_search(sweeper: Any, arguments: list[str]) -> None:
+    """`sweeper.sweep(arguments)` (an OptunaSweeperImpl) with the checks and the ending described above."""
+    try:
+        check_direction(sweeper.direction)
+        check_storage(sweeper.storage)
+    except ConfigError as e:
+        _stop(str(e), status=2)
+    started = time.time()
+    try:
+        return sweeper.sweep(arguments)
+    except ValueError as e:
+        if NO_TRIAL_COMPLETED not in str(e):
+            raise
+    _end_without_a_completed_trial(sweeper, started)
+
+
+def check_direction(direction: Any) -> None:
+    """hydra.sweeper.direction: maximize or minimize (or a list of them, one per objective)."""
+    values = list(direction) if isinstance(direction, MutableSequence) else [direction]
+    if not values:
+        raise ConfigError("hydra.sweeper.direction=[] names no objective: use maximize or minimize")
+    for value in values:
+        name = getattr(value, "name", value)  # the plugin's Direction enum, or a string
+        if name not in DIRECTIONS:
+            close = difflib.get_close_matches(str(name), DIRECTIONS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"hydra.sweeper.direction={name} is not an optimisation direction{hint}: use maximize or minimize "
+                f"(for optimized_metric=valid/...: maximize)"
+            )
+
+
+def check_storage(storage: Any) -> None:
+    """hydra.sweeper.storage: null (in memory), or a database optuna can open, e.g. sqlite:///optuna.db; an SQLite
+    file must be in a folder that exists and can be written."""
+    if storage is None or not isinstance(storage, str):
+        return  # in memory, or a storage object: optuna's own
+    key = f"hydra.sweeper.storage={storage}"
+    path = sqlite_file(storage)
+    if path is not None:
+        check_sqlite_file(path, key)
+    import optuna
+
+    try:
+        optuna.storages.get_storage(storage)  # connects (SQLite: creates the file) as the study would next
+    except Exception as e:
+        why = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+        raise ConfigError(
+            f"{key}: optuna cannot open this storage ({why}); give a database URL it can open, e.g. "
+            f"sqlite:///optuna.db, or null to keep the study in memory"
+        ) from None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL (sqlite:///relative.db, sqlite:////absolute.db), or None (another database, or
+    SQLite in memory)."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+")[0] != "sqlite":
+        return None
+    path = rest.split("?", 1)[0]
+    return Path(path) if path not in ("", ":memory:") else None
+
+
+def check_sqlite_file(path: Path, key: str) -> None:
+    """The folder of an SQLite file exists and the file (or, if new, its folder) can be written."""
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(
+            f"{key}: the folder {folder} {what}; create it (mkdir -p {folder}) or give a file in an existing "
+            f"folder, e.g. sqlite:///optuna.db"
+        )
+    target = path if path.exists() else folder
+    if not os.access(target, os.W_OK):
+        raise ConfigError(
+            f"{key}: {target} cannot be written (permission denied); give a file in a folder you can write, "
+            f"e.g. sqlite:///optuna.db"
+        )
+
+
+def _end_without_a_completed_trial(sweeper: Any, started: float) -> None:
+    """Write the sweep summary, run the end-of-multirun callbacks Hydra will not reach, and stop with one line."""
+    sweep_dir = Path(str(sweeper.config.hydra.sweep.dir))
+    summary = summarise(sweep_dir, started) if sweep_dir.exists() else {"jobs": 0, "failed": []}
+    if sweep_dir.exists():
+        write_json(sweep_dir / "sweep_summary.json", summary)
+    first = summary["failed"][0] if summary["failed"] else None
+    error = (first.get("error") or first["status"]) if first else "no trial returned a number for optimized_metric"
+    where = f" ({first['dir']})" if first else ""
+    line = (
+        f"0 of {summary['jobs']} trials completed; the first error: {error}{where}; every trial is listed in "
+        f"{sweep_dir / 'sweep_summary.json'}"
+    )
+    try:
+        sweeper.hydra_context.callbacks.on_multirun_end(config=sweeper.config)
+    finally:
+        _stop(line, status=1)
+
+
+def _stop(line: str, status: int) -> None:
+    print(f"seqexp: error: {line}", file=sys.stderr)
+    raise SystemExit(status)

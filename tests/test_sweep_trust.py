@@ -1,0 +1,123 @@
+"""Sweep mistakes a bad-input hunt found: a search run without -m, an Optuna search in which every trial fails, and
+a misspelt direction or an unusable storage of the Optuna sweeper. Each is one line naming the key and the fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import CONF_DIR, TINY
+
+
+def _train(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SEQEXP_ROOT": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "seqexp.app.train", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+
+
+def _error_line(proc: subprocess.CompletedProcess) -> str:
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out, out[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("seqexp: error:")]
+    assert len(lines) == 1, out[-3000:]
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_a_search_without_multirun_is_refused_saying_to_add_m(tmp_path):
+    proc = _train(tmp_path, "hparams_search=optuna", *TINY)
+    assert proc.returncode == 2
+    line = _error_line(proc)
+    assert "hparams_search=optuna" in line and "needs multirun" in line and "seqexp-train -m " in line
+    assert not list(tmp_path.rglob("results.json"))  # nothing trained, nothing filed as a search result
+
+
+@pytest.mark.parametrize("override", ["hparams_search=optuna", "hydra/sweeper=optuna"])
+def test_a_search_config_in_a_plain_run_is_found_by_hydras_choices(override):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    from seqexp.app.hydra_context import check_search_runs_as_multirun
+    from seqexp.errors import ConfigError
+
+    cases = [
+        ([override, "hydra.mode=RUN"], True),
+        ([override, "hydra.mode=MULTIRUN"], False),
+        (["hydra.mode=RUN"], False),
+    ]
+    try:
+        for overrides, refused in cases:
+            with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+                HydraConfig.instance().set_config(compose("train", overrides=overrides, return_hydra_config=True))
+            if refused:
+                with pytest.raises(ConfigError, match=rf"{override} is a search .* needs multirun: add -m"):
+                    check_search_runs_as_multirun()
+            else:
+                check_search_runs_as_multirun()
+    finally:
+        HydraConfig.instance().cfg = None  # later tests see no Hydra run
+
+
+@pytest.mark.slow
+def test_an_optuna_search_in_which_every_trial_fails_ends_in_one_line_and_a_summary(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    sweep = tmp_path / "sweep"
+    proc = _train(
+        tmp_path, "-m", *TINY, f"hydra.sweep.dir={sweep}", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
+        "model.embedding_dropout=choice(2.0,3.0)",  # refused by a config check: every trial fails
+    )  # fmt: skip
+    assert proc.returncode == 1
+    line = _error_line(proc)
+    assert "0 of 2 trials completed; the first error: ConfigError: model.embedding_dropout=" in line
+    assert str(sweep / "sweep_summary.json") in line
+    summary = json.loads((sweep / "sweep_summary.json").read_text())
+    assert summary["jobs"] == 2 and summary["completed"] == 0 and len(summary["failed"]) == 2
+    assert all("model.embedding_dropout" in job["error"] for job in summary["failed"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("hydra.sweeper.direction=maximise", r"hydra.sweeper.direction=maximise .*did you mean maximize.*use maximize"),
+        (
+            "hydra.sweeper.storage=sqlite:////nonexistent/dir/x.db",
+            r"hydra.sweeper.storage=sqlite:////nonexistent/dir/x.db: the folder /nonexistent/dir does not exist",
+        ),
+    ],
+)
+def test_a_misspelt_direction_or_an_unusable_storage_is_one_line_naming_the_key(tmp_path, override, expected):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    sweep = tmp_path / "sweep"
+    proc = _train(tmp_path, "-m", *TINY, f"hydra.sweep.dir={sweep}", "hparams_search=optuna", override)
+    assert proc.returncode == 2
+    assert re.search(expected, _error_line(proc))
+    assert not list(tmp_path.rglob("results.json"))  # refused before any trial
+
+
+def test_the_sweeper_settings_are_checked_before_the_study_is_created(tmp_path):
+    pytest.importorskip("optuna")
+    from seqexp.app.optuna_search import check_direction, check_storage, sqlite_file
+    from seqexp.errors import ConfigError
+
+    for good in ("maximize", "minimize", ["maximize", "minimize"]):
+        check_direction(good)
+    for bad, match in [("Maximize", "Maximize is not"), (["maximize", "minimise"], "minimise"), ([], "no objective")]:
+        with pytest.raises(ConfigError, match=match):
+            check_direction(bad)
+    assert sqlite_file("sqlite:///optuna.db") == Path("optuna.db")
+    assert sqlite_file("sqlite:////abs/x.db?timeout=5") == Path("/abs/x.db")
+    assert sqlite_file("sqlite:///:memory:") is None and sqlite_file("postgresql://u@h/db") is None
+    check_storage(None)
+    check_storage(f"sqlite:///{tmp_path / 'ok.db'}")
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ConfigError, match=r"hydra.sweeper.storage=.*a_file is not a folder"):
+        check_storage(f"sqlite:///{tmp_path / 'a_file' / 'x.db'}")
+    with pytest.raises(ConfigError, match=r"hydra.sweeper.storage=nosuchdb://x: optuna cannot open this storage"):
+        check_storage("nosuchdb://x")
