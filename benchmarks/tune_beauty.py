@@ -5,7 +5,8 @@ go to benchmarks/results/tuning_beauty.md.
     python benchmarks/tune_beauty.py --beauty ../shared/data/beauty-bert4rec --trials sasrec-recsys23 ... [--jobs 2]
 
 Each trial runs `python -m seqexp.app.train` in a subprocess with `trainer.resume=auto`, so an interrupted search
-continues where it stopped (a finished trial is reused). `--collect-only` tabulates the finished ones.
+continues where it stopped (a finished trial is reused; one stopped by its time budget continues when the command
+gives a larger `trainer.max_minutes`). `--collect-only` tabulates the finished ones.
 """
 
 from __future__ import annotations
@@ -168,9 +169,22 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
 
 
 def run(name: str, args: argparse.Namespace) -> dict | None:
-    if (done := finished(args.workdir / name)) is not None or args.collect_only:
+    done = finished(args.workdir / name)
+    if args.collect_only or (done is not None and not more_budget(done, args.override)):
         return done
     return finished(args.workdir / name) if train(command(name, args), args.threads, name) else None
+
+
+def more_budget(results: dict, overrides: list[str]) -> bool:
+    """A trial stopped by its time budget continues (trainer.resume=auto) when this command gives it a larger
+    `trainer.max_minutes` (counted across resumes); any other finished trial is reused as it is."""
+    asked = [o.split("=", 1)[1] for o in overrides if o.startswith("trainer.max_minutes=")]
+    if not results["training"].get("out_of_time") or not asked:
+        return False
+    if asked[-1] in ("null", "None"):  # no budget at all
+        return True
+    had = results.get("config", {}).get("trainer", {}).get("max_minutes")
+    return had is None or float(asked[-1]) > float(had)
 
 
 EPOCH_LINE = re.compile(r"epoch (\d+)  loss \S+  valid ndcg@10 ([0-9.]+)  \(([0-9.]+)s\)")

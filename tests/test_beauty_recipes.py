@@ -40,3 +40,13 @@ def test_every_trial_composes_with_what_it_names(tmp_path, trials):
     for name, overrides in trials.items():
         cfg = compose_train(tmp_path, "data=beauty", *overrides)
         assert load_benchmark("_runs").values_not_composed(cfg, overrides) == [], name
+
+
+def test_a_budget_stopped_trial_continues_only_when_given_a_larger_budget():
+    tune = load_benchmark("tune_beauty")
+    stopped = {"training": {"out_of_time": True}, "config": {"trainer": {"max_minutes": 110}}}
+    assert tune.more_budget(stopped, ["trainer.max_minutes=230"])
+    assert tune.more_budget(stopped, ["trainer.max_minutes=null"])
+    assert not tune.more_budget(stopped, ["trainer.max_minutes=110"])
+    assert not tune.more_budget(stopped, [])
+    assert not tune.more_budget({**stopped, "training": {"out_of_time": False}}, ["trainer.max_minutes=230"])
