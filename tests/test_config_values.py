@@ -115,3 +115,61 @@ def test_max_invalid_fraction_zero_allows_no_invalid_row(tmp_path):
     assert prepare(data_cfg(log, max_invalid_fraction=0.05), tmp_path / "cache").report.dropped("invalid_id") == 1
     with pytest.raises(DataError, match=r"rejects 1 of 41 rows, more than data.max_invalid_fraction=0.0"):
         prepare(data_cfg(log, max_invalid_fraction=0), tmp_path / "cache")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.item_init=item2vec", "pretrained.item2vec.window=0"], "pretrained.item2vec.window=0 must be >= 1"),
+        (["model.item_init=item2vec", "pretrained.item2vec.epochs=-1"], "pretrained.item2vec.epochs=-1 must be >= 1"),
+        (["model.item_init=item2vec", "pretrained.item2vec.negative=0"], "pretrained.item2vec.negative=0 must be"),
+        (["model.item_init=text", "pretrained.text.batch_size=0"], "pretrained.text.batch_size=0 must be >= 1"),
+        (["logger=wandb", "logger.tags=baseline"], "logger.tags='baseline' must be a list (or null): write logger.tags=[baseline]"),
+        (["pretrained.text.columns=title"], "write pretrained.text.columns=[title]"),
+        (["eval.ks=[10,10.5]"], "eval.ks[1]=10.5 is not a whole number"),
+        (["eval.ks=[5,10,10]"], "eval.ks=[5, 10, 10] lists a cut-off twice"),
+        (
+            ["model.sparse_items=true", "+model/loss=sampled", "model.loss.num_negatives=8",
+             "model.optimizer._target_=seqexp.model.sparse_items.SparseItemOptimizer",
+             "+model.optimizer.dense={_target_:torch.optim.SGD,_partial_:true}"],
+            "model.optimizer.dense._target_=torch.optim.SGD: SparseItemOptimizer passes Adam's betas and eps",
+        ),
+        (
+            ["model.sparse_items=true", "+model/loss=sampled", "model.loss.num_negatives=8",
+             "model.optimizer._target_=seqexp.model.sparse_items.SparseItemOptimizer",
+             "+model.optimizer.dense=torch.optim.AdamW"],
+            "model.optimizer.dense=torch.optim.AdamW: give a partial optimiser class",
+        ),
+    ],
+)  # fmt: skip
+def test_pretrained_logger_eval_and_dense_optimizer_values_are_checked_before_any_work(tmp_path, overrides, message):
+    """A second hunt: item2vec window=0 hung the run (gensim's worker died), the rest were tracebacks or silently
+    wrong (tags split into letters, K=10.5 read as 10, SGD given Adam's betas)."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        train(compose_train(tmp_path, *TINY, *overrides))
+    assert not (tmp_path / "data").exists()
+
+
+def test_freezing_a_randomly_initialised_table_is_warned_about(tmp_path, caplog):
+    from seqexp.app.model_checks import check_model
+
+    check_model(compose_train(tmp_path, *TINY, "pretrained.freeze=true"))
+    assert "pretrained.freeze=true applies to pretrained item vectors only" in caplog.text
+
+
+def test_a_typo_inside_an_interpolation_on_the_command_line_is_one_line(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "seqexp.app.train", *TINY, "model.name=${data.nam}",
+         f"hydra.run.dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "seqexp: error: config key model.name does not resolve" in run.stderr
+
+
+def test_a_text_model_folder_without_weights_is_one_config_error(tmp_path):
+    from seqexp.model.item_init.text import encode_texts
+
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"pretrained.text.model_dir=.* is not a usable transformers model folder"):
+        encode_texts(["a red shoe"], tmp_path)

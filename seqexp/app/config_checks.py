@@ -53,7 +53,9 @@ DENSE_ONLY_OPTIMIZERS = ("Adam", "AdamW", "RAdam", "NAdam", "Adamax", "RMSprop",
 
 
 # keys that hold a list: a bare `data.behaviors=buy` would be read letter by letter (b, u, y)
-LISTS = ("data.behaviors", "split.target_behaviors", "model.features", "eval.ks")
+LISTS = (
+    "data.behaviors", "split.target_behaviors", "model.features", "eval.ks", "logger.tags", "pretrained.text.columns",
+)  # fmt: skip
 
 
 def _check_lists(cfg: DictConfig) -> None:
@@ -71,11 +73,11 @@ def _check_flags(cfg: DictConfig) -> None:
 
 
 def _check_resolvable(cfg: DictConfig) -> None:
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        hint = "; e.g. data=csv needs data.path=<your log file>" if "data.path" in missing else ""
-        raise ConfigError(f"{', '.join(missing)} must be set (the config leaves it as ???){hint}")
     try:
+        missing = sorted(OmegaConf.missing_keys(cfg))  # resolves interpolations on the way: may raise too
+        if missing:
+            hint = "; e.g. data=csv needs data.path=<your log file>" if "data.path" in missing else ""
+            raise ConfigError(f"{', '.join(missing)} must be set (the config leaves it as ???){hint}")
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", "") or "?"
@@ -162,12 +164,11 @@ def _check_eval(cfg: DictConfig) -> str:
     """eval.* and optimized_metric; returns the selection metric's name in the validation metrics."""
     if _int(cfg.eval, "batch_size", "eval.batch_size") < 1:
         raise ConfigError(f"eval.batch_size={cfg.eval.batch_size} must be >= 1 (users scored per batch)")
-    try:
-        ks = [int(k) for k in cfg.eval.ks]
-    except (TypeError, ValueError):
-        raise ConfigError(f"eval.ks={cfg.eval.ks} must be a list of whole numbers, e.g. eval.ks=[5,10,20]") from None
+    ks = [_whole(k, f"eval.ks[{n}]") for n, k in enumerate(cfg.eval.ks)]  # 10.5 is not 10
     if not ks or min(ks) < 1:
         raise ConfigError(f"eval.ks={ks} must list cut-offs >= 1, e.g. eval.ks=[5,10,20]")
+    if len(set(ks)) < len(ks):
+        raise ConfigError(f"eval.ks={ks} lists a cut-off twice; list each once, e.g. eval.ks={sorted(set(ks))}")
     metric = str(cfg.get("optimized_metric", "valid/ndcg@10"))
     name, _, k = metric.removeprefix("valid/").partition("@")
     valid_names = [f"valid/{m}@{c}" for m in METRICS for c in ks] + [f"valid/coverage@{COVERAGE_K}"]
@@ -208,7 +209,10 @@ def _check_optimizer(cfg: DictConfig) -> None:
 
 
 def _int(node: DictConfig, key: str, name: str) -> int:
-    value = node.get(key)
+    return _whole(node.get(key), name)
+
+
+def _whole(value: object, name: str) -> int:
     try:
         if isinstance(value, bool):  # int(True) == 1: a YAML true is not a count
             raise ValueError

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from seqexp.errors import ConfigError
 
 
@@ -12,7 +14,10 @@ def task_overrides() -> list[str]:
     """The command-line overrides of this job."""
     from hydra.core.hydra_config import HydraConfig
 
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    if not HydraConfig.initialized():
+        return []
+    # as typed: `model.name=${data.nam}` unresolved (resolving here would raise before the config check names it)
+    return [str(o) for o in OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)]
 
 
 def in_multirun() -> bool:

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import logging
 import math
 from typing import Any
 
 from omegaconf import DictConfig
 
 from seqexp.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 # the parts built through `_target_`, and where a user finds the classes that exist
 TARGETS = {
@@ -35,6 +38,51 @@ def check_model(cfg: DictConfig) -> None:
     optimizer = model.get("optimizer")
     if isinstance(optimizer, DictConfig):
         _number(optimizer, "weight_decay", minimum=0, name="model.optimizer.weight_decay")
+        dense = optimizer.get("dense")
+        if dense is not None:
+            _check_dense_optimizer(dense)
+    _check_pretrained(cfg)
+
+
+# pretrained.* counts that must be >= 1 (gensim's worker thread dies on window=0 and the run hangs)
+PRETRAINED_COUNTS = (
+    "item2vec.window", "item2vec.negative", "item2vec.epochs", "text.batch_size", "text.max_length",
+)  # fmt: skip
+
+
+def _check_pretrained(cfg: DictConfig) -> None:
+    """pretrained.* when model.item_init uses it; pretrained.freeze=true on random init freezes nothing: warned."""
+    pretrained = cfg.get("pretrained")
+    if not isinstance(pretrained, DictConfig):
+        return
+    kind = str(cfg.model.get("item_init", "random"))
+    if pretrained.get("freeze") is True and kind == "random":
+        log.warning(
+            "pretrained.freeze=true applies to pretrained item vectors only (model.item_init=item2vec|text); with "
+            "model.item_init=random the item table trains as usual"
+        )
+    for dotted in PRETRAINED_COUNTS:
+        group, _, key = dotted.partition(".")
+        node = pretrained.get(group)
+        if kind == group and isinstance(node, DictConfig):
+            _number(node, key, minimum=1, whole=True, name=f"pretrained.{dotted}")
+
+
+def _check_dense_optimizer(dense: Any) -> None:
+    """model.optimizer.dense of SparseItemOptimizer: a partial Adam-family optimiser (it is given betas and eps)."""
+    target = dense.get("_target_") if isinstance(dense, DictConfig) else None
+    fix = "e.g. model.optimizer.dense={_target_: torch.optim.AdamW, _partial_: true}"
+    if target is None or dense.get("_partial_") is not True:
+        raise ConfigError(f"model.optimizer.dense={dense}: give a partial optimiser class, {fix}")
+    check_importable(str(target), "model.optimizer.dense._target_", "torch.optim")
+    if str(target).rsplit(".", 1)[-1] not in ADAM_FAMILY:
+        raise ConfigError(
+            f"model.optimizer.dense._target_={target}: SparseItemOptimizer passes Adam's betas and eps to it, so it "
+            f"must be one of {', '.join(ADAM_FAMILY)} ({fix})"
+        )
+
+
+ADAM_FAMILY = ("Adam", "AdamW", "NAdam", "RAdam", "Adamax")  # optimisers that take betas and eps
 
 
 def check_importable(path: str, key: str, look_in: str = "") -> None:

@@ -65,8 +65,15 @@ def encode_texts(
     path = cache_dir / "text_vectors" / f"{key}.npy" if cache_dir else None
     if path is not None and path.exists():
         return np.load(path)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+    except (OSError, ValueError, KeyError) as e:  # no weights, no tokenizer files, an unknown model type
+        why = " ".join(str(e).split())[:200]
+        raise ConfigError(
+            f"pretrained.text.model_dir={model_dir} is not a usable transformers model folder ({why}); point it at "
+            "a folder saved with save_pretrained (config, weights and tokenizer files)"
+        ) from None
     rows = []
     for i in range(0, len(texts), batch_size):
         batch = [t or "" for t in texts[i : i + batch_size]]
