@@ -124,7 +124,7 @@ def test_max_invalid_fraction_zero_allows_no_invalid_row(tmp_path):
         (["model.item_init=item2vec", "pretrained.item2vec.epochs=-1"], "pretrained.item2vec.epochs=-1 must be >= 1"),
         (["model.item_init=item2vec", "pretrained.item2vec.negative=0"], "pretrained.item2vec.negative=0 must be"),
         (["model.item_init=text", "pretrained.text.batch_size=0"], "pretrained.text.batch_size=0 must be >= 1"),
-        (["logger=wandb", "logger.tags=baseline"], "logger.tags='baseline' must be a list (or null): write logger.tags=[baseline]"),
+        (["logger=wandb", "logger.tags=baseline"], "must be a list (or null): write logger.tags=[baseline]"),
         (["pretrained.text.columns=title"], "write pretrained.text.columns=[title]"),
         (["eval.ks=[10,10.5]"], "eval.ks[1]=10.5 is not a whole number"),
         (["eval.ks=[5,10,10]"], "eval.ks=[5, 10, 10] lists a cut-off twice"),

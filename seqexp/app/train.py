@@ -29,6 +29,7 @@ from seqexp.errors import ConfigError, SeqexpError
 from seqexp.evaluation.baselines import PopularityScorer
 from seqexp.evaluation.options import protocol_options
 from seqexp.evaluation.protocol import EvalProtocol
+from seqexp.evaluation.reach import checked_protocol
 from seqexp.io import write_json
 from seqexp.model.recommender import count_parameters
 from seqexp.tracking.failures import record_failure
@@ -75,6 +76,7 @@ def train(cfg: DictConfig, claim: RunDirClaim) -> tuple[dict[str, float], dict[s
         data.n_items, bool(cfg.eval.filter_seen), tuple(int(k) for k in cfg.eval.ks), int(cfg.eval.batch_size),
         selection_metric=run.selection_metric, **protocol_options(cfg.eval, data.item_side, counts),
     )  # fmt: skip
+    protocol = checked_protocol(protocol, tensors.valid, tensors.test)  # real sample size, unreachable targets
     tracker = stages.start_tracker(run, data, model)
     popularity = PopularityScorer(counts)
     pop = (protocol.validation().evaluate(popularity, tensors.valid), protocol.evaluate(popularity, tensors.test))

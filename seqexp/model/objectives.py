@@ -81,6 +81,15 @@ class MaskedItemObjective:
         masked[last_only, -1] = True  # windows end with a real event
         return seq.masked_fill(masked, mask_index), seq.masked_fill(~masked, 0)
 
+    def no_targets_fix(self) -> str:
+        """Why an epoch of this objective can have no loss-bearing position, and the fix (for the loop's error)."""
+        return (
+            f"model.objective.mask_prob={self.mask_prob:g} masks no position and "
+            f"model.objective.last_item_prob={self.last_item_prob:g}, "
+            f"model.objective.mask_last_if_none={str(self.mask_last_if_none).lower()} add none; raise "
+            "model.objective.mask_prob or set model.objective.last_item_prob>0 (or mask_last_if_none=true)"
+        )
+
     def prediction_inputs(self, history: Tensor, mask_index: int) -> Tensor:
         mask_column = torch.full_like(history[:, :1], mask_index)
         return torch.cat([history[:, 1:], mask_column], dim=1)  # (B, L)

@@ -16,7 +16,7 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from seqexp.data.loader import TrainTensors
-from seqexp.errors import TrainingDiverged
+from seqexp.errors import ConfigError, TrainingDiverged
 from seqexp.model.recommender import SequenceRecommender, columns_to_keep
 from seqexp.model.sparse_items import clip_gradients
 from seqexp.ranks import rank_slice, world
@@ -103,8 +103,11 @@ def train_epoch(
             bar.set_postfix(loss=f"{loss_sum.item() / n_batches:.4f}", seq_s=f"{seen / (time.perf_counter() - t0):.0f}")
     bar.close()
     stop_if_diverged(first_bad_step, epoch)  # sync point
-    if n_ranks > 1:  # the epoch's loss over all ranks' slices
+    all_targets = n_targets
+    if n_ranks > 1:  # the epoch's loss over all ranks' slices; no rank trained when none of them had a target
         loss_sum = accelerator.reduce(loss_sum, reduction="mean")
+        all_targets = accelerator.reduce(n_targets.clone(), reduction="sum")
+    stop_if_no_targets(all_targets, epoch, model.objective)  # sync point
     return _close_epoch(epoch, state, time.perf_counter() - t0, loss_sum, n_targets, n_batches, seen)
 
 
@@ -140,6 +143,15 @@ def stop_if_diverged(first_bad_step: torch.Tensor, epoch: int) -> None:
             "are kept. In a new run (another hydra.run.dir, or trainer.overwrite=true): lower model.optimizer.lr, "
             "keep trainer.grad_clip set, or try trainer.precision=no"
         )
+
+
+def stop_if_no_targets(n_targets: torch.Tensor, epoch: int, objective: Any) -> None:
+    """An epoch without a single loss-bearing position trained nothing: an error, never a 'completed' run."""
+    if int(n_targets.item()) > 0:
+        return
+    fix = getattr(objective, "no_targets_fix", None)
+    why = fix() if fix is not None else "no training window has a target; check split.target_behaviors and the data"
+    raise ConfigError(f"epoch {epoch} trained on 0 targets (loss 0, the model learns nothing): {why}")
 
 
 def _index_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
