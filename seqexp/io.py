@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,30 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def replace_dir(path: Path, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp)` on a temp folder next to `path`, then put it in the place of `path` (mode 0777 & ~umask):
+    a set of files written as a unit, so that a failure while writing leaves `path` as it was, never half old and
+    half new. A `path` already there is moved aside first (restored if the rename fails) and then deleted."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    old = tmp.with_suffix(".old")
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o777 & ~umask())
+        if path.exists():
+            os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if old.exists():
+                os.replace(old, path)
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text(path: Path, text: str) -> None:

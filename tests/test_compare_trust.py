@@ -489,3 +489,30 @@ def test_a_failed_run_with_damaged_fields_is_listed_not_a_traceback(runs_dir, ca
     assert compare_main([str(runs_dir), "--format", "markdown"]) == 0
     out = capsys.readouterr().out
     assert _leaderboard_models(out) == ["gru", "lstm"] and f"- failed: {bad} — no error recorded" in out
+
+
+def _with_beyond(payload: dict, gini: float, avg_pop: float, novelty: float) -> dict:
+    payload["metrics"].update({"test/gini@10": gini, "test/avg_pop@10": avg_pop, "test/novelty@10": novelty})
+    return payload
+
+
+@pytest.mark.parametrize(
+    "metric, order, direction",
+    [
+        ("test/gini@10", ["gru", "lstm"], "lower is better"),  # gru's exposure is the more even
+        ("test/avg_pop@10", ["gru", "lstm"], "lower is better"),  # gru shows the less popular items
+        ("test/novelty@10", ["lstm", "gru"], "higher is better"),
+    ],
+)
+def test_a_lower_is_better_metric_ranks_the_lowest_first_and_says_so(tmp_path, capsys, metric, order, direction):
+    for seed, (ndcg, users) in LSTM.items():
+        write_run(tmp_path, f"lstm-{seed}", _with_beyond(results("lstm", seed, ndcg, users), 0.8, 300.0, 9.0))
+    write_run(tmp_path, "gru-0", _with_beyond(results("gru", 0, *GRU[0]), 0.4, 100.0, 6.0))
+    assert compare_main([str(tmp_path), "--metric", metric, "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in payload["rows"]] == order
+    assert payload["metric_direction"] == direction and payload["rows"][0]["metric_direction"] == direction
+    assert compare_main([str(tmp_path), "--metric", metric, "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert _leaderboard_models(out) == order
+    assert (f", {direction})" in out.splitlines()[0]) == (direction == "lower is better")

@@ -59,13 +59,56 @@ def test_events_files_json_and_csv_give_what_tokens_give(run_dir, tmp_path, caps
     as_json = tmp_path / "events.json"
     pairs = [[("i1", "pv", T0), ("i2", "cart", T0 + 60)], [("i5", "pv", T0), ("i6", "pv", T0 + 5)]]
     as_json.write_text(json.dumps([[{"item": i, "behavior": b, "timestamp": t} for i, b, t in h] for h in pairs]))
-    assert recommend_json(capsys, str(run_dir), "--events", str(as_json), "-k", "3") == expected
+    # an events file's output names each history: its number in a JSON file, its `history` value in a CSV file
+    keyed = recommend_json(capsys, str(run_dir), "--events", str(as_json), "-k", "3")
+    assert keyed == [{"history": 1, "items": expected[0]}, {"history": 2, "items": expected[1]}]
     as_csv = write_log(
         tmp_path / "events.csv",
         [("a", "i1", "pv", T0), ("b", "i5", "pv", T0), ("a", "i2", "cart", T0 + 60), ("b", "i6", "pv", T0 + 5)],
         ("history", "item", "behavior", "timestamp"),
     )
-    assert recommend_json(capsys, str(run_dir), "--events", str(as_csv), "-k", "3") == expected
+    keyed = recommend_json(capsys, str(run_dir), "--events", str(as_csv), "-k", "3")
+    assert keyed == [{"history": "a", "items": expected[0]}, {"history": "b", "items": expected[1]}]
+
+
+def _events_csv(tmp_path, rows: list[tuple[str, str]]):
+    return write_log(tmp_path / "events.csv", [(h, i, "pv", T0 + n) for n, (h, i) in enumerate(rows)],
+                     ("history", "item", "behavior", "timestamp"))  # fmt: skip
+
+
+def test_events_file_histories_are_named_by_their_id_and_all_unknown_ones_are_skipped(run_dir, tmp_path, capsys):
+    rows = [("alice", "i1"), ("bob", "ghost"), ("alice", "i2"), ("carol", "i5"), ("alice", "nope"), ("dave", "x")]
+    events = _events_csv(tmp_path, rows)
+    assert cli([str(run_dir), "--events", str(events), "-k", "3", "--json"]) == 0  # formerly exit 2: bob unknown
+    out, err = capsys.readouterr()
+    assert [h["history"] for h in json.loads(out)] == ["alice", "carol"]
+    assert all(len(h["items"]) == 3 for h in json.loads(out))
+    assert err.splitlines() == [
+        f"seqexp-recommend: warning: events file {events}: 2 of 4 histories have no item known to this model and "
+        "are skipped: ['bob', 'dave']; give raw item ids as they appear in the training log",
+        "seqexp-recommend: warning: history 'alice': 1 unknown item id(s) skipped: ['nope']",
+    ]
+    assert cli([str(run_dir), "i3:pv@1700000000", "--events", str(events), "-k", "2"]) == 0  # the table
+    out = capsys.readouterr().out
+    assert "history 1: i3\n" in out and "history 'alice': i1 i2 nope\n" in out and "'bob'" not in out
+    assert cli([str(run_dir), "i3:pv@1700000000", "--events", str(events), "-k", "2", "--json"]) == 0
+    assert [h["history"] for h in json.loads(capsys.readouterr().out)] == ["arg 1", "alice", "carol"]
+
+
+def test_a_file_of_unknown_histories_is_the_error_and_more_than_ten_are_counted(run_dir, tmp_path, capsys):
+    events = _events_csv(tmp_path, [("bob", "ghost"), ("dave", "x")])
+    assert cli([str(run_dir), "--events", str(events)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "seqexp-recommend: error: history 'bob' has no item known to this model (unknown: ['ghost']); give raw "
+        "item ids as they appear in the training log\n"
+    )
+    events = _events_csv(tmp_path, [("known", "i1")] + [(f"u{n}", "ghost") for n in range(12)])
+    assert cli([str(run_dir), "--events", str(events), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [h["history"] for h in json.loads(out)] == ["known"]
+    named = ", ".join(f"'u{n}'" for n in range(10))
+    assert f"12 of 13 histories have no item known to this model and are skipped: [{named}] and 2 more;" in err
 
 
 def test_item_ids_with_separators_need_plain_or_sep(run_dir, capsys):

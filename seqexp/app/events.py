@@ -9,7 +9,8 @@ differ from the evaluation's. So the command line and event files carry all thre
     events file    --events FILE.json: [[event, ...], ...], one list per history; an event is an item id
                    or {"item": ..., "behavior": ..., "timestamp": ...}
                    --events FILE.csv / .tsv: columns item (required), behavior, timestamp, history
-                   (optional; rows with the same history value form one history, in file order)
+                   (optional; rows with the same history value form one history, in file order, and
+                   `seqexp-recommend` names the history by that value in its warnings and output)
 
 The token syntax is unambiguous by construction: the time follows the first '@' and the behaviour the
 single ':' before it; a token with a second '@', or two ':' before the '@', is an error. Item ids that
@@ -69,6 +70,12 @@ def parse_history(text: str, where: str, sep: str | None = None, plain: bool = F
 
 def read_events_file(path: str | Path) -> list[list[Event]]:
     """A JSON or CSV/TSV events file (see the module docstring) -> histories of events."""
+    return [events for _, events in read_named_histories(path)]
+
+
+def read_named_histories(path: str | Path) -> list[tuple[str | int, list[Event]]]:
+    """An events file -> (id, events) per history, in file order: the id is the CSV/TSV `history` value, or the
+    history's number in the file (from 1) where the file names none (JSON, or no `history` column)."""
     path = Path(path)
     if not path.is_file():
         raise RecommendError(f"events file {path} does not exist; pass a .json, .csv or .tsv file of events")
@@ -79,7 +86,7 @@ def read_events_file(path: str | Path) -> list[list[Event]]:
     raise RecommendError(f"events file {path}: unknown format {path.suffix!r}; use .json, .csv or .tsv")
 
 
-def _read_json(path: Path) -> list[list[Event]]:
+def _read_json(path: Path) -> list[tuple[str | int, list[Event]]]:
     try:
         payload = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as e:
@@ -87,7 +94,7 @@ def _read_json(path: Path) -> list[list[Event]]:
     shape = 'a list of histories, each a list of item ids or {"item": ..., "behavior": ..., "timestamp": ...}'
     if not isinstance(payload, list) or not all(isinstance(h, list) for h in payload):
         raise RecommendError(f"events file {path}: expected {shape}")
-    return [[_json_event(e, path, h, n) for n, e in enumerate(hist, 1)] for h, hist in enumerate(payload, 1)]
+    return [(h, [_json_event(e, path, h, n) for n, e in enumerate(hist, 1)]) for h, hist in enumerate(payload, 1)]
 
 
 def _json_event(value: object, path: Path, history: int, n: int) -> Event:
@@ -105,7 +112,7 @@ def _json_event(value: object, path: Path, history: int, n: int) -> Event:
     return Event(str(value["item"]).strip(), None if behavior is None else str(behavior).strip(), ts)
 
 
-def _read_table(path: Path, sep: str) -> list[list[Event]]:
+def _read_table(path: Path, sep: str) -> list[tuple[str | int, list[Event]]]:
     try:
         table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
@@ -129,4 +136,6 @@ def _read_table(path: Path, sep: str) -> list[list[Event]]:
         histories.setdefault(key, []).append(Event(item, behavior or None, ts or None))
     if not histories:
         raise RecommendError(f"events file {path} has no events")
-    return list(histories.values())
+    if "history" not in columns:
+        return [(1, histories[""])]
+    return list(histories.items())

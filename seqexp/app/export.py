@@ -15,6 +15,7 @@ Read them back with pandas / pyarrow:
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,7 +33,7 @@ from seqexp.data.features import event_features
 from seqexp.data.loader import left_padded_windows
 from seqexp.data.sequences import PreparedData
 from seqexp.errors import ExportError, SeqexpError
-from seqexp.io import atomic_write, write_json
+from seqexp.io import replace_dir, write_json
 from seqexp.model.recommender import SequenceRecommender
 
 
@@ -50,9 +51,12 @@ def user_vectors(
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
-    """Write users.parquet, items.parquet and meta.json for a finished run (an unfinished one with a warning);
-    returns the output folder."""
+    """Write users.parquet, items.parquet and meta.json for a finished run (an unfinished one with a warning),
+    as one unit (see `_write_export`); returns the output folder. An `out_dir` holding another run's export, or
+    other files, is refused (ExportError) before any work: an export of this run is replaced."""
     run_dir = run_dir_of(Path(run_dir), "seqexp-export", ExportError)  # its checkpoints/best.pt names it too
+    out = Path(out_dir) if out_dir else run_dir / "export"
+    _check_out(out, run_dir, default=not out_dir)
     ckpt, model = load_run(run_dir, "seqexp-export", ExportError)
     cfg = OmegaConf.create(ckpt["config"])
     data = load_data(cfg.data, cfg.paths.cache_dir)
@@ -65,9 +69,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     }
     users = user_vectors(model, history, features)
     items = model.item_table()[1:].detach().numpy().astype(np.float32)  # (N, D), row i <-> item index i + 1
-    out = Path(out_dir) if out_dir else run_dir / "export"
-    _write_parquet(out / "users.parquet", _table("user_id", data.user_ids, users))
-    _write_parquet(out / "items.parquet", _table("item_id", data.item_ids, items))
     meta = {
         "run_dir": str(run_dir.resolve()),
         "model": str(cfg.model.name),
@@ -82,8 +83,42 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
         "item_vector": "output item table (scores are user_vector . item_vector)",
         "max_len": max_len,
     }
-    write_json(out / "meta.json", meta)
+    _write_export(out, _table("user_id", data.user_ids, users), _table("item_id", data.item_ids, items), meta)
     return out
+
+
+def _write_export(out: Path, users: pa.Table, items: pa.Table, meta: dict) -> None:
+    """The three files into a temp folder beside `out`, which then takes its place: a failure part way (a full disk,
+    a kill) leaves the previous export whole, never one run's users beside another run's items."""
+
+    def write(tmp: Path) -> None:
+        pq.write_table(users, tmp / "users.parquet")
+        pq.write_table(items, tmp / "items.parquet")
+        write_json(tmp / "meta.json", meta)
+
+    replace_dir(out, write)
+
+
+def _check_out(out: Path, run_dir: Path, default: bool) -> None:
+    """ExportError unless `out` is new, empty, or holds an export of `run_dir` (the run's own export/ folder, the
+    default, always counts as its own: a copied or moved run keeps it)."""
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out} is a file, not a folder: pass a new or empty --out folder")
+    if not out.exists() or not any(out.iterdir()):
+        return  # new or empty
+    try:
+        exported = json.loads((out / "meta.json").read_text())["run_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ExportError(
+            f"--out {out} already holds files that are not a seqexp export (no readable meta.json naming its run); "
+            "pass a new or empty --out folder"
+        ) from None
+    if default or Path(str(exported)) == run_dir.resolve():
+        return
+    raise ExportError(
+        f"--out {out} holds the export of another run ({exported}), not of {run_dir.resolve()}: pass another --out, "
+        f"or delete {out} to replace it"
+    )
 
 
 def _check_same_data(ckpt: dict, data: PreparedData, path: object) -> None:
@@ -102,10 +137,6 @@ def _check_same_data(ckpt: dict, data: PreparedData, path: object) -> None:
         )
 
 
-def _write_parquet(path: Path, table: pa.Table) -> None:
-    atomic_write(path, lambda f: pq.write_table(table, f))
-
-
 def _table(id_name: str, ids: np.ndarray, vectors: np.ndarray) -> pa.Table:
     dim = vectors.shape[1]
     flat = pa.array(vectors.reshape(-1), pa.float32())
@@ -115,7 +146,11 @@ def _table(id_name: str, ids: np.ndarray, vectors: np.ndarray) -> pa.Table:
 def cli(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(prog="seqexp-export", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a run folder written by seqexp-train (or its checkpoints/best.pt)")
-    parser.add_argument("--out", help="output folder (default: <run_dir>/export)")
+    parser.add_argument(
+        "--out",
+        help="output folder (default: <run_dir>/export); an export of the same run there is replaced, a folder "
+        "holding another run's export (or other files) is refused",
+    )
     args = parser.parse_args(argv)
     try:
         with printed_warnings("seqexp-export"):

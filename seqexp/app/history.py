@@ -71,13 +71,16 @@ def encode_histories(
     features: Sequence[str],
     behavior_vocab: list[str] | None,
     time_unit: TimeUnit | None = None,
+    names: Sequence[str] | None = None,
 ) -> EncodedHistories:
     """Raw histories (Event or raw item id, oldest first) -> left-padded inputs and feature codes; numeric times
-    are read as `time_unit` says (None: by their size)."""
+    are read as `time_unit` says (None: by their size). Messages call history i `history {names[i]}` (e.g.
+    "history 'alice'"), else `history {i + 1}`."""
     if not histories:
         raise RecommendError("no history given: pass at least one list of item ids")
     rows, codes, warnings, bare = [], {name: [] for name in features}, [], []
-    for n, history in enumerate(histories, start=1):
+    for i, history in enumerate(histories):
+        n = names[i] if names else i + 1
         events = [as_event(e) for e in history]
         kept = [e for e in events if e.item in index]
         unknown = [e.item for e in events if e.item not in index]
@@ -114,7 +117,7 @@ def _missing(name: str, events: list[Event]) -> bool:
     return any(e.timestamp is None for e in events)
 
 
-def _behavior_codes(events: list[Event], n: int, vocab: list[str] | None) -> np.ndarray | None:
+def _behavior_codes(events: list[Event], n: int | str, vocab: list[str] | None) -> np.ndarray | None:
     """Vocabulary index + 1 per event, 0 where no behaviour was given; an unknown name is an error."""
     if all(e.behavior is None for e in events):
         return None
@@ -136,7 +139,7 @@ def _behavior_codes(events: list[Event], n: int, vocab: list[str] | None) -> np.
     return out
 
 
-def _gap_codes(events: list[Event], n: int, time_unit: TimeUnit, warnings: list[str]) -> np.ndarray | None:
+def _gap_codes(events: list[Event], n: int | str, time_unit: TimeUnit, warnings: list[str]) -> np.ndarray | None:
     """time_gap buckets over the history's timestamps, exactly as training computes them per user."""
     given = [e.timestamp is not None for e in events]
     if not any(given):
@@ -170,7 +173,7 @@ def _gap_codes(events: list[Event], n: int, time_unit: TimeUnit, warnings: list[
     return time_gap_buckets(seconds, np.array([0, len(events)], dtype=np.int64))
 
 
-def _refuse_times_training_drops(events: list[Event], seconds: np.ndarray, n: int) -> None:
+def _refuse_times_training_drops(events: list[Event], seconds: np.ndarray, n: int | str) -> None:
     """A time training drops as bad_timestamp (seqexp.data.clean: not after 1970, or more than a day in the future)
     is one error naming the history, the item and the time, never scored silently."""
     bad = np.flatnonzero((seconds <= 0) | (seconds > time.time() + 86400))
@@ -184,7 +187,7 @@ def _refuse_times_training_drops(events: list[Event], seconds: np.ndarray, n: in
         )
 
 
-def served_unit(values: np.ndarray, time_unit: TimeUnit, n: int) -> tuple[str, str | None]:
+def served_unit(values: np.ndarray, time_unit: TimeUnit, n: int | str) -> tuple[str, str | None]:
     """(the unit to read one history's numeric times in, a warning or None): training's unit, unless their size
     clearly says another unit of unix time (plausible there, not in training's unit): then that unit, as
     data.timestamp_unit=auto would read them, or with a unit training was told, training's and a warning."""

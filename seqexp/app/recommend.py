@@ -3,6 +3,8 @@
 A model trained with per-event features (model.features=[behavior, time_gap]) needs each event's behaviour
 and time, as training saw them: `seqexp-recommend RUN_DIR "12:pv@1700000000 12:cart@1700000060"`, or
 `--events FILE` (JSON/CSV, see seqexp/app/events.py). Given bare ids it warns and reads them as unknown.
+Histories from an events file are named by their `history` id in warnings and output; one whose items are all
+unknown to the model is skipped with a warning (unless every history is: an error).
 A time is unix seconds, a date-time, or a number in the unit of the training log (e.g. milliseconds).
 
 Python API:
@@ -24,7 +26,7 @@ from typing import NoReturn
 
 import torch
 
-from seqexp.app.events import DEFAULT_SEPARATORS, Event, parse_history, read_events_file, split_history
+from seqexp.app.events import DEFAULT_SEPARATORS, Event, parse_history, read_named_histories, split_history
 from seqexp.app.history import EncodedHistories, TimeUnit, encode_histories
 from seqexp.app.trained_run import load_run, printed_warnings
 from seqexp.errors import RecommendError, SeqexpError
@@ -61,11 +63,12 @@ class Recommender:
         vocab, unit = ckpt.get("behavior_vocab"), TimeUnit.of_checkpoint(ckpt)
         return cls(model.to(device), list(ckpt["item_ids"]), int(ckpt["max_len"]), vocab, unit)
 
-    def encode(self, histories: Sequence[Sequence[object]]) -> EncodedHistories:
+    def encode(self, histories: Sequence[Sequence[object]], names: Sequence[str] | None = None) -> EncodedHistories:
         """Histories of Events (or bare raw item ids) -> model inputs with the features training built.
-        Messages about skipped items and missing features come back in `.warnings`."""
+        Messages about skipped items and missing features come back in `.warnings`, naming history i
+        `history {names[i]}` (default: its number from 1)."""
         return encode_histories(
-            histories, self.index, self.max_len, self.model.features, self.behavior_vocab, self.time_unit
+            histories, self.index, self.max_len, self.model.features, self.behavior_vocab, self.time_unit, names
         )
 
     @torch.no_grad()
@@ -83,15 +86,20 @@ class Recommender:
 
     @torch.no_grad()
     def recommend(
-        self, histories: Sequence[Sequence[object]], k: int = 10, exclude_history: bool = True
+        self,
+        histories: Sequence[Sequence[object]],
+        k: int = 10,
+        exclude_history: bool = True,
+        names: Sequence[str] | None = None,
     ) -> list[list[Recommendation]]:
         """Top-k items for each history (oldest event first): each event an `Event(item, behavior, timestamp)`
         or a bare raw item id. Unknown item ids are reported with a warning and skipped; so is a feature
         model given events without behaviour or time. A history that is empty, or has no known item, is
-        an error. Histories longer than the model's max_len keep their most recent max_len events."""
+        an error. Histories longer than the model's max_len keep their most recent max_len events. Messages name
+        history i `history {names[i]}` (default: its number from 1)."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise RecommendError(f"k={k!r}: the number of items to recommend must be a positive integer")
-        encoded = self.encode(histories)
+        encoded = self.encode(histories, names)
         _warn(encoded.warnings)
         scores = self._score(encoded)
         device = scores.device
@@ -142,11 +150,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--plain", action="store_true", help="tokens are whole item ids (ids containing ':' or '@')")
     parser.add_argument("-k", type=int, default=10, help="how many items to recommend (default 10)")
     parser.add_argument("--include-history", action="store_true", help="allow items of the history in the result")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print JSON instead of a table: for history arguments, a list with one list of {"item_id", "score"} '
+        'per history; with --events, a list of {"history": ID, "items": [{"item_id", "score"}, ...]}, ID being the '
+        'file\'s history value (its number in the file where the file names none; "arg N" for an argument)',
+    )
     return parser
 
 
-def _histories(args: argparse.Namespace, rec: Recommender) -> list[list[Event]]:
+@dataclass(frozen=True)
+class Batch:
+    """The histories to serve, in order, how messages name each, and (with --events) the ids the output gives."""
+
+    histories: list[list[Event]]
+    names: list[str]  # messages and the table say `history {name}`: "1", "'alice'", "2 of events.json"
+    ids: list[str | int] | None  # the json "history" keys; None (history arguments only): a bare list per history
+
+
+def _histories(args: argparse.Namespace, rec: Recommender) -> Batch:
     """The command line's histories (then the events file's), refusing tokens that read two ways."""
     histories = []
     spaced = [i for i in rec.item_ids if DEFAULT_SEPARATORS.search(i)] if args.sep is None else []
@@ -164,9 +187,40 @@ def _histories(args: argparse.Namespace, rec: Recommender) -> list[list[Event]]:
                     f"ITEM[:BEHAVIOR][@TIME]; pass --plain (tokens are whole item ids) or use an --events file"
                 )
         histories.append(parse_history(text, f"history {n}", args.sep, args.plain))
-    if args.events:
-        histories += read_events_file(args.events)
-    return histories
+    names = [str(n) for n in range(1, len(histories) + 1)]
+    if not args.events:
+        return Batch(histories, names, None)
+    path = Path(args.events)
+    ids: list[str | int] = [f"arg {n}" for n in range(1, len(histories) + 1)]
+    for key, events in read_named_histories(path):
+        histories.append(events)
+        ids.append(key)
+        names.append(repr(key) if isinstance(key, str) else f"{key} of {path.name}")
+    return _skip_unknown(Batch(histories, names, ids), rec, len(args.histories), path)
+
+
+def _skip_unknown(batch: Batch, rec: Recommender, first: int, path: Path) -> Batch:
+    """Without the events file's histories (from index `first`) whose items are all unknown to the model, with one
+    warning counting them and naming up to 10; when every history is such, all are kept: serving them is the error
+    naming the first."""
+    unknown = {
+        i
+        for i in range(first, len(batch.histories))
+        if batch.histories[i] and not any(e.item in rec.index for e in batch.histories[i])
+    }
+    if not unknown or len(unknown) == len(batch.histories):
+        return batch
+    ids = batch.ids or []
+    shown = [ids[i] for i in sorted(unknown)[:10]]
+    more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+    warnings.warn(
+        f"events file {path}: {len(unknown)} of {len(batch.histories) - first} histories have no item known to this "
+        f"model and are skipped: {shown}{more}; give raw item ids as they appear in the training log",
+        UserWarning,
+        stacklevel=2,
+    )
+    keep = [i for i in range(len(batch.histories)) if i not in unknown]
+    return Batch([batch.histories[i] for i in keep], [batch.names[i] for i in keep], [ids[i] for i in keep])
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
@@ -178,19 +232,28 @@ def cli(argv: Sequence[str] | None = None) -> int:
             raise RecommendError("no history given: pass item ids as arguments, or --events FILE")
         with printed_warnings("seqexp-recommend"):
             rec = Recommender.from_run(args.run_dir)
-            histories = _histories(args, rec)
-            results = rec.recommend(histories, k=args.k, exclude_history=not args.include_history)
+            batch = _histories(args, rec)
+            results = rec.recommend(
+                batch.histories, k=args.k, exclude_history=not args.include_history, names=batch.names
+            )
     except SeqexpError as e:
         print(f"seqexp-recommend: error: {e}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps([[{"item_id": r.item_id, "score": r.score} for r in rs] for rs in results]))
-        return 0
-    for n, (history, rs) in enumerate(zip(histories, results, strict=True), start=1):
-        print(f"history {n}: {' '.join(e.item for e in history)}")
+    _print(batch, results, args.json)
+    return 0
+
+
+def _print(batch: Batch, results: list[list[Recommendation]], as_json: bool) -> None:
+    """A table, or JSON: a list per history (arguments only) or {"history": id, "items": [...]} per history."""
+    if as_json:
+        lists = [[{"item_id": r.item_id, "score": r.score} for r in rs] for rs in results]
+        keyed = None if batch.ids is None else zip(batch.ids, lists, strict=True)
+        print(json.dumps(lists if keyed is None else [{"history": h, "items": items} for h, items in keyed]))
+        return
+    for name, history, rs in zip(batch.names, batch.histories, results, strict=True):
+        print(f"history {name}: {' '.join(e.item for e in history)}")
         for rank, r in enumerate(rs, start=1):
             print(f"  {rank:>3}. {r.item_id:<20} {r.score:.4f}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--metric",
         default="test/ndcg@10",
-        help="metric that ranks the rows and gives 'vs baseline' (default test/ndcg@10; paired tests stay on NDCG@10)",
+        help="metric that ranks the rows, best first, and gives 'vs baseline' (default test/ndcg@10; paired tests stay "
+        "on NDCG@10); gini and avg_pop rank ascending: lower is better, and the header says so",
     )
     parser.add_argument(
         "--diversity",

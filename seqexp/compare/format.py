@@ -20,7 +20,7 @@ from rich.table import Table
 
 from seqexp.compare.leaderboard import Row
 from seqexp.compare.runs import RunRecord
-from seqexp.compare.validate import METRICS
+from seqexp.compare.validate import METRICS, direction, lower_is_better
 
 TITLE = "Leaderboard (test metrics: mean ± std [95% CI] over seeds)"
 TEXT_COLUMNS = ("data", "model", "variant")
@@ -52,6 +52,8 @@ def header(rows: list[Row]) -> list[str]:
     metric = rows[0].metric if rows else METRICS[0]
     paired = rows[0].paired_metric if rows else METRICS[0]
     versus = "vs baseline" if metric == METRICS[0] else f"vs baseline ({label(metric)}{_sampled(rows, metric)})"
+    if lower_is_better(metric):
+        versus = f"{versus[:-1]}, {direction(metric)})"  # a negative change is the better one
     return [
         *TEXT_COLUMNS,
         "seeds",
@@ -121,7 +123,10 @@ def to_csv(rows: list[Row]) -> str:
 def to_json(rows: list[Row], others: list[RunRecord]) -> str:
     """Strict JSON: a number that is not defined (one seed's sd, the baseline's change) or not finite is null, never a
     bare NaN / Infinity (not JSON: jq, JavaScript and strict parsers refuse it); allow_nan=False keeps it so."""
+    metric = rows[0].metric if rows else METRICS[0]
     payload = {
+        "ranked_by": metric,
+        "metric_direction": direction(metric),
         "rows": [r.to_dict() for r in rows],
         "not_averaged": [
             {"source": r.source, "status": r.status, "model": r.model, "seed": r.seed, "error": r.error} for r in others

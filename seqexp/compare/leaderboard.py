@@ -13,7 +13,7 @@ import numpy as np
 from seqexp.compare.runs import CompareError, RunRecord
 from seqexp.compare.seeds import drop_repeated_seeds
 from seqexp.compare.stats import NotComparable, Paired, Summary, paired_test, summarize
-from seqexp.compare.validate import DIVERSITY, METRICS, PAIRED_DEFAULT
+from seqexp.compare.validate import DIVERSITY, METRICS, PAIRED_DEFAULT, direction, lower_is_better
 from seqexp.data.splits import ADDED_LATER
 
 PAIRING_PROTOCOL = ("split", "split_config", "ranking", "filter_seen", "ties")  # what must match for a paired test
@@ -57,6 +57,7 @@ class Row:
             "train_seconds": self.mean_of("train_seconds"),
             "sequences_per_second": self.mean_of("sequences_per_second"),
             "ranked_by": self.metric,
+            "metric_direction": direction(self.metric),
             "relative_change": self.relative_change,
             "note": self.note,
         }
@@ -93,11 +94,12 @@ def build_rows(
     paired_metric: str = PAIRED_DEFAULT,
     baseline_variant: Sequence[str] = (),
 ) -> list[Row]:
-    """One row per (data, model, variant) over completed runs, ranked by `metric`, with `columns` shown beside
-    METRICS; each compared with the baseline model's row of the same data set: the row whose runs have every
-    override of `baseline_variant` (two variants of one encoder compared), else its variant-free row when there
-    is one. The paired tests use the per-user values of `paired_metric` (test NDCG@10, or a per-user
-    beyond-accuracy metric such as test/novelty@10). A seed found twice in one row counts once (drop_repeated_seeds)."""
+    """One row per (data, model, variant) over completed runs, ranked by `metric` best first (ascending where lower
+    is better: validate.LOWER_IS_BETTER), with `columns` shown beside METRICS; each compared with the baseline
+    model's row of the same data set: the row whose runs have every override of `baseline_variant` (two variants
+    of one encoder compared), else its variant-free row when there is one. The paired tests use the per-user values
+    of `paired_metric` (test NDCG@10, or a per-user beyond-accuracy metric such as test/novelty@10). A seed found
+    twice in one row counts once (drop_repeated_seeds)."""
     completed = _name_data_by_fingerprint([r for r in drop_repeated_seeds(runs) if r.status == "completed"])
     shared = set.intersection(*(set(r.overrides) for r in completed)) if completed else set()
     groups: dict[tuple[str, str, str], list[RunRecord]] = defaultdict(list)
@@ -120,7 +122,8 @@ def build_rows(
             row.note = "baseline"
         else:
             _compare(row, base)
-    return sorted(rows, key=lambda r: (r.data, -r.summaries[metric].mean))
+    sign = 1.0 if lower_is_better(metric) else -1.0  # best first: ascending where lower is better
+    return sorted(rows, key=lambda r: (r.data, sign * r.summaries[metric].mean))
 
 
 def check_metric(runs: list[RunRecord], metric: str) -> None:

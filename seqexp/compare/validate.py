@@ -33,6 +33,21 @@ METRICS = ("test/ndcg@10", "test/hr@10", "test/mrr@10")  # the metrics every lea
 PAIRED_DEFAULT = "test/ndcg@10"  # the per-user metric of the paired tests unless --paired-metric names another
 # --diversity columns: the beyond-accuracy metrics of the test top-10 (seqexp.evaluation.beyond_accuracy)
 DIVERSITY = tuple(f"test/{name}@10" for name in BEYOND)
+# The metrics where a lower value is the better one (seqexp.evaluation.beyond_accuracy): gini = exposure concentrated
+# on fewer items, avg_pop = more popular items shown. Every other metric (accuracy, entropy, novelty, tail_share,
+# ild) is better higher. The one source of truth for how a leaderboard ranks and reads its `metric`.
+LOWER_IS_BETTER = frozenset({"gini", "avg_pop"})
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a lower value of `metric` ("test/gini@10", "valid/avg_pop@20", "gini") is the better one."""
+    name = metric.rpartition("/")[2].partition("@")[0]
+    return name in LOWER_IS_BETTER
+
+
+def direction(metric: str) -> str:
+    """ "lower is better" or "higher is better", for the tables and the json `metric_direction`."""
+    return "lower is better" if lower_is_better(metric) else "higher is better"
 
 
 @dataclass(frozen=True)

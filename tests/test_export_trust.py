@@ -1,0 +1,89 @@
+"""`seqexp-export` never mixes runs: an --out holding another run's export is refused naming both runs and the fix,
+the same run's export is replaced, and the three files are written as one unit (a failure part way leaves the
+previous export whole)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import TINY, compose_train
+from seqexp.app.export import cli as export_cli
+from seqexp.app.train import train
+
+FILES = ("users.parquet", "items.parquet", "meta.json")
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny finished LSTM run and a copy of it in another run dir (another run, as far as an export can tell)."""
+    tmp = tmp_path_factory.mktemp("export")
+    train(compose_train(tmp, *TINY))
+    return tmp / "run", Path(shutil.copytree(tmp / "run", tmp / "other"))
+
+
+def _meta(out: Path) -> dict:
+    return json.loads((out / "meta.json").read_text())
+
+
+def test_an_out_holding_another_runs_export_is_refused_and_the_same_run_is_replaced(two_runs, tmp_path, capsys):
+    run_a, run_b = two_runs
+    out = tmp_path / "x"
+    assert export_cli([str(run_a), "--out", str(out)]) == 0
+    before = {name: (out / name).read_bytes() for name in FILES}
+    capsys.readouterr()
+    assert export_cli([str(run_b), "--out", str(out)]) == 2
+    out_text, err = capsys.readouterr()
+    assert out_text == "" and err.count("\n") == 1
+    assert err.startswith(f"seqexp-export: error: --out {out} holds the export of another run ({run_a.resolve()})")
+    assert str(run_b.resolve()) in err and "pass another --out, or delete" in err
+    assert {name: (out / name).read_bytes() for name in FILES} == before  # A's export, untouched
+    (out / "users.parquet").write_bytes(b"stale")
+    assert export_cli([str(run_a), "--out", str(out)]) == 0  # the same run: replaced
+    assert (out / "users.parquet").read_bytes() == before["users.parquet"] and _meta(out)["run_dir"] == str(
+        run_a.resolve()
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]  # no temp folder left beside it
+
+
+def test_a_failure_while_writing_leaves_the_previous_export_whole(two_runs, tmp_path, capsys, monkeypatch):
+    run_a, _ = two_runs
+    out = tmp_path / "x"
+    out.mkdir()
+    old = {"users.parquet": b"old users", "items.parquet": b"old items"}
+    for name, content in old.items():
+        (out / name).write_bytes(content)
+    (out / "meta.json").write_text(json.dumps({"run_dir": str(run_a.resolve())}))
+    write_table, calls = pq.write_table, []
+
+    def full_disk(table, where, *args, **kwargs):  # users.parquet is written, then the disk is full
+        calls.append(where)
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        write_table(table, where, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", full_disk)
+    assert export_cli([str(run_a), "--out", str(out)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert {name: (out / name).read_bytes() for name in old} == old  # not A's new users beside its old items
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]
+
+
+def test_an_out_with_other_files_or_a_file_is_refused_before_any_work(two_runs, tmp_path, capsys):
+    run_a, _ = two_runs
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    (tmp_path / "a-file").write_text("keep me too")
+    assert export_cli([str(run_a), "--out", str(tmp_path / "notes")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a seqexp export" in err and "pass a new or empty --out folder" in err
+    assert export_cli([str(run_a), "--out", str(tmp_path / "a-file")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file, not a folder" in err
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me" and (
+        tmp_path / "a-file"
+    ).read_text() == "keep me too"
