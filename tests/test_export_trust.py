@@ -87,3 +87,14 @@ def test_an_out_with_other_files_or_a_file_is_refused_before_any_work(two_runs, 
     assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me" and (
         tmp_path / "a-file"
     ).read_text() == "keep me too"
+
+
+def test_files_a_user_put_beside_an_export_are_never_deleted_by_a_re_export(two_runs, tmp_path):
+    from seqexp.app.export import export_run
+    from seqexp.errors import ExportError
+
+    out = export_run(two_runs[0], tmp_path / "x")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ExportError, match=r"holds files besides an export \(notes.txt\)"):
+        export_run(two_runs[0], out)
+    assert (out / "notes.txt").read_text() == "mine"

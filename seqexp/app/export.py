@@ -87,6 +87,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     return out
 
 
+EXPORT_FILES = ("users.parquet", "items.parquet", "meta.json")
+
+
 def _write_export(out: Path, users: pa.Table, items: pa.Table, meta: dict) -> None:
     """The three files into a temp folder beside `out`, which then takes its place: a failure part way (a full disk,
     a kill) leaves the previous export whole, never one run's users beside another run's items."""
@@ -113,6 +116,11 @@ def _check_out(out: Path, run_dir: Path, default: bool) -> None:
             f"--out {out} already holds files that are not a seqexp export (no readable meta.json naming its run); "
             "pass a new or empty --out folder"
         ) from None
+    others = sorted({p.name for p in out.iterdir()} - set(EXPORT_FILES))
+    if others:  # replacing the folder would delete them: nothing a user wrote is lost
+        raise ExportError(
+            f"--out {out} holds files besides an export ({', '.join(others[:5])}); move them out, or pass another --out"
+        )
     if default or Path(str(exported)) == run_dir.resolve():
         return
     raise ExportError(
