@@ -64,12 +64,17 @@ def test_the_model_encoder_activation_is_checked_by_the_encoder(tmp_path):
         train(compose_train(tmp_path, *TINY, "model=sasrec", "model.encoder.activation=swish2"))
 
 
-def test_the_cli_prints_one_line_for_a_typo_in_a_target(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-m", "seqexp.app.train", *TINY, "model.optimizer._target_=torch.optim.Adamw",
-         f"hydra.run.dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}"],
+def _seqexp_train(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
+    """`seqexp-train` in a subprocess (the path a user's command takes: Hydra's overrides, main's one line)."""
+    return subprocess.run(
+        [sys.executable, "-m", "seqexp.app.train", *TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}",
+         f"paths.data_dir={tmp_path / 'data'}"],
         capture_output=True, text=True,
     )  # fmt: skip
+
+
+def test_the_cli_prints_one_line_for_a_typo_in_a_target(tmp_path):
+    run = _seqexp_train(tmp_path, "model.optimizer._target_=torch.optim.Adamw")
     assert run.returncode == 2
     assert "seqexp: error: model.optimizer._target_=torch.optim.Adamw" in run.stderr
     assert "Traceback" not in run.stderr
@@ -158,11 +163,7 @@ def test_freezing_a_randomly_initialised_table_is_warned_about(tmp_path, caplog)
 
 
 def test_a_typo_inside_an_interpolation_on_the_command_line_is_one_line(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-m", "seqexp.app.train", *TINY, "model.name=${data.nam}",
-         f"hydra.run.dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    run = _seqexp_train(tmp_path, "model.name=${data.nam}")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "seqexp: error: config key model.name does not resolve" in run.stderr
 
