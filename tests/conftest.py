@@ -98,6 +98,27 @@ def load_benchmark(name: str):
         sys.path.remove(str(REPO / "benchmarks"))
 
 
+def train_feature_run(tmp_path: Path, items: list[str], timestamp) -> tuple[Path, dict]:
+    """A tiny LSTM with behaviour and time-gap features on a 40-user log of `items`; `timestamp(user, t)` gives the
+    time of user's t-th event. Returns the run dir and train()'s objects."""
+    import numpy as np
+
+    from seqexp.app.train import train
+
+    rng = np.random.default_rng(0)
+    rows = [
+        (u, items[int(i)], ["pv", "cart"][int(rng.random() < 0.3)], timestamp(u, t, rng))
+        for u in range(40)
+        for t, i in enumerate(rng.integers(len(items), size=8))
+    ]
+    log = write_log(tmp_path / "log.csv", rows, ("user_id", "item_id", "behavior", "timestamp"))
+    overrides = ["logger=none", "trainer=debug", "trainer.max_epochs=1", "trainer.num_threads=1"]
+    overrides += ["model.embedding_dim=16", "data.max_len=10", "model.features=[behavior,time_gap]"]
+    overrides += ["data=csv", f"data.path={log}", "data.columns.behavior=behavior"]
+    _, objects = train(compose_train(tmp_path, *overrides))
+    return tmp_path / "run", objects
+
+
 def compose_train(tmp_path: Path, *overrides: str):
     """conf/train.yaml composed as `seqexp-train` would, with every path under tmp_path."""
     from hydra import compose, initialize_config_dir

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from conftest import compose_train, write_log
+from conftest import train_feature_run, write_log
 from seqexp.app.events import Event
 from seqexp.app.recommend import Recommender, cli
-from seqexp.app.train import train
 from seqexp.errors import RecommendError
 
 T0 = 1_700_000_000
@@ -22,19 +20,7 @@ ITEMS = [f"i{n}" for n in range(1, 31)] + ["sku:7", "red shoe"]  # two ids that 
 def run_dir(tmp_path_factory):
     """A tiny LSTM with behaviour and time-gap features, trained on a log whose item ids include 'sku:7' and
     'red shoe'."""
-    tmp = tmp_path_factory.mktemp("rec-cli")
-    rng = np.random.default_rng(0)
-    rows = [
-        (u, ITEMS[int(i)], ["pv", "cart"][int(rng.random() < 0.3)], T0 + 60 * t + u)
-        for u in range(40)
-        for t, i in enumerate(rng.integers(len(ITEMS), size=8))
-    ]
-    log = write_log(tmp / "log.csv", rows, ("user_id", "item_id", "behavior", "timestamp"))
-    overrides = ["logger=none", "trainer=debug", "trainer.max_epochs=1", "trainer.num_threads=1"]
-    overrides += ["model.embedding_dim=16", "data.max_len=10", "model.features=[behavior,time_gap]"]
-    overrides += ["data=csv", f"data.path={log}", "data.columns.behavior=behavior"]
-    train(compose_train(tmp, *overrides))
-    return tmp / "run"
+    return train_feature_run(tmp_path_factory.mktemp("rec-cli"), ITEMS, lambda u, t, rng: T0 + 60 * t + u)[0]
 
 
 def recommend_json(capsys, *argv: str) -> list[list[dict]]:

@@ -15,7 +15,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import TINY, compose_train, write_log
+from conftest import TINY, compose_train, train_feature_run
 from seqexp.app.events import Event
 from seqexp.app.export import cli as export_cli
 from seqexp.app.history import TimeUnit
@@ -113,19 +113,9 @@ ITEMS = [f"i{n}" for n in range(1, 31)]
 @pytest.fixture(scope="module")
 def ms_run(tmp_path_factory):
     """A tiny LSTM with behaviour and time-gap features, trained on a log whose timestamps are milliseconds."""
-    tmp = tmp_path_factory.mktemp("ms")
-    rng = np.random.default_rng(0)
-    rows = [
-        (u, ITEMS[int(i)], ["pv", "cart"][int(rng.random() < 0.3)], T0_MS + 1000 * int(rng.integers(1, 10**5)) * t)
-        for u in range(40)
-        for t, i in enumerate(rng.integers(len(ITEMS), size=8))
-    ]
-    log = write_log(tmp / "log.csv", rows, ("user_id", "item_id", "behavior", "timestamp"))
-    overrides = ["logger=none", "trainer=debug", "trainer.max_epochs=1", "trainer.num_threads=1"]
-    overrides += ["model.embedding_dim=16", "data.max_len=10", "model.features=[behavior,time_gap]"]
-    overrides += ["data=csv", f"data.path={log}", "data.columns.behavior=behavior"]
-    _, objects = train(compose_train(tmp, *overrides))
-    return tmp / "run", objects
+    return train_feature_run(
+        tmp_path_factory.mktemp("ms"), ITEMS, lambda u, t, rng: T0_MS + 1000 * int(rng.integers(1, 10**5)) * t
+    )
 
 
 def test_a_model_of_a_millisecond_log_reads_served_milliseconds_as_training_did(ms_run, tmp_path, capsys):

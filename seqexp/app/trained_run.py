@@ -38,7 +38,7 @@ def load_run(run_dir: Path, command: str, error: type[SeqexpError]) -> tuple[dic
     unfinished = unfinished_message(run_dir, ckpt.get("epoch"))
     if unfinished is not None:
         warnings.warn(unfinished, UserWarning, stacklevel=3)
-    check_importable(ckpt, run_dir, command, error)
+    check_model_classes_import(ckpt, run_dir, command, error)
     return ckpt, restore_model(ckpt)
 
 
@@ -97,7 +97,7 @@ def _stopped_by_time_budget(results: dict[str, Any]) -> bool:
     return not (isinstance(max_epochs, int) and isinstance(epochs_run, int) and epochs_run >= max_epochs)
 
 
-def check_importable(ckpt: dict[str, Any], run_dir: Path, command: str, error: type[SeqexpError]) -> None:
+def check_model_classes_import(ckpt: dict[str, Any], run_dir: Path, command: str, error: type[SeqexpError]) -> None:
     """Every class the model is built from must import here; the first that does not is one `error` line."""
     model_cfg = OmegaConf.to_container(OmegaConf.create(ckpt["config"]).model, resolve=False)
     for key, target in _targets({k: model_cfg.get(k) for k in MODEL_PARTS}, "model"):

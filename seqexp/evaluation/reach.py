@@ -26,7 +26,7 @@ def repeated_target_share(tensors: EvalTensors) -> float:
     hit = tensors.seen_items == tensors.targets[rows]  # (S,)
     repeated = torch.zeros(m, dtype=torch.bool)
     repeated[rows[hit]] = True
-    return float(repeated.float().mean())
+    return float(repeated.double().mean())  # float64: 0.7, not 0.699999988 in results.json
 
 
 def unreachable_targets(filter_seen: bool, valid: EvalTensors, test: EvalTensors) -> dict[str, float]:
