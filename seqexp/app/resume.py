@@ -30,8 +30,9 @@ IDENTITY_KEYS = (
 )
 # pretrained.* (item2vec / text item vectors) define the run only when model.item_init uses them (2026-12-03)
 PRETRAINED = "pretrained"
-# performance only: the same numbers with any value (eval.item_chunk scores the catalogue in exact chunks)
-MAY_CHANGE = ("eval.batch_size", "eval.item_chunk", "pretrained.text.batch_size")
+# performance only: the same numbers with any value (eval.item_chunk scores the catalogue in exact chunks;
+# model.loss.fused computes the same full softmax chunk by chunk of positions)
+MAY_CHANGE = ("eval.batch_size", "eval.item_chunk", "pretrained.text.batch_size", "model.loss.fused")
 # keys added to the cards after snapshots were written: absent from an older identity means the value it ran with
 ADDED_LATER = {
     "model.scale_embeddings": False,

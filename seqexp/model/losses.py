@@ -15,19 +15,36 @@ from torch import Tensor, nn
 
 from seqexp.errors import ConfigError
 from seqexp.model.chunked_softmax import chunked_cross_entropy
+from seqexp.model.fused_cross_entropy import fused_cross_entropy
 
 
 class FullSoftmax(nn.Module):
-    """Cross-entropy over every item of the catalogue (the default; exact, and cheap below ~100k items)."""
+    """Cross-entropy over every item of the catalogue (the default; exact, and cheap below ~100k items).
+
+    `fused` (default) computes it with its gradient over chunks of positions (seqexp/model/fused_cross_entropy.py):
+    the same loss and gradients as the textbook `F.cross_entropy(h @ E.T, t)` (`fused=False`), without holding the
+    (P, N + 1) logits whole; 1.7x faster on Beauty's catalogue on a CPU (benchmarks/results/fused_softmax.md)."""
+
+    def __init__(self, fused: bool = True) -> None:
+        super().__init__()
+        if not isinstance(fused, bool):
+            raise ConfigError(f"model.loss.fused={fused!r}: use true (the default) or false")
+        self.fused = fused
 
     def bind(self, n_items: int, item_counts: Tensor | None = None) -> None:
         pass
 
     def forward(self, h: Tensor, targets: Tensor, item_table: Tensor, candidates: Tensor | None = None) -> Tensor:
+        blocked = None  # (N + 1,) bool: items never predicted; None = padding only
+        if candidates is not None:
+            blocked = ~candidates.to(device=h.device, dtype=torch.bool)
+            blocked[0] = True
+        if self.fused:
+            return fused_cross_entropy(h, item_table, targets, blocked)
         logits = h @ item_table.T  # (P, N + 1)
         logits[:, 0] = float("-inf")  # never predict padding
-        if candidates is not None:
-            logits = logits.masked_fill(~candidates[None, :], float("-inf"))
+        if blocked is not None:
+            logits = logits.masked_fill(blocked[None, :], float("-inf"))
         return F.cross_entropy(logits.float(), targets)
 
 

@@ -28,6 +28,7 @@ from seqexp.model.recommender import SequenceRecommender
 from seqexp.tracking.trackers import NullTracker
 from seqexp.training.accelerator import make_accelerator
 from seqexp.training.epoch import DeviceWindows, train_epoch
+from seqexp.training.optimizer import build_optimizer
 from seqexp.training.settings import TrainerSettings
 from seqexp.training.state import FitResult, Generators, LoopState, restore, snapshot
 
@@ -57,7 +58,7 @@ def fit(
 ) -> FitResult:
     """Train `model` in place; on return it holds the best-validation weights."""
     hooks = hooks or FitHooks()
-    optimizer = optimizer_factory(model.parameters())
+    optimizer = build_optimizer(optimizer_factory, model.parameters(), accelerator.device)  # fused when torch can
     ddp_model, optimizer = accelerator.prepare(model, optimizer)
     data, gens = DeviceWindows.of(train, accelerator.device), Generators.seeded(settings.seed, accelerator.device)
     state, best_weights = LoopState(), None

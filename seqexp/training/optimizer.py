@@ -1,0 +1,48 @@
+"""The optimiser a model card names (`model.optimizer`), in torch's fused implementation when it has one.
+
+torch.optim.Adam, AdamW, SGD and Adagrad take `fused=True` on CPU and CUDA: one kernel per step over all
+parameters instead of one op per tensor and update term. It is the same update (to float rounding); on this
+project's 2-core CPU Adam's step over Amazon Beauty's 54,543 x 64 item table took ~4 ms fused against ~50 ms
+(benchmarks/results/fused_softmax.md). A card that sets `fused` or `foreach` itself keeps its choice, and an
+optimiser without the option (RMSprop, seqexp's SparseItemOptimizer, a user's class) is built as written.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+FUSED_DEVICES = ("cpu", "cuda")
+
+
+def build_optimizer(
+    factory: Callable[..., torch.optim.Optimizer], params: Iterable[torch.nn.Parameter], device: torch.device
+) -> torch.optim.Optimizer:
+    """`factory(params)`, with `fused=True` added where torch supports it for these parameters on `device`."""
+    params = list(params)
+    if not can_fuse(factory, params, device):
+        return factory(params)
+    try:
+        return factory(params, fused=True)
+    except (RuntimeError, ValueError) as err:  # e.g. a dtype or device the fused kernel does not take
+        log.info("model.optimizer: torch's fused implementation does not apply here (%s); the plain one runs", err)
+        return factory(params)
+
+
+def can_fuse(factory: Callable[..., Any], params: list[torch.nn.Parameter], device: torch.device) -> bool:
+    """A torch.optim class (from `_partial_: true`) with a `fused` option the card leaves unset, on CPU or CUDA."""
+    if not isinstance(factory, functools.partial) or factory.args:
+        return False
+    cls = factory.func
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer) and cls.__module__.startswith("torch.")):
+        return False
+    if "fused" not in inspect.signature(cls).parameters or {"fused", "foreach"} & set(factory.keywords):
+        return False
+    return device.type in FUSED_DEVICES and all(p.is_floating_point() and not p.is_sparse for p in params)
