@@ -23,7 +23,7 @@ class FullSoftmax(nn.Module):
 
     `fused` (default) computes it with its gradient over chunks of positions (seqexp/model/fused_cross_entropy.py):
     the same loss and gradients as the textbook `F.cross_entropy(h @ E.T, t)` (`fused=False`), without holding the
-    (P, N + 1) logits whole; 1.7x faster on Beauty's catalogue on a CPU (benchmarks/results/fused_softmax.md)."""
+    (P, N + 1) logits whole; 1.4-1.9x faster on a CPU (benchmarks/results/fused_cpu.md)."""
 
     def __init__(self, fused: bool = True) -> None:
         super().__init__()
