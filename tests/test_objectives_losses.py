@@ -220,3 +220,16 @@ def test_per_position_negatives_give_each_row_its_own_softmax():
     assert got.item() == pytest.approx(torch.stack(expected).mean().item(), abs=1e-5)
     with pytest.raises(ConfigError, match="per_position=true"):
         SampledSoftmax(num_negatives=5, in_batch=True, per_position=True)
+
+
+def test_more_sampled_negatives_than_items_is_a_warning_naming_the_key(caplog):
+    counts = torch.tensor([0, 3, 1, 2, 5])  # 4 items
+    with caplog.at_level("WARNING", logger="seqexp.model.losses"):
+        SampledSoftmax(num_negatives=3).bind(4, counts)
+    assert not caplog.records  # fewer negatives than items: silent
+    with caplog.at_level("WARNING", logger="seqexp.model.losses"):
+        SampledSoftmax(num_negatives=100).bind(4, counts)
+        SampledSoftmax(num_negatives=100).bind(4, None)  # rebuilt to serve: nothing is sampled, nothing to say
+    (record,) = caplog.records
+    assert "model.loss.num_negatives=100" in record.message and "(4)" in record.message
+    assert "full softmax" in record.message and "below 4" in record.message

@@ -7,6 +7,7 @@ their vectors come from text, so that training does not push never-seen items do
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import torch
@@ -16,6 +17,8 @@ from torch import Tensor, nn
 from seqexp.errors import ConfigError
 from seqexp.model.chunked_softmax import chunked_cross_entropy
 from seqexp.model.fused_cross_entropy import fused_cross_entropy
+
+log = logging.getLogger(__name__)
 
 
 class FullSoftmax(nn.Module):
@@ -126,6 +129,13 @@ class SampledSoftmax(nn.Module):
 
     def bind(self, n_items: int, item_counts: Tensor | None = None) -> None:
         """Set the sampling distribution once the catalogue (and, for popularity, the training counts) is known."""
+        if item_counts is not None and self.num_negatives >= n_items:  # counts: a model built to train
+            log.warning(
+                "model.loss.num_negatives=%d draws at least as many negatives as the catalogue has items (%d), with "
+                "repeats: the full softmax is exact and cheaper here (drop +model/loss=sampled, or model/loss=full on "
+                "esasrec), or set model.loss.num_negatives below %d",
+                self.num_negatives, n_items, n_items,
+            )  # fmt: skip
         if self.distribution == "popularity":
             if item_counts is None:  # e.g. a model rebuilt for inference: no training, no sampling
                 return
