@@ -75,3 +75,47 @@ def test_under_bf16_autocast_it_runs_and_is_close():
     torch.testing.assert_close(loss, exact[0], rtol=0.05, atol=0.05)  # bf16 logits: close, not equal
     torch.testing.assert_close(grad_h, exact[1], rtol=0.05, atol=0.02)
     torch.testing.assert_close(grad_table, exact[2], rtol=0.05, atol=0.02)
+
+
+def test_edge_cases_match_the_plain_loss_or_fail_clearly():
+    h, table, targets, _ = _inputs(torch.float32, seed=7, with_candidates=False)
+    # no position at all: a NaN loss, as F.cross_entropy gives, and no gradient (not NaN) in the table
+    empty = FullSoftmax()(h[:0], targets[:0], table)
+    (grad_table,) = torch.autograd.grad(empty, (table,))
+    assert torch.isnan(empty) and torch.equal(grad_table, torch.zeros_like(table))
+    # a target the candidates mask blocks: an infinite loss on both paths, and the same gradients
+    candidates = torch.ones(N_ROWS, dtype=torch.bool)
+    candidates[targets[0]] = False
+    got = _loss_and_grads(FullSoftmax(), h, table, targets, candidates)
+    want = _loss_and_grads(plain_cross_entropy, h, table, targets, candidates)
+    assert torch.isinf(got[0]) and torch.isinf(want[0])
+    torch.testing.assert_close(got[1:], want[1:], rtol=1e-5, atol=1e-6)
+    # a second derivative is an error, never a silent zero
+    (grad_h,) = torch.autograd.grad(FullSoftmax()(h, targets, table), (h,), create_graph=True)
+    with pytest.raises(RuntimeError):
+        torch.autograd.grad(grad_h.sum(), (h,))
+
+
+def test_under_torch_compile_a_changing_number_of_positions_compiles_once():
+    """trainer.compile: the loss runs eagerly inside the compiled forward, so P changing every batch does not
+    recompile it (before, one graph per P until dynamo's recompile limit)."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    gen = torch.Generator().manual_seed(8)
+    table = torch.randn(N_ROWS, 6, generator=gen).requires_grad_()
+    loss_fn = FullSoftmax()
+
+    def step(h, targets):
+        return loss_fn(torch.tanh(h), targets, table)
+
+    compiled = torch.compile(step, backend="eager", dynamic=True)
+    for n_pos in range(3, 12):
+        h = torch.randn(n_pos, 6, generator=gen).requires_grad_()
+        targets = torch.randint(1, N_ROWS, (n_pos,), generator=gen)
+        got = torch.autograd.grad(compiled(h, targets), (h, table))
+        want = torch.autograd.grad(plain_cross_entropy(torch.tanh(h), targets, table), (h, table))
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] <= 2
+    torch._dynamo.reset()

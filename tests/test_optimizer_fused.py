@@ -51,3 +51,20 @@ def test_optimisers_without_the_option_and_other_factories_are_built_as_written(
     assert not can_fuse(functools.partial(torch.optim.Adam, lr=1e-3), _params(2), torch.device("meta"))
     built = build_optimizer(lambda params: torch.optim.SGD(params, lr=0.5), _params(2), CPU)
     assert type(built) is torch.optim.SGD and not built.defaults["fused"]
+
+
+def test_the_sparse_item_table_is_never_given_to_a_fused_kernel():
+    """model.sparse_items=true with SGD or Adagrad: their fused kernels refuse sparse gradients at the first step."""
+    from seqexp.model.sparse_items import SPARSE_TAG
+
+    for cls in (torch.optim.SGD, torch.optim.Adagrad):
+        table = torch.nn.Embedding(30, 4, sparse=True)
+        setattr(table.weight, SPARSE_TAG, True)  # what seqexp.model.sparse_items does to the item table
+        opt = build_optimizer(functools.partial(cls, lr=0.1), table.parameters(), CPU)
+        assert not opt.defaults["fused"], cls
+        before = table.weight.detach().clone()
+        table(torch.tensor([[1, 2, 3]])).sum().backward()
+        assert table.weight.grad.is_sparse
+        opt.step()  # the plain kernel takes the sparse gradient
+        moved = (table.weight.detach() != before).any(dim=1)
+        assert moved[1:4].all() and not moved[4:].any() and not moved[0]  # only the rows the step touched

@@ -4,7 +4,8 @@ The snapshot stores the run's identity: the data fingerprint, the config that de
 split, evaluation protocol, seed, selection metric and trainer.selection_window, data window settings, and the
 trainer settings that change the optimisation path: gradient clipping and precision; pretrained.* when
 model.item_init uses it) and the command-line overrides. A resume must match it; budgets (trainer.max_epochs,
-max_minutes, patience) and performance knobs (eval.batch_size, eval.item_chunk, threads) may change.
+max_minutes, patience) and performance knobs (eval.batch_size, eval.item_chunk, model.loss.fused, threads) may
+change.
 A snapshot from before identities were stored is checked by its tensor shapes instead.
 """
 
@@ -31,7 +32,7 @@ IDENTITY_KEYS = (
 # pretrained.* (item2vec / text item vectors) define the run only when model.item_init uses them (2026-12-03)
 PRETRAINED = "pretrained"
 # performance only: the same numbers with any value (eval.item_chunk scores the catalogue in exact chunks;
-# model.loss.fused computes the same full softmax chunk by chunk of positions)
+# model.loss.fused computes the same full softmax chunk by chunk of positions, equal to float rounding)
 MAY_CHANGE = ("eval.batch_size", "eval.item_chunk", "pretrained.text.batch_size", "model.loss.fused")
 # keys added to the cards after snapshots were written: absent from an older identity means the value it ran with
 ADDED_LATER = {

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 CPU_CHUNK_ELEMENTS = 4 * 2**20  # logits per chunk on a CPU: 16 MiB in float32, under glibc's 32 MiB mmap ceiling
 DEVICE_CHUNK_ELEMENTS = 2**28  # on an accelerator (1 GiB in float32): usually the whole batch in one chunk
@@ -54,11 +55,13 @@ class FusedCrossEntropy(torch.autograd.Function):
             else:
                 logits.masked_fill_(blocked[None, :], float("-inf"))
             lse = torch.logsumexp(logits, dim=1)  # (c,)
-            loss_sum += (lse - logits.gather(1, t_chunk[:, None])[:, 0]).sum()
+            loss_sum += (lse - logits.gather(1, t_chunk[:, None])[:, 0]).sum()  # inf for a blocked target
             if grad_h is None and grad_table is None:
                 continue
+            target_logit = logits.gather(1, t_chunk[:, None])[:, 0]  # (c,); -inf for a blocked target
             probs = logits.sub_(lse[:, None]).exp_()  # (c, N + 1) softmax, in the logits' buffer
-            probs[torch.arange(len(t_chunk), device=h.device), t_chunk] -= 1.0  # d(lse - target logit) / d logit
+            reachable = torch.isfinite(target_logit).to(probs.dtype)  # a blocked target's column has no gradient
+            probs[torch.arange(len(t_chunk), device=h.device), t_chunk] -= reachable  # d(lse - target logit) / d logit
             probs = probs.to(h.dtype)
             if grad_h is not None:
                 grad_h[start : start + rows] = probs @ table  # (c, D)
@@ -72,9 +75,10 @@ class FusedCrossEntropy(torch.autograd.Function):
         return loss_sum / n_pos
 
     @staticmethod
+    @once_differentiable  # the gradient is precomputed: a second derivative is an error, never silently zero
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         grad_h, grad_table = ctx.saved_tensors
-        scale = grad_out.float() / ctx.n_pos
+        scale = grad_out.float() / max(ctx.n_pos, 1)  # P = 0: the loss is NaN (as F.cross_entropy's), no gradient
         if grad_h is not None:
             grad_h = (grad_h.float() * scale).to(grad_h.dtype)
         if grad_table is not None:
@@ -82,10 +86,11 @@ class FusedCrossEntropy(torch.autograd.Function):
         return grad_h, grad_table, None, None, None, None
 
 
+@torch.compiler.disable  # under trainer.compile: eager, not one recompile per number of positions (P varies)
 def fused_cross_entropy(h: Tensor, table: Tensor, targets: Tensor, blocked: Tensor | None = None) -> Tensor:
     """h (P, D), table (N + 1, D), targets (P,) in 1..N, blocked (N + 1,) bool or None (padding only) -> the mean
     cross-entropy over the catalogue (float32 scalar). Under autocast the matmuls run in the autocast dtype (as
-    `h @ table.T` would), the log-sum-exp and softmax in float32. Not twice differentiable."""
+    `h @ table.T` would), the log-sum-exp and softmax in float32. Not twice differentiable (an error says so)."""
     device_type = h.device.type
     if torch.is_autocast_enabled(device_type):
         dtype = torch.get_autocast_dtype(device_type)

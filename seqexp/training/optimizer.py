@@ -4,7 +4,8 @@ torch.optim.Adam, AdamW, SGD and Adagrad take `fused=True` on CPU and CUDA: one 
 parameters instead of one op per tensor and update term. It is the same update (to float rounding); on this
 project's 2-core CPU an Adam step over a Beauty-sized model (3.7M parameters) took 3.4 ms fused against 13.9 ms
 (benchmarks/results/fused_cpu.md). A card that sets `fused` or `foreach` itself keeps its choice, and an
-optimiser without the option (RMSprop, seqexp's SparseItemOptimizer, a user's class) is built as written.
+optimiser without the option (RMSprop, seqexp's SparseItemOptimizer, a user's class), or one given the sparse item
+table (`model.sparse_items=true` with SGD or Adagrad: the fused kernels take no sparse gradient), is built as written.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
+
+from seqexp.model.sparse_items import SPARSE_TAG
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,8 @@ def build_optimizer(
         return factory(params)
     try:
         return factory(params, fused=True)
-    except (RuntimeError, ValueError) as err:  # e.g. a dtype or device the fused kernel does not take
+    except (RuntimeError, ValueError) as err:  # torch refuses the combination at construction (dtype, device
+        # and sparse-gradient checks run only at the first step: can_fuse keeps those cases out)
         log.info("model.optimizer: torch's fused implementation does not apply here (%s); the plain one runs", err)
         return factory(params)
 
@@ -45,4 +49,5 @@ def can_fuse(factory: Callable[..., Any], params: list[torch.nn.Parameter], devi
         return False
     if "fused" not in inspect.signature(cls).parameters or {"fused", "foreach"} & set(factory.keywords):
         return False
-    return device.type in FUSED_DEVICES and all(p.is_floating_point() and not p.is_sparse for p in params)
+    dense = not any(p.is_sparse or getattr(p, SPARSE_TAG, False) for p in params)  # fused kernels take no sparse grad
+    return device.type in FUSED_DEVICES and dense and all(p.is_floating_point() for p in params)
