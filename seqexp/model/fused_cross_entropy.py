@@ -55,10 +55,10 @@ class FusedCrossEntropy(torch.autograd.Function):
             else:
                 logits.masked_fill_(blocked[None, :], float("-inf"))
             lse = torch.logsumexp(logits, dim=1)  # (c,)
-            loss_sum += (lse - logits.gather(1, t_chunk[:, None])[:, 0]).sum()  # inf for a blocked target
+            target_logit = logits.gather(1, t_chunk[:, None])[:, 0]  # (c,); -inf for a blocked target
+            loss_sum += (lse - target_logit).sum()  # inf for a blocked target, as F.cross_entropy's
             if grad_h is None and grad_table is None:
                 continue
-            target_logit = logits.gather(1, t_chunk[:, None])[:, 0]  # (c,); -inf for a blocked target
             probs = logits.sub_(lse[:, None]).exp_()  # (c, N + 1) softmax, in the logits' buffer
             reachable = torch.isfinite(target_logit).to(probs.dtype)  # a blocked target's column has no gradient
             probs[torch.arange(len(t_chunk), device=h.device), t_chunk] -= reachable  # d(lse - target logit) / d logit
