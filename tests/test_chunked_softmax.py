@@ -49,9 +49,14 @@ def test_chunked_equals_full_softmax_loss_and_gradients(dtype, chunk_size, with_
     h, table, targets, candidates = _inputs(dtype, seed=chunk_size, with_candidates=with_candidates)
     expected = _loss_and_grads(plain_cross_entropy, h, table, targets, candidates)
     got = _loss_and_grads(ChunkedFullSoftmax(chunk_size), h, table, targets, candidates)
+    assert_same_loss_and_gradients(got, expected, candidates, atol=1e-5)
+
+
+def assert_same_loss_and_gradients(got, expected, candidates, atol: float) -> None:
+    """(loss, grad_h, grad_table) equal to the plain loss's; no gradient for padding or a non-candidate item."""
     for e, g in zip(expected, got, strict=True):
         assert e.dtype == g.dtype and e.shape == g.shape
-        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=atol)
     assert got[2][0].abs().max() == 0  # padding row: never a candidate, no gradient
     if candidates is not None:
         assert got[2][~candidates].abs().max() == 0  # nor a non-candidate
