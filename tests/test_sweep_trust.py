@@ -1,5 +1,6 @@
-"""Sweep mistakes a bad-input hunt found: a search run without -m, an Optuna search in which every trial fails, and
-a misspelt direction or an unusable storage of the Optuna sweeper. Each is one line naming the key and the fix."""
+"""Sweep mistakes a bad-input hunt found: a search run without -m, an Optuna search in which every trial fails or
+that its max_failure_rate stops, and a misspelt direction, an unusable storage or an out-of-range failure rate of the
+Optuna sweeper. Each is one line naming the key and the fix."""
 
 from __future__ import annotations
 
@@ -82,9 +83,55 @@ def test_an_optuna_search_in_which_every_trial_fails_ends_in_one_line_and_a_summ
 
 
 @pytest.mark.slow
+def test_max_failure_rate_stops_a_search_whose_batch_failed_in_one_line_and_a_summary(tmp_path):
+    # formerly never: a failed seqexp trial returns None, which Hydra reports as a completed job
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    sweep = tmp_path / "sweep"
+    proc = _train(
+        tmp_path, "-m", *TINY, f"hydra.sweep.dir={sweep}", "hparams_search=optuna", "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.max_failure_rate=0.5", "model.embedding_dropout=choice(2.0,3.0)",  # every trial fails
+    )  # fmt: skip
+    assert proc.returncode == 1
+    line = _error_line(proc)
+    assert line.startswith(
+        "seqexp: error: the search stopped after 1 of 3 trials, 1 of them failed, more than "
+        "hydra.sweeper.max_failure_rate=0.5 allows in a batch of hydra.sweeper.n_jobs=1"
+    ), line
+    assert "the first error: ConfigError: model.embedding_dropout=" in line
+    summary = json.loads((sweep / "sweep_summary.json").read_text())
+    assert summary["jobs"] == 1 and summary["completed"] == 0  # the other two trials never started
+
+
+def test_a_trial_that_returned_no_number_is_handed_to_the_plugin_as_failed():
+    pytest.importorskip("optuna")
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from seqexp.app.optuna_search import TrialFailed, report_failed_trials
+
+    class Launcher:
+        def launch(self, job_overrides, initial_job_idx):
+            return [
+                JobReturn(working_dir="/sweep/0", status=JobStatus.COMPLETED, _return_value=0.25),
+                JobReturn(working_dir="/sweep/1", status=JobStatus.COMPLETED, _return_value=None),  # failed
+            ]
+
+    launcher = Launcher()
+    report_failed_trials(launcher)
+    good, failed = launcher.launch([["a=1"], ["a=2"]], initial_job_idx=0)
+    assert good.status == JobStatus.COMPLETED and good.return_value == 0.25
+    assert failed.status == JobStatus.FAILED
+    with pytest.raises(TrialFailed, match="/sweep/1 returned no optimized_metric"):
+        _ = failed.return_value  # how the plugin counts it and re-raises it when max_failure_rate fires
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "override, expected",
     [
+        (
+            "hydra.sweeper.max_failure_rate=1.5",
+            r"hydra.sweeper.max_failure_rate=1.5 is not a share between 0.0 and 1.0: .*1.0 tolerates every failure",
+        ),
         ("hydra.sweeper.direction=maximise", r"hydra.sweeper.direction=maximise .*did you mean maximize.*use maximize"),
         (
             "hydra.sweeper.storage=sqlite:////nonexistent/dir/x.db",
@@ -103,11 +150,17 @@ def test_a_misspelt_direction_or_an_unusable_storage_is_one_line_naming_the_key(
 
 def test_the_sweeper_settings_are_checked_before_the_study_is_created(tmp_path):
     pytest.importorskip("optuna")
-    from seqexp.app.optuna_search import check_direction, check_storage, sqlite_file
+    from seqexp.app.optuna_search import check_direction, check_failure_rate, check_storage, sqlite_file
     from seqexp.errors import ConfigError
 
     for good in ("maximize", "minimize", ["maximize", "minimize"]):
         check_direction(good)
+    for good in (0, 0.25, 1.0, "0.5"):
+        check_failure_rate(good)
+    for bad in (-0.1, 1.5, "most", True, None):
+        with pytest.raises(SystemExit) as stop:
+            check_failure_rate(bad)
+        assert stop.value.code == 2
     for bad, match in [("Maximize", "Maximize is not"), (["maximize", "minimise"], "minimise"), ([], "no objective")]:
         with pytest.raises(ConfigError, match=match):
             check_direction(bad)

@@ -2,11 +2,15 @@
 hydra_plugins/seqexp_sweeper/optuna_sweeper.py, as Hydra takes sweepers only from there).
 
 hydra-optuna-sweeper's own search, with two things around it:
-- hydra.sweeper.direction and hydra.sweeper.storage are checked before the study is created: a typo or a folder
+- hydra.sweeper.direction, storage and max_failure_rate are checked before the study is created: a typo or a folder
   that does not exist is one line naming the key and the fix (exit 2), not an optuna / SQLAlchemy traceback;
 - a search in which no trial completed (optuna: `ValueError: No trials are completed yet.`, raised before
   Hydra's end-of-multirun callbacks run) ends with the sweep summary written (the callbacks are run here) and one
-  line: "0 of N trials completed; the first error: ..." (exit 1, as a multirun with failed jobs).
+  line: "0 of N trials completed; the first error: ..." (exit 1, as a multirun with failed jobs);
+- hydra.sweeper.max_failure_rate works: a failed seqexp trial returns None (so that a plain multirun's siblings
+  finish), which Hydra reports as a completed job, so the plugin's rule (stop when more than that share of a batch
+  of n_jobs trials failed) never fired. Such a job is now handed to the plugin as failed; when the rule fires the
+  search ends as above, with one line naming the key.
 """
 
 from __future__ import annotations
@@ -35,12 +39,38 @@ def run_search(sweeper: Any, arguments: list[str]) -> None:
     except ConfigError as e:
         _stop(str(e), status=2)
     started = time.time()
+    report_failed_trials(sweeper.launcher)
     try:
         return sweeper.sweep(arguments)
+    except TrialFailed:  # the plugin's max_failure_rate fired (it re-raises a failed job's error)
+        stopped_by: str | None = f"hydra.sweeper.max_failure_rate={sweeper.max_failure_rate}"
     except ValueError as e:
         if NO_TRIAL_COMPLETED not in str(e):
             raise
-    _end_without_a_completed_trial(sweeper, started)
+        stopped_by = None
+    _end_search(sweeper, started, stopped_by)
+
+
+class TrialFailed(Exception):
+    """A seqexp trial that failed; its error and traceback are in its run dir (and the sweep summary)."""
+
+
+def report_failed_trials(launcher: Any) -> None:
+    """Make `launcher.launch` hand back a job that returned no number (a failed seqexp trial, see
+    seqexp.app.train.main) as FAILED, the state hydra-optuna-sweeper counts against max_failure_rate."""
+    from hydra.core.utils import JobStatus
+
+    launch = launcher.launch
+
+    def launch_and_report(job_overrides: Any, initial_job_idx: int) -> Any:
+        returns = launch(job_overrides, initial_job_idx)
+        for ret in returns:
+            if ret.status == JobStatus.COMPLETED and ret.return_value is None:
+                ret.status = JobStatus.FAILED
+                ret.return_value = TrialFailed(f"trial {ret.working_dir or ''} returned no optimized_metric")
+        return returns
+
+    launcher.launch = launch_and_report
 
 
 def check_direction(direction: Any) -> None:
@@ -57,6 +87,20 @@ def check_direction(direction: Any) -> None:
                 f"hydra.sweeper.direction={name} is not an optimisation direction{hint}: use maximize or minimize "
                 f"(for optimized_metric=valid/...: maximize)"
             )
+
+
+def check_failure_rate(rate: Any) -> None:
+    """hydra.sweeper.max_failure_rate: a share of a batch, 0.0 to 1.0 (the plugin asserts it)."""
+    try:
+        value = float(rate)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(rate, bool) or not 0.0 <= value <= 1.0:
+        _stop(
+            f"hydra.sweeper.max_failure_rate={rate} is not a share between 0.0 and 1.0: give the share of a batch "
+            f"of trials that may fail before the search stops (1.0 tolerates every failure)",
+            status=2,
+        )
 
 
 def check_storage(storage: Any) -> None:
@@ -107,8 +151,9 @@ def check_sqlite_file(path: Path, key: str) -> None:
         )
 
 
-def _end_without_a_completed_trial(sweeper: Any, started: float) -> None:
-    """Write the sweep summary, run the end-of-multirun callbacks Hydra will not reach, and stop with one line."""
+def _end_search(sweeper: Any, started: float, stopped_by: str | None = None) -> None:
+    """Write the sweep summary, run the end-of-multirun callbacks Hydra will not reach, and stop with one line:
+    no trial completed, or (`stopped_by`) the failure rate stopped the search."""
     sweep_dir = Path(str(sweeper.config.hydra.sweep.dir))
     summary = summarise(sweep_dir, started) if sweep_dir.exists() else {"jobs": 0, "failed": []}
     if sweep_dir.exists():
@@ -116,10 +161,15 @@ def _end_without_a_completed_trial(sweeper: Any, started: float) -> None:
     first = summary["failed"][0] if summary["failed"] else None
     error = (first.get("error") or first["status"]) if first else "no trial returned a number for optimized_metric"
     where = f" ({first['dir']})" if first else ""
-    line = (
-        f"0 of {summary['jobs']} trials completed; the first error: {error}{where}; every trial is listed in "
-        f"{sweep_dir / 'sweep_summary.json'}"
-    )
+    if stopped_by is None:
+        outcome = f"0 of {summary['jobs']} trials completed"
+    else:
+        outcome = (
+            f"the search stopped after {summary['jobs']} of {sweeper.n_trials} trials, {len(summary['failed'])} of "
+            f"them failed, more than {stopped_by} allows in a batch of hydra.sweeper.n_jobs={sweeper.n_jobs} "
+            f"(1.0 tolerates every failure)"
+        )
+    line = f"{outcome}; the first error: {error}{where}; every trial is listed in {sweep_dir / 'sweep_summary.json'}"
     try:
         sweeper.hydra_context.callbacks.on_multirun_end(config=sweeper.config)
     finally:
