@@ -4,7 +4,9 @@ right (the same on both engines) or refused in one line naming the file or key a
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,9 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import data_cfg, write_log
-from seqexp.data.prepare import prepare
+from seqexp.data.prepare import PREP_VERSION, prep_settings, prepare
 from seqexp.data.splits import cut_times, make_split
 from seqexp.errors import ConfigError, DataError
+from seqexp.io import sha256_file, sha256_json
 
 ENGINES = ("arrow", "duckdb")
 HF_COLUMNS = {"user": "uid", "item": "sku", "timestamp": "ts", "behavior": None}
@@ -60,6 +63,50 @@ def test_day_first_dates_read_value_by_value_are_refused_naming_the_column_and_t
     assert "'21/11/2023 10:00:00' can only be day first" in msg
     assert "set data.timestamp_format='%d/%m/%Y %H:%M:%S'" in msg and "ISO 8601 (2023-12-05T10:00:00)" in msg
     assert "\n" not in msg
+
+
+ISO_DATES = [(u, i, f"2023-12-0{d} 10:00:00") for u in ("u1", "u2") for d, i in ((1, "a"), (2, "b"), (3, "c"))]
+
+
+def _strip_date_note(entry: Path, fingerprint: str | None = None) -> None:
+    """Make a cache entry look prepared before the day/month check: its report without the date_text note."""
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["report"]["notes"] = [n for n in meta["report"]["notes"] if n["what"] != "date_text"]
+    meta["fingerprint"] = fingerprint or meta["fingerprint"]
+    (entry / "meta.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_cache_entry_of_date_text_from_before_the_date_check_is_prepared_again(tmp_path, engine):
+    # PREP_VERSION was not bumped for the day/month check (a bump would change every log's fingerprint and stop its
+    # runs resuming); an entry prepared before it is recognised by its report instead
+    cache = tmp_path / "cache"
+    iso = write_log(tmp_path / "iso.csv", ISO_DATES)
+    fresh = prepare(data_cfg(iso, engine=engine), cache)
+    assert "date_text" in {n.what for n in fresh.report.notes}
+    (entry,) = (cache / "prepared").iterdir()
+
+    # an old entry of a log whose dates are fine: prepared again, the same data and fingerprint back (runs resume)
+    _strip_date_note(entry)
+    again = prepare(data_cfg(iso, engine=engine), cache)
+    assert again.fingerprint == fresh.fingerprint and _sequences(again) == _sequences(fresh)
+    np.testing.assert_array_equal(again.timestamps, fresh.timestamps)
+    assert "date_text" in {n["what"] for n in json.loads((entry / "meta.json").read_text())["report"]["notes"]}
+
+    # an old entry of day/month dates (here: the ISO log's arrays filed under the day-first log's key, as the old
+    # value-by-value reading would have filed its mixed-up order): refused, not served
+    day_first = write_log(tmp_path / "day_first.csv", DAY_FIRST)
+    cfg = data_cfg(day_first, engine=engine)
+    key = sha256_json([PREP_VERSION, sha256_file(day_first), prep_settings(cfg)])
+    old = cache / "prepared" / key[:32]
+    shutil.copytree(entry, old)
+    _strip_date_note(old, fingerprint=key)
+    with pytest.raises(DataError, match=r"'05/12/2023 10:00:00' may be 5 Dec or 12 May"):
+        prepare(cfg, cache)
+    meta = json.loads((old / "meta.json").read_text())  # the same entry with its note is served (the check's scope)
+    meta["report"]["notes"].append({"what": "date_text", "description": "", "rows": 0, "examples": []})
+    (old / "meta.json").write_text(json.dumps(meta))
+    assert _sequences(prepare(cfg, cache)) == _sequences(fresh)
 
 
 def test_a_timestamp_format_reads_day_first_dates_in_order_on_both_engines(tmp_path):

@@ -132,6 +132,8 @@ def bad_timestamp(c: Cleaning) -> None:
         c.report.note("timestamp_unit", text.timestamp_unit(unit, why))
         if unit != "s":
             ts = ts / UNITS[unit]
+    else:
+        c.report.note("date_text", text.DATE_TEXT)
     c.ts = ts
     latest = time.time() + 86400  # a day of clock skew is tolerated
     with np.errstate(invalid="ignore"):

@@ -139,6 +139,8 @@ def timestamps(c: DuckCleaning) -> None:
         c.report.note("timestamp_unit", text.timestamp_unit(unit, why))
         if unit != "s":
             seconds = f"ts_raw / {_double(UNITS[unit])}"
+    else:
+        c.report.note("date_text", text.DATE_TEXT)
     latest = time.time() + 86400  # a day of clock skew is tolerated, as in clean.bad_timestamp
     bad = f"ts IS NULL OR NOT isfinite(ts) OR ts <= 0 OR ts > {_double(latest)}"
     median = _median(c, seconds)

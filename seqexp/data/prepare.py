@@ -10,6 +10,7 @@ of core (`seqexp.data.duck_prepare`), which give the same result.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from seqexp.data.readers.hf import data_files
 from seqexp.data.sequences import PreparedData
 from seqexp.errors import ConfigError, DataError
 from seqexp.io import sha256_json
+
+log = logging.getLogger(__name__)
 
 PREP_VERSION = 5  # bump when the cleaning rules change, so that old cache entries are not reused (5: 12.0 -> 12)
 
@@ -70,7 +73,7 @@ def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) ->
     key = sha256_json([PREP_VERSION, file_sha, settings])
     entry = Path(cache_dir) / "prepared" / key[:32] if cache_dir else None
     cached = load_entry(entry) if entry is not None else None
-    if cached is not None:
+    if cached is not None and not predates_date_check(cached, entry):
         return cached
     if engine == "duckdb":
         from seqexp.data.duck_prepare import prepare_duckdb
@@ -80,6 +83,17 @@ def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) ->
     if entry is not None:
         save_entry(data, entry)
     return data
+
+
+def predates_date_check(data: PreparedData, entry: Path | None) -> bool:
+    """A cached log of date-time text prepared before day/month dates were checked (its report has neither the
+    `timestamp_unit` nor the `date_text` note): such dates may have been read in mixed orders, so it is prepared
+    again. The result keeps its key (a log whose dates were fine gets the same data and fingerprint back, so its
+    runs still resume); a log of mixed-up dates now stops with the error that names data.timestamp_format."""
+    if data.timestamps is None or {"timestamp_unit", "date_text"} & {n.what for n in data.report.notes}:
+        return False
+    log.info("cache entry %s predates the day/month date check; preparing the log again", entry)
+    return True
 
 
 def hf_fingerprint(name_or_dir: str, cache_dir: Path | None) -> str | None:
