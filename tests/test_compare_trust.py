@@ -306,8 +306,37 @@ def test_baseline_variant_prefers_the_exact_row_reads_plus_prefixes_and_names_mi
     assert compare_main([*argv, "--format", "json"]) == 0
     notes = {(r["data"], r["variant"]): r["note"] for r in json.loads(capsys.readouterr().out)["rows"]}
     assert notes[("d", "model.encoder.dropout=0.2")] == "baseline"
-    assert notes[("d", "model.encoder.dropout=0.2 model.optimizer.lr=3e-3")] == ""  # compared with the exact row
+    assert notes[("d", "model.encoder.dropout=0.2 model.optimizer.lr=0.003")] == ""  # compared with the exact row
     assert notes[("e", "model.encoder.dropout=0.1")] == "no 'lstm' runs with +model.encoder.dropout=0.2 on e"
+
+
+def test_one_value_written_two_ways_is_one_variant_and_matches_the_baseline_variant(tmp_path, capsys):
+    # formerly the override text was compared: lr=1e-3 and lr=0.001 were two rows of one seed each
+    spelled = {0: "model.optimizer.lr=1e-3", 1: "model.optimizer.lr=0.001", 2: "+model.optimizer.lr=0.0010"}
+    for seed, lr in spelled.items():
+        run = write_run(tmp_path / "runs", f"gru-{seed}", results("gru", seed, 0.3, [0.25, 0.35]))
+        (run / ".hydra" / "overrides.yaml").write_text(f"- {lr}\n- model.use_bias=True\n")
+    run = write_run(tmp_path / "runs", "gru-other", results("gru", 0, 0.2, [0.1, 0.3]))
+    (run / ".hydra" / "overrides.yaml").write_text("- model.optimizer.lr=3e-3\n- model.use_bias=true\n")
+    argv = [str(tmp_path / "runs"), "--baseline", "gru", "--baseline-variant", "model.optimizer.lr=.001"]
+    assert compare_main([*argv, "--format", "json"]) == 0
+    rows = {r["variant"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert set(rows) == {"model.optimizer.lr=0.001", "model.optimizer.lr=0.003"}  # use_bias=True/true: shared
+    assert (
+        rows["model.optimizer.lr=0.001"]["seeds"] == [0, 1, 2]
+        and rows["model.optimizer.lr=0.001"]["note"] == "baseline"
+    )
+    assert rows["model.optimizer.lr=0.003"]["paired_vs_baseline"]["mean_diff"] == pytest.approx(-0.1)
+
+
+def test_canonical_overrides_keep_what_is_not_a_plain_number():
+    from seqexp.compare.runs import canonical
+
+    assert canonical("a.b=1e-3") == canonical("a.b=0.0010") == "a.b=0.001"
+    assert canonical("+a.b=-2E2") == "a.b=-200.0" and canonical("n=007") == "n=7" and canonical("f=False") == "f=false"
+    assert canonical("++model/loss=sampled") == "model/loss=sampled"
+    for kept in ("model=gru", "a.b=[1,2]", "a.b='1e-3'", "a.b=null", "a.b=1e-3x", "~a.b", "~a.b=1", "a.b=nan"):
+        assert canonical(kept) == kept
 
 
 def test_runs_on_two_files_of_one_format_are_never_one_row(tmp_path, capsys):

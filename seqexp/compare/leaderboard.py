@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from seqexp.compare.runs import CompareError, RunRecord
+from seqexp.compare.runs import CompareError, RunRecord, canonical
 from seqexp.compare.seeds import drop_repeated_seeds
 from seqexp.compare.stats import NotComparable, Paired, Summary, paired_test, summarize
 from seqexp.compare.validate import DIVERSITY, METRICS, PAIRED_DEFAULT, direction, lower_is_better
@@ -182,14 +182,10 @@ def check_baseline(runs: list[RunRecord], baseline: str, variant: Sequence[str] 
         )
 
 
-def _plain(override: str) -> str:
-    return override.lstrip("+")  # `+key=value` and `key=value` set the same value
-
-
 def _extra_overrides(run: RunRecord, variant: Sequence[str]) -> int:
     """How many overrides `run` has beyond `variant`; -1 when it lacks one of them."""
-    own = {_plain(o) for o in run.overrides}
-    wanted = {_plain(o) for o in variant}
+    own = {canonical(o) for o in run.overrides}
+    wanted = {canonical(o) for o in variant}  # `+key=value` and `key=value` set the same value; 1e-3 = 0.001
     return len(own - wanted) if wanted <= own else -1
 
 

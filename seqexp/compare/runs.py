@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,8 +175,26 @@ def _valid(res: dict[str, Any], key: str) -> Any:
 
 
 def notable(overrides: list[str]) -> list[str]:
-    """The overrides that change what a run measures (seed, paths, logging and the like excluded)."""
-    return sorted(o for o in overrides if not o.lstrip("+~").startswith(IGNORED_OVERRIDES))
+    """The overrides that change what a run measures (seed, paths, logging and the like excluded), each with its
+    number written one way (`canonical`)."""
+    return sorted(canonical(o) for o in overrides if not o.lstrip("+~").startswith(IGNORED_OVERRIDES))
+
+
+def canonical(override: str) -> str:
+    """`key=value` written one way: without `+`/`++` (they add the key, to the same value) and with a plain number or
+    boolean as Hydra reads it: `lr=1e-3`, `+lr=0.001` and `lr=0.0010` are one variant (`lr=0.001`), `flag=True`
+    and `flag=true` too; any other value is kept as typed."""
+    key, sep, value = override.lstrip("+").partition("=")
+    text = value.strip()
+    if not sep:
+        return override
+    if text.lower() in ("true", "false"):
+        return f"{key}={text.lower()}"
+    if re.fullmatch(r"[+-]?\d+", text):
+        return f"{key}={int(text)}"
+    if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+        return f"{key}={float(text)!r}"
+    return f"{key}={value}"
 
 
 def read_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
