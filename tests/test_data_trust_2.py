@@ -157,6 +157,26 @@ def test_nanosecond_parquet_timestamps_are_read_alike_on_both_engines(tmp_path):
     assert arrow.timestamps.tolist() == [1701770400.123456, 1701770401.0, 1701774000.0]  # cut to whole microseconds
 
 
+@pytest.mark.parametrize("kind", ["timestamp[us]", "date32[day]"])
+def test_parquet_date_times_are_read_alike_noted_as_such_and_served_from_the_cache(tmp_path, kind):
+    # formerly a date32 column stopped the duckdb engine with a BinderException (regexp_matches on a DATE)
+    days = pd.to_datetime(["2023-12-01", "2023-12-02", "2023-12-03"])
+    p = tmp_path / "dates.parquet"
+    column = days if kind.startswith("timestamp") else days.date
+    pd.DataFrame({"user_id": ["u"] * 3, "item_id": ["a", "b", "c"], "timestamp": column}).to_parquet(p)
+    assert str(pq.read_schema(p).field("timestamp").type) == kind
+    arrow, _ = _both(tmp_path, data_cfg(p, format="parquet"))
+    assert arrow.timestamps.tolist() == [_utc(2023, 12, d) for d in (1, 2, 3)]  # each day's midnight, UTC
+    assert [n.what for n in arrow.report.notes] == ["date_time_column"]  # not "date-time text"
+    for engine in ENGINES:  # the entry has a time note, so it is served, not prepared again
+        (entry,) = (tmp_path / f"cache-{engine}" / "prepared").iterdir()
+        before = entry.stat().st_ino
+        prepare(data_cfg(p, format="parquet", engine=engine), tmp_path / f"cache-{engine}")
+        assert entry.stat().st_ino == before
+        with pytest.raises(DataError, match=r"data.timestamp_format='%Y-%m-%d' is set but the column already holds "):
+            prepare(data_cfg(p, format="parquet", engine=engine, timestamp_format="%Y-%m-%d"), tmp_path / "other")
+
+
 def test_zoned_parquet_timestamps_do_not_depend_on_the_machines_time_zone(tmp_path, monkeypatch):
     # formerly the duckdb engine cast them through the session's (the machine's) time zone: 5 h off in New York
     monkeypatch.setenv("TZ", "America/New_York")

@@ -102,26 +102,37 @@ def test_max_failure_rate_stops_a_search_whose_batch_failed_in_one_line_and_a_su
     assert summary["jobs"] == 1 and summary["completed"] == 0  # the other two trials never started
 
 
-def test_a_trial_that_returned_no_number_is_handed_to_the_plugin_as_failed():
+def test_every_failed_trial_is_handed_to_the_plugin_as_failed_with_its_error():
     pytest.importorskip("optuna")
     from hydra.core.utils import JobReturn, JobStatus
 
     from seqexp.app.optuna_search import TrialFailed, report_failed_trials
 
+    disk_full = OSError(28, "No space left on device")
+
     class Launcher:
         def launch(self, job_overrides, initial_job_idx):
             return [
                 JobReturn(working_dir="/sweep/0", status=JobStatus.COMPLETED, _return_value=0.25),
-                JobReturn(working_dir="/sweep/1", status=JobStatus.COMPLETED, _return_value=None),  # failed
+                JobReturn(working_dir="/sweep/1", status=JobStatus.COMPLETED, _return_value=None),  # seqexp's failure
+                JobReturn(working_dir="/sweep/2", status=JobStatus.FAILED, _return_value=disk_full),  # Hydra's
+                JobReturn(working_dir="/sweep/3", status=JobStatus.COMPLETED, _return_value="n/a"),  # not a number
             ]
 
     launcher = Launcher()
     report_failed_trials(launcher)
-    good, failed = launcher.launch([["a=1"], ["a=2"]], initial_job_idx=0)
+    good, *failed = launcher.launch([["a=1"], ["a=2"], ["a=3"], ["a=4"]], initial_job_idx=0)
     assert good.status == JobStatus.COMPLETED and good.return_value == 0.25
-    assert failed.status == JobStatus.FAILED
-    with pytest.raises(TrialFailed, match="/sweep/1 returned no optimized_metric"):
-        _ = failed.return_value  # how the plugin counts it and re-raises it when max_failure_rate fires
+    assert all(ret.status == JobStatus.FAILED for ret in failed)
+    messages = [
+        r"trial /sweep/1 failed \(its error is in the sweep summary\)",
+        r"trial /sweep/2 failed: OSError: \[Errno 28\] No space left on device",
+        r"trial /sweep/3 failed",
+    ]
+    for ret, message in zip(failed, messages, strict=True):
+        with pytest.raises(TrialFailed, match=message) as raised:
+            _ = ret.return_value  # how the plugin counts it, and re-raises it when max_failure_rate fires
+    assert raised.value.__cause__ is None and failed[1]._return_value.__cause__ is disk_full
 
 
 @pytest.mark.slow
@@ -153,7 +164,7 @@ def test_the_sweeper_settings_are_checked_before_the_study_is_created(tmp_path):
     from seqexp.app.optuna_search import check_direction, check_failure_rate, check_storage, sqlite_file
     from seqexp.errors import ConfigError
 
-    for good in ("maximize", "minimize", ["maximize", "minimize"]):
+    for good in ("maximize", "minimize", ["maximize"]):
         check_direction(good)
     for good in (0, 0.25, 1.0, "0.5"):
         check_failure_rate(good)
@@ -161,7 +172,12 @@ def test_the_sweeper_settings_are_checked_before_the_study_is_created(tmp_path):
         with pytest.raises(SystemExit) as stop:
             check_failure_rate(bad)
         assert stop.value.code == 2
-    for bad, match in [("Maximize", "Maximize is not"), (["maximize", "minimise"], "minimise"), ([], "no objective")]:
+    bad_directions = [
+        ("Maximize", "Maximize is not"),
+        (["maximize"] * 2, r"names 2 objectives, but a seqexp trial returns one metric \(optimized_metric\)"),
+        ([], "names 0 objectives"),
+    ]
+    for bad, match in bad_directions:
         with pytest.raises(ConfigError, match=match):
             check_direction(bad)
     assert sqlite_file("sqlite:///optuna.db") == Path("optuna.db")

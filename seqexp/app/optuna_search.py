@@ -56,8 +56,10 @@ class TrialFailed(Exception):
 
 
 def report_failed_trials(launcher: Any) -> None:
-    """Make `launcher.launch` hand back a job that returned no number (a failed seqexp trial, see
-    seqexp.app.train.main) as FAILED, the state hydra-optuna-sweeper counts against max_failure_rate."""
+    """Make `launcher.launch` hand every failed trial back to hydra-optuna-sweeper as FAILED with a TrialFailed,
+    the state it counts against max_failure_rate and the error run_search ends on: a job that returned no number
+    (a failed seqexp trial, see seqexp.app.train.main) and a job Hydra marked FAILED itself (an error that escaped
+    the task function, e.g. a full disk while recording the failure)."""
     from hydra.core.utils import JobStatus
 
     launch = launcher.launch
@@ -65,19 +67,37 @@ def report_failed_trials(launcher: Any) -> None:
     def launch_and_report(job_overrides: Any, initial_job_idx: int) -> Any:
         returns = launch(job_overrides, initial_job_idx)
         for ret in returns:
-            if ret.status == JobStatus.COMPLETED and ret.return_value is None:
+            where = f"trial {ret.working_dir or '(no run dir)'}"
+            if ret.status == JobStatus.FAILED and not isinstance(ret._return_value, TrialFailed):
+                error = ret._return_value
+                failure = TrialFailed(f"{where} failed: {type(error).__name__}: {error}")
+                failure.__cause__ = error if isinstance(error, BaseException) else None
+                ret.return_value = failure
+            elif ret.status == JobStatus.COMPLETED and not _is_number(ret.return_value):
                 ret.status = JobStatus.FAILED
-                ret.return_value = TrialFailed(f"trial {ret.working_dir or ''} returned no optimized_metric")
+                ret.return_value = TrialFailed(f"{where} failed (its error is in the sweep summary)")
         return returns
 
     launcher.launch = launch_and_report
 
 
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def check_direction(direction: Any) -> None:
-    """hydra.sweeper.direction: maximize or minimize (or a list of them, one per objective)."""
+    """hydra.sweeper.direction: maximize or minimize (a list of one is accepted: a seqexp trial returns the one
+    metric optimized_metric names)."""
     values = list(direction) if isinstance(direction, MutableSequence) else [direction]
-    if not values:
-        raise ConfigError("hydra.sweeper.direction=[] names no objective: use maximize or minimize")
+    if len(values) != 1:
+        raise ConfigError(
+            f"hydra.sweeper.direction={[getattr(v, 'name', v) for v in values]} names {len(values)} objectives, "
+            f"but a seqexp trial returns one metric (optimized_metric): use maximize or minimize"
+        )
     for value in values:
         name = getattr(value, "name", value)  # the plugin's Direction enum, or a string
         if name not in DIRECTIONS:

@@ -43,6 +43,7 @@ from seqexp.data.columns import (
     CodedColumn,
     implausibly_small,
     invalid_id_mask,
+    is_date_time,
     normalise_float_integers,
     parse_timestamps,
     timestamp_unit,
@@ -132,6 +133,8 @@ def bad_timestamp(c: Cleaning) -> None:
         c.report.note("timestamp_unit", text.timestamp_unit(unit, why))
         if unit != "s":
             ts = ts / UNITS[unit]
+    elif is_date_time(c.table.column("timestamp").type):
+        c.report.note("date_time_column", text.DATE_TIME_COLUMN)
     else:
         c.report.note("date_text", text.DATE_TEXT)
     c.ts = ts

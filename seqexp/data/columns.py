@@ -105,7 +105,11 @@ def parse_timestamps(
     would be read in mixed orders are refused, naming `where`). `fmt` (data.timestamp_format) reads every
     value as a date-time in that strftime format."""
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_timestamp(column.type):
+    if is_date_time(column.type):
+        if fmt is not None:
+            raise format_on_date_times(where or "timestamps", fmt, str(column.type))
+        if pa.types.is_date(column.type):
+            column = column.cast(pa.timestamp("s"))  # a date: its midnight, UTC
         return timestamp_seconds(column), False
     if fmt is not None:
         return formatted_seconds(column, fmt, where or "timestamps"), False
@@ -124,6 +128,11 @@ def parse_timestamps(
         if np.isfinite(as_dates).sum() > n_numbers:
             return as_dates, False
     return numeric, True
+
+
+def is_date_time(arrow_type: pa.DataType) -> bool:
+    """A column the file itself types as date-times (parquet/arrow timestamp or date), not text or numbers."""
+    return pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type)
 
 
 def timestamp_seconds(column: pa.Array) -> np.ndarray:
@@ -150,6 +159,13 @@ def formatted_seconds(column: pa.Array, fmt: str, where: str) -> np.ndarray:
             f"write the format of these values (strftime codes: %d/%m/%Y %H:%M:%S), or set data.timestamp_format=null"
         )
     return coded.per_row(seconds)
+
+
+def format_on_date_times(where: str, fmt: str, type_name: str) -> DataError:
+    return DataError(
+        f"{where}: data.timestamp_format={fmt!r} is set but the column already holds date-times ({type_name}), not "
+        f"text; set data.timestamp_format=null (they are read as they are, in UTC)"
+    )
 
 
 def format_on_numbers(where: str, fmt: str, type_name: str) -> DataError:

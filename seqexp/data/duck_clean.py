@@ -24,7 +24,7 @@ from seqexp.data import rule_text as text
 from seqexp.data.clean import check_invalid_fraction, nothing_left
 from seqexp.data.columns import UNITS, timestamp_unit
 from seqexp.data.duck_read import RawSource
-from seqexp.data.duck_values import code_behaviors, code_ids, timestamp_sql
+from seqexp.data.duck_values import DATE_TIME_TYPES, code_behaviors, code_ids, timestamp_sql
 from seqexp.data.prep_report import PrepReport
 from seqexp.errors import DataError
 
@@ -139,6 +139,8 @@ def timestamps(c: DuckCleaning) -> None:
         c.report.note("timestamp_unit", text.timestamp_unit(unit, why))
         if unit != "s":
             seconds = f"ts_raw / {_double(UNITS[unit])}"
+    elif c.src.t_type.startswith(DATE_TIME_TYPES):
+        c.report.note("date_time_column", text.DATE_TIME_COLUMN)
     else:
         c.report.note("date_text", text.DATE_TEXT)
     latest = time.time() + 86400  # a day of clock skew is tolerated, as in clean.bad_timestamp

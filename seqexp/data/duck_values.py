@@ -19,10 +19,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from seqexp.data import rule_text as text
-from seqexp.data.columns import FLOAT_WRITTEN, INTEGER, NUMBER, format_on_numbers, formatted_seconds
+from seqexp.data.columns import (
+    FLOAT_WRITTEN,
+    INTEGER,
+    NUMBER,
+    format_on_date_times,
+    format_on_numbers,
+    formatted_seconds,
+)
 from seqexp.data.dates import refuse_unordered, to_seconds
 from seqexp.data.prep_report import PrepReport
 
+DATE_TIME_TYPES = ("TIMESTAMP", "DATE")  # typed by the file itself (parquet), as columns.is_date_time
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "UTINYINT", "USMALLINT")
 NUMERIC_TYPES += ("UINTEGER", "UBIGINT", "DECIMAL")
 WHITESPACE = " \t\n\r\x0b\x0c"
@@ -95,6 +103,10 @@ def timestamp_sql(con: Any, t_type: str, fmt: str | None = None, where: str | No
     Mirrors `columns.parse_timestamps`: numbers as they are; text that is mostly not numbers is parsed as
     date-times (UTC) when that parses more rows than reading numbers does; `fmt` (data.timestamp_format) reads
     all of it as date-times in that format. Timestamps in seconds from the epoch, whatever their zone."""
+    if t_type.startswith(DATE_TIME_TYPES) and fmt is not None:
+        raise format_on_date_times(where or "timestamps", fmt, t_type)
+    if t_type == "DATE":  # its midnight, UTC (as the arrow engine)
+        return "epoch(r.t)", False, ""
     if t_type.startswith("TIMESTAMP"):  # epoch_ns: no cast through the session's time zone; ns cut to whole us
         return "(epoch_ns(r.t) // 1000) / 1e6" if t_type.endswith("_NS") else "epoch_us(r.t) / 1e6", False, ""
     if fmt is not None:

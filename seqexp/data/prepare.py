@@ -85,12 +85,17 @@ def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) ->
     return data
 
 
+TIME_NOTES = {"timestamp_unit", "date_text", "date_time_column"}  # one of them: prepared with the date check
+
+
 def predates_date_check(data: PreparedData, entry: Path | None) -> bool:
-    """A cached log of date-time text prepared before day/month dates were checked (its report has neither the
-    `timestamp_unit` nor the `date_text` note): such dates may have been read in mixed orders, so it is prepared
-    again. The result keeps its key (a log whose dates were fine gets the same data and fingerprint back, so its
-    runs still resume); a log of mixed-up dates now stops with the error that names data.timestamp_format."""
-    if data.timestamps is None or {"timestamp_unit", "date_text"} & {n.what for n in data.report.notes}:
+    """A cached log with timestamps prepared before day/month dates were checked (its report has none of the
+    TIME_NOTES, which say how the times were read): date-time text may have been read in mixed orders, so it is
+    prepared again. The result keeps its key (a log whose dates were fine gets the same data and fingerprint back,
+    so its runs still resume); a log of mixed-up dates now stops with the error that names data.timestamp_format.
+    An old entry of a parquet date-time column is prepared once more too (it cannot be told apart); a cache that
+    cannot be written keeps its old entry, and save_entry's warning says every run then prepares the log."""
+    if data.timestamps is None or TIME_NOTES & {n.what for n in data.report.notes}:
         return False
     log.info("cache entry %s predates the day/month date check; preparing the log again", entry)
     return True

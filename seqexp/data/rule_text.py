@@ -8,10 +8,12 @@ from typing import Any
 MALFORMED = "wrong number of fields (e.g. a truncated last line) or unreadable"
 INVALID_ID = "negative number, or not an integer in a column of integer ids"
 BAD_TIMESTAMP = "timestamp unparsable, not finite, <= 0, in the future, or a truncated unix time"
-DATE_TEXT = (  # its presence in a cached report also says the entry was prepared with the day/month check
+# either note in a cached report also says that the entry was prepared with the day/month check (prepare.py)
+DATE_TEXT = (
     "date-time text read as UTC seconds (data.timestamp_format, or one reading per value; day/month dates that "
     "could be read two ways refused)"
 )
+DATE_TIME_COLUMN = "a date-time column of the file's own type (parquet timestamp or date) read as UTC seconds"
 REPEAT = "same item as the user's previous event (data.collapse_repeats)"
 DUP_NAMES = {"u": "user_id", "i": "item_id", "t": "timestamp", "b": "behavior"}
 
