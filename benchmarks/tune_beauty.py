@@ -45,6 +45,11 @@ ESASREC_RECIPE_VALID2048 = [*ESASREC_NORM_VALID2048, "model.encoder.initializer_
 # the bert4rec card with the sparse-catalogue dropout (experiment=sparse_catalogue_bert4rec before session 10)
 BERT4REC_DROP01 = ["model=bert4rec", "model.encoder.dropout=0.1", "model.encoder.attention_dropout=0.1"]
 BERT4REC_RECSYS23 = ["model.objective.last_item_prob=0", "trainer.grad_clip=null", "trainer.precision=no"]
+# experiment=sparse_catalogue_bert4rec as sessions 10-16 ran it (before the learning-rate decay on a plateau and the
+# 5-epoch selection window joined it), so that the trials on top of it keep their meaning
+BERT4REC_RECIPE_S10 = [
+    "experiment=sparse_catalogue_bert4rec", "trainer.selection_window=1", "trainer.plateau_lr_factor=null",
+]  # fmt: skip
 # name -> overrides on top of BASE (a trial that names no precision runs at trainer.precision=auto: bf16 on a CPU
 # with native bf16); the RecSys 2023 SASRec+ settings (antklen/sasrec-bert4rec-recsys23,
 # src/configs/SASRec.yaml: hidden 64, 2 blocks, 1 head, dropout 0.1, Adam 1e-3, batch 128, last 50 items, full CE)
@@ -144,13 +149,13 @@ TRIALS: dict[str, list[str]] = {
     ],  # fmt: skip
     # the shipped recipe (= bert4rec-recsys23-exact, seed 0) at its second and third seeds (session 11); run with
     # --patience 20, the recipe's own (every trial's trainer.patience comes from --patience)
-    "sparse-catalogue-bert4rec-seed1": ["experiment=sparse_catalogue_bert4rec", "seed=1"],
-    "sparse-catalogue-bert4rec-seed2": ["experiment=sparse_catalogue_bert4rec", "seed=2"],
+    "sparse-catalogue-bert4rec-seed1": [*BERT4REC_RECIPE_S10, "seed=1"],
+    "sparse-catalogue-bert4rec-seed2": [*BERT4REC_RECIPE_S10, "seed=2"],
     # ... selecting on the mean of the last 5 validations (trainer.selection_window, session 12): its seeds stopped
     # at a lone validation high (0.0006-0.0027 above its neighbours); run with --patience 20, as those
     **{
         f"sparse-catalogue-bert4rec-window5{'-seed' + str(seed) if seed else ''}": [
-            "experiment=sparse_catalogue_bert4rec", f"seed={seed}", "trainer.selection_window=5",
+            *BERT4REC_RECIPE_S10, f"seed={seed}", "trainer.selection_window=5",
         ]  # fmt: skip
         for seed in (0, 1, 2)
     },
@@ -158,7 +163,7 @@ TRIALS: dict[str, list[str]] = {
     # CIKM 2019, section 4.6; 0.4 on Steam, 0.2 on the long MovieLens ones), RecSys'23 ran 0.2 everywhere (session 15)
     **{
         f"sparse-catalogue-bert4rec-window5-mask{str(p).replace('.', '')}": [
-            "experiment=sparse_catalogue_bert4rec", f"model.objective.mask_prob={p}", "trainer.selection_window=5",
+            *BERT4REC_RECIPE_S10, f"model.objective.mask_prob={p}", "trainer.selection_window=5",
         ]  # fmt: skip
         for p in (0.4, 0.6)
     },
@@ -166,8 +171,20 @@ TRIALS: dict[str, list[str]] = {
     # ~3 hours per seed on a 2-core CPU; the card's 3e-3 diverged on ml-100k, so 2e-3 (session 16)
     **{
         f"sparse-catalogue-bert4rec-window5-lr2e3{'-seed' + str(seed) if seed else ''}": [
-            "experiment=sparse_catalogue_bert4rec", f"seed={seed}", "trainer.selection_window=5",
-            "model.optimizer.lr=2e-3",
+            *BERT4REC_RECIPE_S10, f"seed={seed}", "trainer.selection_window=5", "model.optimizer.lr=2e-3",
+        ]  # fmt: skip
+        for seed in (0, 1, 2)
+    },
+    # ... and with the learning rate x 0.1 when patience (20) runs out, then patience again (trainer.plateau_lr_factor,
+    # session 16): the window-5 runs of seeds 1-2 above ended by patience on a plateau (valid ~0.025) and continue
+    # from their snapshot with it, as a run given it from the start would (tests/test_plateau_lr.py)
+    "bert4rec-recsys23-exact-window5-plateau": [
+        *BERT4REC_DROP01, *BERT4REC_RECSYS23, "model.encoder.positions=from_start",
+        "model.objective.mask_last_if_none=false", "trainer.selection_window=5", "trainer.plateau_lr_factor=0.1",
+    ],  # fmt: skip
+    **{
+        f"sparse-catalogue-bert4rec-window5-plateau-seed{seed}": [
+            *BERT4REC_RECIPE_S10, f"seed={seed}", "trainer.selection_window=5", "trainer.plateau_lr_factor=0.1",
         ]  # fmt: skip
         for seed in (0, 1, 2)
     },

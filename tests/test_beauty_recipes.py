@@ -1,8 +1,8 @@
 """The shipped sparse-catalogue recipes (conf/experiment/sparse_catalogue*.yaml) are the settings that were
 measured: each composes the same model and split as the Beauty trial of benchmarks/tune_beauty.py it was chosen
-by (benchmarks/results/tuning_beauty.md), and the same gradient clipping. Trainer budgets (patience, minutes) and
-precision are the trials' own and not compared; the trials' recorded overrides are in the results file, this checks
-today's TRIALS table."""
+by (benchmarks/results/tuning_beauty.md), and the same gradient clipping, selection window and learning-rate decay.
+Trainer budgets (patience, minutes) and precision are the trials' own and not compared; the trials' recorded
+overrides are in the results file, this checks today's TRIALS table."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from conftest import compose_train, load_benchmark
 RECIPE_OF_TRIAL = {  # trial of tuning_beauty.md that chose it -> the experiment file that ships it
     "sasrec-recsys23-scaled-bf16": "sparse_catalogue",
     "esasrec-full-scaled-norm-init002-valid2048": "sparse_catalogue_esasrec",
-    "bert4rec-recsys23-exact": "sparse_catalogue_bert4rec",
+    "bert4rec-recsys23-exact-window5-plateau": "sparse_catalogue_bert4rec",
 }
 
 
@@ -31,7 +31,8 @@ def test_recipe_composes_the_model_its_trial_measured(tmp_path, trials, trial, e
     shipped = compose_train(tmp_path, "data=beauty", f"experiment={experiment}", *split)
     assert OmegaConf.to_container(shipped.model) == OmegaConf.to_container(measured.model)
     assert shipped.split == measured.split
-    assert shipped.trainer.grad_clip == measured.trainer.grad_clip  # changes the optimisation, not only its budget
+    for key in ("grad_clip", "selection_window", "plateau_lr_factor"):  # change the optimisation or the selection,
+        assert shipped.trainer[key] == measured.trainer[key], key  # not only the budget
 
 
 def test_every_trial_composes_with_what_it_names(tmp_path, trials):

@@ -3,9 +3,10 @@
 The snapshot stores the run's identity: the data fingerprint, the config that defines the experiment (model,
 split, evaluation protocol, seed, selection metric and trainer.selection_window, data window settings, and the
 trainer settings that change the optimisation path: gradient clipping and precision; pretrained.* when
-model.item_init uses it) and the command-line overrides. A resume must match it; budgets (trainer.max_epochs,
-max_minutes, patience) and performance knobs (eval.batch_size, eval.item_chunk, model.loss.fused, threads) may
-change.
+model.item_init uses it) and the command-line overrides. A resume must match it; budgets and stopping rules
+(trainer.max_epochs, max_minutes, patience, plateau_lr_factor, plateau_decays: a run stopped by patience continues
+with a decayed learning rate as a run given it from the start would) and performance knobs (eval.batch_size,
+eval.item_chunk, model.loss.fused, threads) may change.
 A snapshot from before identities were stored is checked by its tensor shapes instead.
 """
 

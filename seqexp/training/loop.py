@@ -3,7 +3,9 @@
     for epoch:  train_epoch (batches of windows -> objective -> loss -> step)
                 validate every `eval_every` epochs; keep the best weights by the selection metric
                 (optimized_metric, e.g. valid NDCG@10; with `selection_window` k > 1 its mean over the last k
-                validations); stop after `patience` evaluations without improvement
+                validations); stop after `patience` evaluations without improvement (with
+                `plateau_lr_factor`: first multiply the learning rate by it and wait `patience` again, up to
+                `plateau_decays` times)
 
 After every epoch `hooks.on_epoch_end` receives a resumable snapshot (`LoopState` + model, optimiser and RNG
 states); `fit(..., resume=snapshot)` continues from it and ends with the same numbers as an uninterrupted run
@@ -71,7 +73,7 @@ def fit(
             state.best_epoch,
         )
 
-    stopped_early, out_of_time = state.bad_evals >= settings.patience, False
+    stopped_early, out_of_time = _plateau(state, settings, optimizer), False
     while not stopped_early and not out_of_time and state.epoch < settings.max_epochs:
         epoch = state.epoch + 1
         row = train_epoch(epoch, model, ddp_model, optimizer, data, gens, state, settings, accelerator)
@@ -84,7 +86,7 @@ def fit(
         hooks.tracker.log({k: v for k, v in row.items() if k != "epoch"}, epoch=epoch)
         _log_epoch(row, protocol.selection_metric, accelerator.is_main_process)
         hooks.on_epoch_end(snapshot(state, model, optimizer, gens, best_weights))
-        stopped_early = state.bad_evals >= settings.patience
+        stopped_early = _plateau(state, settings, optimizer)
         out_of_time = _out_of_time(state, settings)
 
     _check_outcome(state, stopped_early, protocol.selection_metric)
@@ -129,6 +131,31 @@ def selection_score(history: list[dict[str, float]], score: float, metric: str, 
     earlier = [row[f"valid/{metric}"] for row in history if f"valid/{metric}" in row]
     scores = [*earlier[max(0, len(earlier) - (window - 1)) :], score] if window > 1 else [score]
     return sum(scores) / len(scores)
+
+
+def _plateau(state: LoopState, settings: TrainerSettings, optimizer: torch.optim.Optimizer) -> bool:
+    """True when patience has run out and the run stops. With trainer.plateau_lr_factor and a decay left, the
+    learning rate is multiplied by it instead (every parameter group; training goes on from the current weights,
+    as torch's ReduceLROnPlateau) and patience starts again: False. A run resumed from a snapshot whose patience
+    had run out (one that stopped before the setting was given) decays at once and goes on."""
+    if state.bad_evals < settings.patience:
+        return False
+    if settings.plateau_lr_factor is None or len(state.lr_decay_epochs) >= settings.plateau_decays:
+        return True
+    for group in optimizer.param_groups:
+        group["lr"] *= settings.plateau_lr_factor
+    state.lr_decay_epochs.append(state.epoch)
+    state.bad_evals = 0
+    log.info(
+        "no better validation in %d evaluations after epoch %d: learning rate x %g -> %g (decay %d of %d)",
+        settings.patience,
+        state.epoch,
+        settings.plateau_lr_factor,
+        optimizer.param_groups[0]["lr"],
+        len(state.lr_decay_epochs),
+        settings.plateau_decays,
+    )
+    return False
 
 
 def _log_epoch(row: dict[str, float], metric: str, main_process: bool) -> None:

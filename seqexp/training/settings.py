@@ -23,6 +23,8 @@ class TrainerSettings:
     patience: int = 10  # evaluations without a better selection metric before stopping
     eval_every: int = 1  # validate every N epochs (and always after the last)
     selection_window: int = 1  # validations averaged for model selection and patience (1: each on its own)
+    plateau_lr_factor: float | None = None  # when patience runs out: lr x this and patience again; None = stop
+    plateau_decays: int = 1  # how many times plateau_lr_factor applies before patience ends the run
     grad_clip: float | None = 1.0  # max gradient norm; None = off
     limit_train_batches: int | None = None  # end every epoch after this many batches (smoke runs)
     max_minutes: float | None = None  # train + valid time budget, counted across resumes
@@ -40,6 +42,8 @@ class TrainerSettings:
             "eval_every": _integer("trainer.eval_every", trainer.get("eval_every", 1), minimum=1),
             "selection_window": _integer("trainer.selection_window", trainer.get("selection_window", 1), minimum=1),
             "grad_clip": _optional_number("trainer.grad_clip", trainer.get("grad_clip")) or None,  # 0 = off
+            "plateau_lr_factor": _lr_factor("trainer.plateau_lr_factor", trainer.get("plateau_lr_factor")),
+            "plateau_decays": _integer("trainer.plateau_decays", trainer.get("plateau_decays", 1), minimum=1),
             "limit_train_batches": _optional_integer("trainer.limit_train_batches", trainer.get("limit_train_batches")),
             "max_minutes": _optional_number("trainer.max_minutes", trainer.get("max_minutes"), positive=True),
             "progress_bar": bool(trainer.get("progress_bar", True)),
@@ -70,6 +74,13 @@ def _integer(key: str, value: Any, minimum: int | None = None, maximum: int | No
         raise ConfigError(f"{key}={value} must be >= {minimum}{'; ' + why if why else ''}")
     if maximum is not None and number > maximum:
         raise ConfigError(f"{key}={value} must be <= {maximum}")
+    return number
+
+
+def _lr_factor(key: str, value: Any) -> float | None:
+    number = _optional_number(key, value, positive=True)
+    if number is not None and number >= 1:
+        raise ConfigError(f"{key}={value} must be below 1 (e.g. 0.1: the learning rate x 0.1), or null to stop instead")
     return number
 
 

@@ -18,7 +18,8 @@ class LoopState:
     best_score: float = -math.inf  # best value of the selection metric (optimized_metric)
     best_epoch: int = 0
     best_valid: dict[str, float] = field(default_factory=dict)
-    bad_evals: int = 0  # evaluations since the last improvement
+    bad_evals: int = 0  # evaluations since the last improvement (or the last learning-rate decay)
+    lr_decay_epochs: list[int] = field(default_factory=list)  # epochs after which trainer.plateau_lr_factor applied
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     sequences: int = 0  # training windows seen
@@ -38,6 +39,7 @@ class FitResult:
     sequences_per_second: float  # training windows per second of training steps
     targets_per_second: float  # positions carrying a loss per second
     history: list[dict[str, float]] = field(default_factory=list)
+    lr_decay_epochs: list[int] = field(default_factory=list)  # epochs after which the learning rate was decayed
 
     @classmethod
     def from_state(cls, state: LoopState, stopped_early: bool, out_of_time: bool) -> FitResult:
@@ -52,6 +54,7 @@ class FitResult:
             sequences_per_second=state.sequences / max(state.train_seconds, 1e-9),
             targets_per_second=state.targets / max(state.train_seconds, 1e-9),
             history=state.history,
+            lr_decay_epochs=list(state.lr_decay_epochs),
         )
 
 
