@@ -65,14 +65,20 @@ def test_a_search_config_in_a_plain_run_is_found_by_hydras_choices(override):
         HydraConfig.instance().cfg = None  # later tests see no Hydra run
 
 
-@pytest.mark.slow
-def test_an_optuna_search_in_which_every_trial_fails_ends_in_one_line_and_a_summary(tmp_path):
+def _failing_search(tmp_path: Path, *sweeper: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """An Optuna search (with these hydra.sweeper.* overrides) in which every trial is refused by a config check."""
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     sweep = tmp_path / "sweep"
     proc = _train(
-        tmp_path, "-m", *TINY, f"hydra.sweep.dir={sweep}", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
-        "model.embedding_dropout=choice(2.0,3.0)",  # refused by a config check: every trial fails
+        tmp_path, "-m", *TINY, f"hydra.sweep.dir={sweep}", "hparams_search=optuna", *sweeper,
+        "model.embedding_dropout=choice(2.0,3.0)",
     )  # fmt: skip
+    return proc, sweep
+
+
+@pytest.mark.slow
+def test_an_optuna_search_in_which_every_trial_fails_ends_in_one_line_and_a_summary(tmp_path):
+    proc, sweep = _failing_search(tmp_path, "hydra.sweeper.n_trials=2")
     assert proc.returncode == 1
     line = _error_line(proc)
     assert "0 of 2 trials completed; the first error: ConfigError: model.embedding_dropout=" in line
@@ -85,12 +91,7 @@ def test_an_optuna_search_in_which_every_trial_fails_ends_in_one_line_and_a_summ
 @pytest.mark.slow
 def test_max_failure_rate_stops_a_search_whose_batch_failed_in_one_line_and_a_summary(tmp_path):
     # formerly never: a failed seqexp trial returns None, which Hydra reports as a completed job
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    sweep = tmp_path / "sweep"
-    proc = _train(
-        tmp_path, "-m", *TINY, f"hydra.sweep.dir={sweep}", "hparams_search=optuna", "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.max_failure_rate=0.5", "model.embedding_dropout=choice(2.0,3.0)",  # every trial fails
-    )  # fmt: skip
+    proc, sweep = _failing_search(tmp_path, "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failure_rate=0.5")
     assert proc.returncode == 1
     line = _error_line(proc)
     assert line.startswith(

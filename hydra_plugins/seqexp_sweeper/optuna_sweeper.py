@@ -3,8 +3,8 @@
 Hydra instantiates a sweeper only from a class under the hydra_plugins package, so this thin subclass lives here;
 what it adds (its settings checked before the study is created, seqexp's failed trials counted by max_failure_rate,
 a search in which no trial completed or that too many failures stopped ended in one line and a sweep summary) is in
-seqexp/app/optuna_search.py. Without the [optuna] extra it defines nothing,
-and Hydra's plugin scan (which imports every module here, on every run) stays quiet and does not load optuna.
+seqexp/app/optuna_search.py. Without the [optuna] extra it defines nothing, and Hydra's plugin scan (which imports
+every module here, on every run) stays quiet and does not load optuna.
 """
 
 from __future__ import annotations

@@ -147,7 +147,7 @@ def _run_sections(fitted: Any, test: EvalResult, facts: RunFacts, loss: dict[str
             "epochs_run": fitted.epochs_run,
             "stopped_early": fitted.stopped_early,
             "out_of_time": fitted.out_of_time,
-            "lr_decay_epochs": list(getattr(fitted, "lr_decay_epochs", [])),  # trainer.plateau_lr_factor applied
+            "lr_decay_epochs": fitted.lr_decay_epochs,  # epochs after which trainer.plateau_lr_factor applied
             **{k: v for k, v in asdict(facts).items() if not k.endswith("_s")},
             "loss": loss,  # the training loss's class and whether model.loss_auto chose it
         },
