@@ -165,6 +165,21 @@ def test_a_snapshot_from_before_trainer_keys_were_recorded_resumes_with_any_valu
         check_same_run({"identity": clipped}, {**now, "overrides": []}, tmp_path / "last.pt")
 
 
+def test_a_snapshot_recorded_without_clipping_refuses_a_resume_with_clipping(tmp_path, caplog):
+    """A recorded null is a value (no clipping), not "unknown": it used to be read as unrecorded and left unchecked."""
+    from seqexp.app.resume import check_same_run
+
+    unclipped = {"seed": 0, "trainer.precision": "no", "trainer.grad_clip": None}
+    saved = {"identity": {"data_fingerprint": "a" * 64, "config": unclipped, "overrides": []}}
+    clipped = {"data_fingerprint": "a" * 64, "config": {**unclipped, "trainer.grad_clip": 1.0}, "overrides": []}
+    with pytest.raises(ResumeMismatch, match=r"trainer.grad_clip=null, this command has trainer.grad_clip=1.0"):
+        check_same_run(saved, clipped, tmp_path / "last.pt")
+    check_same_run(saved, {**clipped, "config": unclipped}, tmp_path / "last.pt")
+    assert "does not record" not in caplog.text
+    typed_zero = {"identity": {**saved["identity"], "config": {**unclipped, "trainer.grad_clip": 0}}}
+    check_same_run(typed_zero, {**clipped, "config": unclipped}, tmp_path / "last.pt")  # 0 as typed then: off
+
+
 def test_a_snapshot_without_identity_is_checked_by_its_shapes(finished):
     last = finished / "run" / "checkpoints" / "last.pt"
     snapshot = torch.load(last, weights_only=True)

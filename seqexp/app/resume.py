@@ -89,7 +89,9 @@ def check_same_run(saved: dict[str, Any], identity: dict[str, Any], last_path: P
         )
     old, new = before["config"], identity["config"]
     old = {**{k: v for k, v in ADDED_LATER.items() if k in new}, **old}
-    unrecorded = {k for k in RECORDED_LATER if (k not in old or old[k] == UNRESOLVED.get(k)) and k in new}
+    if old.get("trainer.grad_clip") == 0:  # recorded as typed for a few hours on 2026-12-02: 0 is off, as null
+        old["trainer.grad_clip"] = None
+    unrecorded = {k for k in RECORDED_LATER if k in new and (k not in old or _unresolved(k, old[k]))}
     if not any(k.startswith(PRETRAINED + ".") for k in old):  # written before pretrained.* was recorded
         unrecorded |= {k for k in new if k.startswith(PRETRAINED + ".")}
     if unrecorded:
@@ -100,6 +102,11 @@ def check_same_run(saved: dict[str, Any], identity: dict[str, Any], last_path: P
                 f"trainer.resume: {last_path} was written with {key}={_as_typed(old.get(key, '<unset>'))}, this "
                 f"command has {key}={_as_typed(new.get(key, '<unset>'))}; {fix}"
             )
+
+
+def _unresolved(key: str, value: Any) -> bool:
+    """Whether a recorded value stands for "unknown" (precision recorded as `auto`); a recorded null is a value."""
+    return key in UNRESOLVED and value == UNRESOLVED[key]
 
 
 def _as_typed(value: Any) -> Any:
