@@ -545,3 +545,16 @@ def test_a_lower_is_better_metric_ranks_the_lowest_first_and_says_so(tmp_path, c
     out = capsys.readouterr().out
     assert _leaderboard_models(out) == order
     assert (f", {direction})" in out.splitlines()[0]) == (direction == "lower is better")
+
+
+def test_overrides_that_change_no_number_never_split_a_row(tmp_path, capsys):
+    """A seed redone with trainer.overwrite=true, or scored in smaller batches, is the same variant: formerly it was a
+    one-seed row of its own and its seed was missing from the main row's mean."""
+    neutral = {1: "trainer.overwrite=true", 2: "eval.batch_size=128", 3: "+eval.item_chunk=1000"}
+    for seed in (0, 1, 2, 3):
+        run = write_run(tmp_path / "runs", f"gru-{seed}", results("gru", seed, 0.3, [0.25, 0.35]))
+        extra = [neutral[seed]] if seed in neutral else []
+        (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in ["model=gru", *extra]))
+    assert compare_main([str(tmp_path / "runs"), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(r["variant"], r["seeds"]) for r in rows] == [("", [0, 1, 2, 3])]

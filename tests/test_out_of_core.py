@@ -63,6 +63,14 @@ def test_csv_with_every_damage_is_prepared_identically(tmp_path):
     assert [n.what for n in duck.report.notes] == ["float_id", "timestamp_unit"]
 
 
+@pytest.mark.parametrize("minimum", [1, 2, 3])
+def test_min_seq_len_keeps_users_with_that_many_events_on_both_engines(tmp_path, minimum):
+    """User u has u events: min_seq_len=1 keeps all five (formerly 0 was read as 3; 0 is now refused up front)."""
+    rows = [(u, i, 1700000000 + 10 * u + i) for u in range(1, 6) for i in range(u)]
+    arrow, _ = both(tmp_path, data_cfg(write_log(tmp_path / "log.csv", rows), min_seq_len=minimum))
+    assert arrow.n_users == 6 - minimum
+
+
 def test_k_core_iterations_ties_and_behaviours_in_a_tsv(tmp_path):
     rng = np.random.default_rng(0)
     rows = [

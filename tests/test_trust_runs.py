@@ -90,6 +90,7 @@ def test_resume_may_raise_the_epoch_budget(tmp_path):
         ("optimized_metric=test/ndcg@10", r"model selection never looks at test"),
         ("model.optimizer.lr=-0.001", r"model.optimizer.lr=-0.001 must be a positive number"),
         ("data.train_stride=20", r"data.train_stride=20 must be between 1 and data.max_len=10"),
+        ("data.min_seq_len=0", r"data.min_seq_len=0 must be >= 1 \(1 keeps every user or session\)"),
         ("trainer.precision=fp16", r"fp16 needs a CUDA device.*bf16"),
         ("trainer.precision=fp8", r"trainer.precision='fp8' is not one of"),
         ("trainer.grad_clip=-1", r"trainer.grad_clip=-1 must be a positive number"),

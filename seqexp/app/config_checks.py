@@ -90,7 +90,10 @@ def _check_data(cfg: DictConfig) -> None:
         raise ConfigError(
             f"data.max_len={max_len} is too short: an encoder needs at least 2 events; use e.g. data.max_len=50"
         )
-    if _int(cfg.data, "min_seq_len", "data.min_seq_len") < 3 and cfg.split.name == "leave_one_out":
+    min_seq_len = _int(cfg.data, "min_seq_len", "data.min_seq_len")
+    if min_seq_len < 1:  # formerly 0 was read as the default 3 on the temporal and session splits
+        raise ConfigError(f"data.min_seq_len={min_seq_len} must be >= 1 (1 keeps every user or session)")
+    if min_seq_len < 3 and cfg.split.name == "leave_one_out":
         raise ConfigError(
             f"data.min_seq_len={cfg.data.min_seq_len}: leave-one-out needs 3 events per user "
             f"(train, validation, test); set data.min_seq_len=3 or more"

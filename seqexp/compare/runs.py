@@ -28,6 +28,14 @@ IGNORED_OVERRIDES = (
     "model=",
     "task_name",
     "trainer.resume",
+    "trainer.overwrite",  # a seed redone in its own dir is still that seed
+    "trainer.save_checkpoint",
+    "trainer.save_last",
+    "trainer.device",
+    "trainer.compile",
+    "trainer.deterministic",
+    "eval.batch_size",  # users / items scored at a time: the same numbers (resume.MAY_CHANGE)
+    "eval.item_chunk",
 )
 
 

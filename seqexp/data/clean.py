@@ -211,10 +211,17 @@ def repeat(c: Cleaning) -> None:
     c.order = c.order[~again]
 
 
+def min_seq_len(settings: dict[str, Any]) -> int:
+    """data.min_seq_len, 3 when unset (a caller of prepare() without the key); 0 is refused by check_config, never
+    read as 3 (it used to be, through `or 3`, on the temporal and session splits)."""
+    value = settings.get("min_seq_len")
+    return 3 if value is None else int(value)
+
+
 def k_core(c: Cleaning) -> None:
     """Drop items with fewer than data.min_item_count events and users with fewer than data.min_seq_len,
     repeatedly, until both hold (one pass when min_item is 1: dropping users cannot make an item rarer than 1)."""
-    min_user, min_item = int(c.settings["min_seq_len"] or 3), int(c.settings.get("min_item_count") or 1)
+    min_user, min_item = min_seq_len(c.settings), int(c.settings.get("min_item_count") or 1)
     users, items, order, n = c.user.codes, c.item.codes, c.order, len(c.alive)
     dropped = {"rare_item": np.zeros(n, dtype=bool), "short_user": np.zeros(n, dtype=bool)}
     while True:

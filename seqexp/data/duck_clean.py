@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from seqexp.data import rule_text as text
-from seqexp.data.clean import check_invalid_fraction, nothing_left
+from seqexp.data.clean import check_invalid_fraction, min_seq_len, nothing_left
 from seqexp.data.columns import UNITS, timestamp_unit
 from seqexp.data.duck_read import RawSource
 from seqexp.data.duck_values import DATE_TIME_TYPES, code_behaviors, code_ids, timestamp_sql
@@ -205,7 +205,7 @@ def chronological(c: DuckCleaning) -> None:
 
 def k_core(c: DuckCleaning) -> None:
     """Rare items and short users, iterated until neither drops anything (as clean.k_core)."""
-    min_user, min_item = int(c.settings["min_seq_len"] or 3), int(c.settings.get("min_item_count") or 1)
+    min_user, min_item = min_seq_len(c.settings), int(c.settings.get("min_item_count") or 1)
     while True:
         changed = False
         if min_item > 1:
