@@ -80,6 +80,31 @@ def test_an_interrupted_run_is_not_replaced_without_being_asked(finished):
         train(compose_train(finished, *TINY))
 
 
+@pytest.mark.parametrize("killed_as", ["interrupted", None], ids=["ctrl-c", "killed"])
+def test_a_config_mistake_resuming_an_unfinished_run_leaves_it_unfinished(finished, killed_as):
+    """Formerly the mistake wrote status "failed" over the run, and the next plain run replaced it without a word."""
+    results = finished / "run" / "results.json"
+    if killed_as:
+        results.write_text(json.dumps({**json.loads(results.read_text()), "status": killed_as}))
+    else:
+        results.unlink()
+    before = results.read_bytes() if killed_as else None
+    with pytest.raises(ConfigError, match=r"trainer.patience=0 must be >= 1"):
+        train(compose_train(finished, *TINY, "trainer.resume=true", "trainer.patience=0"))
+    assert (results.read_bytes() if results.exists() else None) == before
+    assert not (finished / "run" / "traceback.txt").exists()
+    with pytest.raises(RunDirInUse, match=r"already holds a run"):
+        train(compose_train(finished, *TINY))
+    _, objects = train(compose_train(finished, *TINY, "trainer.resume=true", "trainer.max_epochs=3"))
+    assert objects["results"]["status"] == "completed" and objects["results"]["training"]["epochs_run"] == 3
+
+
+def test_a_config_mistake_in_a_fresh_dir_is_recorded_as_failed(tmp_path):
+    with pytest.raises(ConfigError, match=r"trainer.patience=0 must be >= 1"):
+        train(compose_train(tmp_path, *TINY, "trainer.patience=0"))
+    assert _results(tmp_path)["status"] == "failed" and "trainer.patience=0" in _results(tmp_path)["error"]
+
+
 def test_a_resume_may_change_the_evaluation_batch_size(finished):
     _, objects = train(compose_train(finished, *TINY, "trainer.resume=true", "eval.batch_size=7"))
     assert objects["results"]["training"]["epochs_run"] == 2

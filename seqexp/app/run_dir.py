@@ -40,7 +40,11 @@ class RunDirClaim:
     def may_record_failure(self, error: BaseException) -> bool:
         if self.published or getattr(error, "keeps_run_dir", False):
             return False
-        return self.owned or status(self.run_dir) != "completed"  # a fresh or failed dir, or ours
+        if self.owned or status(self.run_dir) == "failed":
+            return True
+        # before the claim (a config mistake): only in a fresh dir. A killed, interrupted or finished run's dir keeps
+        # its files (a "failed" written there made the next plain run replace the run it would have refused)
+        return not any((self.run_dir / name).exists() for name in OWN_FILES)
 
 
 def resume_mode(cfg: DictConfig) -> str:
