@@ -118,6 +118,14 @@ def _check_generator(cfg: DictConfig) -> None:
     generate = cfg.data.get("generate")
     if not isinstance(generate, DictConfig):
         return
+    from seqexp.data.synthetic import generator_settings
+
+    unknown = sorted(set(generate) - set(generator_settings({})))
+    if unknown:
+        raise ConfigError(
+            f"data.generate.{unknown[0]} is not a setting of the synthetic log; its settings: "
+            f"{', '.join(generator_settings({}))}"
+        )
     for key, least in GENERATOR_MINIMUM.items():
         if key in generate and _int(generate, key, f"data.generate.{key}") < least:
             raise ConfigError(f"data.generate.{key}={generate[key]} must be >= {least}")

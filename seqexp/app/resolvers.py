@@ -2,6 +2,7 @@
 
 ${seqexp.run_stamp:}     a run folder's time stamp, the same in every rank of one `torchrun` job
 ${seqexp.gpus_if_any:1}  the given GPU count when CUDA is visible, else 0 (Ray's num_gpus per job)
+${seqexp.synthetic_file:${data.generate}}  the synthetic log's file name for these generator settings
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 import time
 import warnings
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 STAMP = "%Y-%m-%d_%H-%M-%S"
 
@@ -50,3 +51,10 @@ def register() -> None:
     # it against that schema (a typo fails) and warns that this matching is deprecated; the warning is noise.
     warnings.filterwarnings("ignore", message=r"(?s).*'hydra/launcher/ray' is validated against ConfigStore schema")
     OmegaConf.register_new_resolver("seqexp.gpus_if_any", gpus_if_any, replace=True)
+    OmegaConf.register_new_resolver("seqexp.synthetic_file", synthetic_file, replace=True)
+
+
+def synthetic_file(generate: DictConfig) -> str:
+    from seqexp.data.synthetic import synthetic_file_name
+
+    return synthetic_file_name(OmegaConf.to_container(generate, resolve=True))  # type: ignore[arg-type]

@@ -10,17 +10,27 @@ What it imitates (in the spirit of the Taobao UserBehavior log):
   - every view (`pv`) may lead to `cart` / `fav` on the same item, and a cart to a `buy`: a funnel;
   - timestamps: sessions days apart, events within a session a minute or so apart (unix seconds).
 
-The file is written once per parameter set and then read through the same reader as real data.
+The file is written once per parameter set and then read through the same reader as real data: its name
+(`synthetic_file_name`) carries every setting, and a sidecar `<file>.params.json` records them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
+import logging
+import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from seqexp.io import atomic_write
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ["user_id", "item_id", "category_id", "behavior", "timestamp"]
 
@@ -99,15 +109,75 @@ def _catalogue(
     return category, members, pop, successors
 
 
+def generator_settings(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Every setting of generate_log: `params` over its defaults (numbers as floats where the default is one)."""
+    defaults = {k: p.default for k, p in inspect.signature(generate_log).parameters.items()}
+    full = {**defaults, **dict(params)}
+    return {k: float(v) if isinstance(defaults.get(k), float) and isinstance(v, int) else v for k, v in full.items()}
+
+
+def synthetic_file_name(params: Mapping[str, Any]) -> str:
+    """`taobao_like_u{n_users}_i{n_items}_s{seed}.csv`, plus a short hash of the settings that differ from the
+    defaults otherwise (p_follow, mean_events, ...): each parameter set gets its own file. Formerly only those three
+    were in the name, and a log generated with other settings was read for every later setting."""
+    full, defaults = generator_settings(params), generator_settings({})
+    stem = f"taobao_like_u{full['n_users']}_i{full['n_items']}_s{full['seed']}"
+    named = ("n_users", "n_items", "seed")
+    others = {k: v for k, v in sorted(full.items()) if k not in named and (k not in defaults or v != defaults[k])}
+    if others:
+        stem += "_" + hashlib.sha256(json.dumps(others, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return stem + ".csv"
+
+
 def ensure_synthetic_log(path: str | Path, **params: object) -> Path:
-    """Write the log to `path` unless it is already there (atomically: temp file + rename)."""
+    """Write the log to `path` unless it is already there with these settings (atomically: temp file + rename).
+
+    The settings are recorded beside it (`<file>.params.json`). A file written with other settings, or one without
+    a record whose content these settings do not reproduce, is moved aside (`<name>.replaced-<time><suffix>`) and
+    written again: a run never trains on a log generated with other settings than its results.json records."""
     path = Path(path).expanduser()
-    if path.exists():
+    settings = generator_settings(params)
+    record = path.with_name(path.name + ".params.json")
+    recorded = _recorded(record)
+    if path.exists() and recorded == settings:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df = generate_log(**params)  # type: ignore[arg-type]
+    df = generate_log(**settings)
+    if path.exists():
+        if recorded is None and _holds(path, df):  # written before the settings were recorded: these ones
+            _write_record(record, settings)
+            return path
+        aside = path.with_name(f"{path.stem}.replaced-{time.strftime('%Y-%m-%d_%H-%M-%S')}{path.suffix}")
+        path.rename(aside)
+        log.warning(
+            "%s was generated with other data.generate settings (%s); it was moved to %s and written again",
+            path, recorded if recorded is not None else "not recorded", aside.name,
+        )  # fmt: skip
     if path.suffix == ".parquet":
         atomic_write(path, lambda f: df.to_parquet(f, index=False))
     else:
         atomic_write(path, lambda f: f.write(df.to_csv(index=False).encode()))
+    _write_record(record, settings)
     return path
+
+
+def _recorded(record: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _write_record(record: Path, settings: dict[str, Any]) -> None:
+    text = json.dumps(settings, indent=1, sort_keys=True, default=str)
+    atomic_write(record, lambda f: f.write(text.encode()))
+
+
+def _holds(path: Path, df: pd.DataFrame) -> bool:
+    """Whether the file at `path` is `df` as ensure_synthetic_log writes it."""
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path).equals(df)
+        return path.read_bytes() == df.to_csv(index=False).encode()
+    except (OSError, ValueError):
+        return False
