@@ -105,6 +105,21 @@ def test_a_run_stopped_by_its_time_budget_is_served_with_a_warning(tmp_path, cap
         )
 
 
+def test_a_run_resumed_without_saving_its_best_names_no_checkpoint_and_serving_warns(tmp_path, capsys):
+    """Formerly results.json named best.pt from before the resume, while its metrics came from a later best epoch."""
+    fast = ("model.optimizer.lr=0.01", "trainer.patience=20")
+    train(compose_train(tmp_path, *TINY, *fast, "trainer.max_epochs=1"))
+    _, objects = train(compose_train(tmp_path, *TINY, *fast, "trainer.resume=true", "trainer.max_epochs=10",
+                                     "trainer.save_checkpoint=false"))  # fmt: skip
+    run_dir, best = tmp_path / "run", objects["results"]["training"]["best_epoch"]
+    assert best > 1 and load_checkpoint(run_dir / BEST)["epoch"] == 1  # improved after the resume
+    assert objects["results"]["checkpoint"] is None
+    recommend_err, export_err = serve_both(run_dir, tmp_path, capsys)
+    for command, err in (("seqexp-recommend", recommend_err), ("seqexp-export", export_err)):
+        expected = f"{command}: warning: run {run_dir} names no checkpoint in results.json: its best epoch is {best} "
+        assert err.startswith(expected + "(the one its test metrics describe), but checkpoints/best.pt holds epoch 1")
+
+
 # ---- 2. millisecond timestamps ---------------------------------------------------------------------------
 T0_MS = 1_700_000_000_000
 ITEMS = [f"i{n}" for n in range(1, 31)]

@@ -35,6 +35,7 @@ from seqexp.model.recommender import count_parameters
 from seqexp.tracking.failures import record_failure
 from seqexp.tracking.publish import publish
 from seqexp.tracking.results import RunFacts, build_results
+from seqexp.training.checkpoint import checkpoint_epoch
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,13 @@ def _results(
         "train_stride": cfg.data.get("train_stride"),
     }
     ours = run.best_path.exists() and (run.saved_best or run.resume is not None)  # never another run's file
+    if ours and checkpoint_epoch(run.best_path) != fitted.best_epoch:  # resumed with trainer.save_checkpoint=false
+        log.warning(
+            "%s holds epoch %s, not the best epoch %d (this part ran with trainer.save_checkpoint=false): results.json "
+            "names no checkpoint (recommend and export warn that they serve other weights than those it reported)",
+            run.best_path, checkpoint_epoch(run.best_path), fitted.best_epoch,
+        )  # fmt: skip
+        ours = False
     extra = {
         "checkpoint": str(run.best_path.relative_to(run.run_dir)) if ours else None,
         "overrides": run.overrides,

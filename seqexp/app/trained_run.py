@@ -78,6 +78,13 @@ def unfinished_message(run_dir: Path, epoch: object) -> str | None:
         error = " ".join(str(results.get("error") or "").split()).rstrip(":")  # "RuntimeError: CUDA out of ..."
         error = error[:200]
         return f"run {run_dir} has not completed (status: {status}{f'; {error}' if error else ''}): {served}"
+    best = (results.get("training") or {}).get("best_epoch")
+    if isinstance(best, int) and isinstance(epoch, int) and best != epoch:
+        return (
+            f"run {run_dir} names no checkpoint in results.json: its best epoch is {best} (the one its test metrics "
+            f"describe), but checkpoints/best.pt holds epoch {epoch} (the run was resumed with "
+            f"trainer.save_checkpoint=false after it): serving epoch {epoch}'s weights, not the ones it reported"
+        )
     if _stopped_by_time_budget(results):
         budget = (results.get("config") or {}).get("trainer", {}).get("max_minutes")
         return (

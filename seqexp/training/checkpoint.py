@@ -44,3 +44,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a seqexp checkpoint (format {FORMAT} expected)")
     return ckpt
+
+
+def checkpoint_epoch(path: Path) -> int | None:
+    """The epoch a best.pt holds (memory-mapped: the weights are not read), or None when it cannot be read."""
+    try:
+        epoch = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("epoch")
+    except Exception:
+        return None
+    return epoch if isinstance(epoch, int) else None
