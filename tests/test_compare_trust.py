@@ -333,7 +333,9 @@ def test_canonical_overrides_keep_what_is_not_a_plain_number():
     from seqexp.compare.runs import canonical
 
     assert canonical("a.b=1e-3") == canonical("a.b=0.0010") == "a.b=0.001"
-    assert canonical("+a.b=-2E2") == "a.b=-200.0" and canonical("n=007") == "n=7" and canonical("f=False") == "f=false"
+    assert canonical("+a.b=-2E2") == "a.b=-200" and canonical("n=007") == "n=7" and canonical("f=False") == "f=false"
+    assert canonical("dropout=0") == canonical("dropout=0.0") == canonical("dropout=0e0") == "dropout=0"  # one value
+    assert canonical("dropout=0.5") == "dropout=0.5" and canonical("n=1e3") == canonical("n=1000.") == "n=1000"
     assert canonical("++model/loss=sampled") == "model/loss=sampled"
     for kept in ("model=gru", "a.b=[1,2]", "a.b='1e-3'", "a.b=null", "a.b=1e-3x", "~a.b", "~a.b=1", "a.b=nan"):
         assert canonical(kept) == kept

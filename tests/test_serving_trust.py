@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -18,7 +19,7 @@ from omegaconf import OmegaConf
 from conftest import TINY, compose_train, train_feature_run
 from seqexp.app.events import Event
 from seqexp.app.export import cli as export_cli
-from seqexp.app.history import TimeUnit
+from seqexp.app.history import TimeUnit, encode_histories
 from seqexp.app.recommend import Recommender, cli
 from seqexp.app.train import train
 from seqexp.data.features import event_features, time_gap_buckets
@@ -118,6 +119,32 @@ def test_a_run_resumed_without_saving_its_best_names_no_checkpoint_and_serving_w
     for command, err in (("seqexp-recommend", recommend_err), ("seqexp-export", export_err)):
         expected = f"{command}: warning: run {run_dir} names no checkpoint in results.json: its best epoch is {best} "
         assert err.startswith(expected + "(the one its test metrics describe), but checkpoints/best.pt holds epoch 1")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "times"),
+    [
+        ("%Y%m%d", ["20231205", "20231206", "20231210"]),
+        ("%d/%m/%Y %H:%M:%S", ["05/12/2023 10:00:00", "05/12/2023 10:05:00", "13/12/2023 08:00:00"]),
+    ],  # fmt: skip
+    ids=["compact", "day-first"],
+)
+def test_served_times_are_read_with_the_format_training_read_the_log_with(fmt, times):
+    """Formerly data.timestamp_format was ignored in serving: '20231205' read as unix seconds (August 1970, one
+    second apart), '05/12/2023 10:00:00' refused as ambiguous."""
+    from seqexp.data.columns import parse_timestamps
+
+    trained, _ = parse_timestamps(pa.array(times), fmt, "log")
+    expected = time_gap_buckets(trained, np.array([0, 3])).tolist()
+    ckpt = {"config": OmegaConf.to_yaml({"data": {"timestamp_unit": "auto", "timestamp_format": fmt}})}
+    unit = TimeUnit.of_checkpoint(ckpt)
+    assert unit == TimeUnit(None, False, fmt)
+    served = encode_histories([[Event("a", None, t) for t in times]], {"a": 1}, 10, ["time_gap"], None, unit)
+    assert served.features["time_gap"][0, -3:].tolist() == expected and served.warnings == []
+    mixed = [Event("a", None, t) for t in (*times[:2], "1702000000")]
+    with pytest.raises(RecommendError, match=rf"history 1: timestamp '1702000000' of item 'a' does not fit "
+                       rf"data.timestamp_format='{re.escape(fmt)}', which training read the log with"):  # fmt: skip
+        encode_histories([mixed], {"a": 1}, 10, ["time_gap"], None, unit)
 
 
 # ---- 2. millisecond timestamps ---------------------------------------------------------------------------

@@ -86,6 +86,10 @@ def test_resume_may_raise_the_epoch_budget(tmp_path):
         ("model.batch_size=0", r"model.batch_size=0 must be >= 1"),
         ("eval.batch_size=0", r"eval.batch_size=0 must be >= 1"),
         ("eval.ks=[5,20]", r"optimized_metric=valid/ndcg@10 needs K=10 in eval.ks=\[5, 20\]"),
+        (  # formerly accepted, then a KeyError after training (results.json's per-user values are NDCG@10)
+            "eval.ks=[5,20] optimized_metric=valid/ndcg@5",
+            r"eval.ks=\[5, 20\] must include 10: .*; add it \(eval.ks=\[5,10,20\]\)",
+        ),
         ("optimized_metric=valid/ndgc@10", r"optimized_metric=valid/ndgc@10 is not a validation metric"),
         ("optimized_metric=test/ndcg@10", r"model selection never looks at test"),
         ("model.optimizer.lr=-0.001", r"model.optimizer.lr=-0.001 must be a positive number"),
@@ -103,7 +107,7 @@ def test_resume_may_raise_the_epoch_budget(tmp_path):
 def test_config_mistakes_are_one_error_before_any_work(tmp_path, override, message):
     base = ["logger=none"] if override.startswith("data=") else TINY  # TINY sets synthetic-only keys
     with pytest.raises(ConfigError, match=message):
-        train(compose_train(tmp_path, *base, override))
+        train(compose_train(tmp_path, *base, *override.split(" ")))
     assert not (tmp_path / "data").exists()  # refused before the data step
     assert json.loads((tmp_path / "run" / "results.json").read_text())["status"] == "failed"
 

@@ -197,6 +197,11 @@ def _check_eval(cfg: DictConfig) -> str:
             f"optimized_metric={metric} needs K={k} in eval.ks={ks}; add it (eval.ks=[{','.join(map(str, ks))},{k}]) "
             f"or choose one of {valid_names}"
         )
+    if 10 not in ks:  # formerly a KeyError after training: results.json's per-user values are NDCG@10
+        raise ConfigError(
+            f"eval.ks={ks} must include 10: results.json's per-user values and seqexp-compare's leaderboard are "
+            f"@10; add it (eval.ks=[{','.join(map(str, sorted({*ks, 10})))}])"
+        )
     return metric.removeprefix("valid/")
 
 

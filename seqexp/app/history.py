@@ -28,6 +28,7 @@ from omegaconf import OmegaConf
 
 from seqexp.app.events import Event
 from seqexp.data.columns import UNITS, parse_timestamps, timestamp_unit
+from seqexp.data.dates import to_seconds
 from seqexp.data.features import time_gap_buckets
 from seqexp.data.loader import left_padded_windows
 from seqexp.errors import RecommendError
@@ -47,6 +48,7 @@ class TimeUnit:
 
     unit: str | None = None  # s, ms, us or ns; None: not recorded (an older checkpoint) or a log of date-times
     forced: bool = False  # data.timestamp_unit=<unit> in training (not auto)
+    fmt: str | None = None  # data.timestamp_format training read the log's date-time text with (e.g. '%Y%m%d')
 
     @classmethod
     def of_checkpoint(cls, ckpt: dict[str, Any]) -> TimeUnit:
@@ -54,9 +56,11 @@ class TimeUnit:
         A checkpoint without the key and trained with `auto` gives unit None: served numbers are then read by their
         size, as `auto` read the log (its default), so the unit a log in milliseconds was converted from is found
         again, and unix seconds stay seconds; reading them all as seconds would put served milliseconds 1000x off."""
-        setting = str(OmegaConf.select(OmegaConf.create(ckpt["config"]), "data.timestamp_unit", default="auto"))
+        cfg = OmegaConf.create(ckpt["config"])
+        setting = str(OmegaConf.select(cfg, "data.timestamp_unit", default="auto"))
         forced = setting in UNITS
-        return cls(ckpt.get("timestamp_unit") or (setting if forced else None), forced)
+        fmt = OmegaConf.select(cfg, "data.timestamp_format", default=None)
+        return cls(ckpt.get("timestamp_unit") or (setting if forced else None), forced, str(fmt) if fmt else None)
 
 
 def as_event(value: object) -> Event:
@@ -150,7 +154,9 @@ def _gap_codes(events: list[Event], n: int | str, time_unit: TimeUnit, warnings:
             f"history {n}: some events have a timestamp and some do not (without: items {missing}); the time "
             f"gaps need every event's time: give all of them, or none"
         )
-    values, numeric = parse_timestamps(pa.array([str(e.timestamp).strip() for e in events], pa.string()))
+    texts = [str(e.timestamp).strip() for e in events]
+    formatted = _formatted(texts, events, n, time_unit.fmt)
+    values, numeric = (formatted, False) if formatted is not None else parse_timestamps(pa.array(texts, pa.string()))
     for e, s in zip(events, values, strict=True):
         if not np.isfinite(s):
             raise RecommendError(
@@ -171,6 +177,26 @@ def _gap_codes(events: list[Event], n: int | str, time_unit: TimeUnit, warnings:
             f"event before it; list events oldest first"
         )
     return time_gap_buckets(seconds, np.array([0, len(events)], dtype=np.int64))
+
+
+def _formatted(texts: list[str], events: list[Event], n: int | str, fmt: str | None) -> np.ndarray | None:
+    """Unix seconds of a history's times read with the data.timestamp_format training read the log with, or None
+    when there is none or no time fits it (they are then read as unix times or ISO date-times). Formerly the format
+    was ignored: '20231205' under '%Y%m%d' was read as unix seconds (August 1970), and every gap came out wrong."""
+    if fmt is None:
+        return None
+    seconds = to_seconds(np.asarray(texts, dtype=object), fmt)
+    fits = np.isfinite(seconds)
+    if not fits.any():
+        return None
+    if not fits.all():
+        e = events[int(np.flatnonzero(~fits)[0])]
+        raise RecommendError(
+            f"history {n}: timestamp {e.timestamp!r} of item {e.item!r} does not fit data.timestamp_format={fmt!r}, "
+            f"which training read the log with, while other times of the history do; give every time in that "
+            f"format, or every time as unix seconds or ISO 8601"
+        )
+    return seconds
 
 
 def _refuse_times_training_drops(events: list[Event], seconds: np.ndarray, n: int | str) -> None:

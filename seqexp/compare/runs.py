@@ -191,7 +191,7 @@ def notable(overrides: list[str]) -> list[str]:
 def canonical(override: str) -> str:
     """`key=value` written one way: without `+`/`++` (they add the key, to the same value) and with a plain number or
     boolean as Hydra reads it: `lr=1e-3`, `+lr=0.001` and `lr=0.0010` are one variant (`lr=0.001`), `flag=True`
-    and `flag=true` too; any other value is kept as typed."""
+    and `flag=true` too, as are `dropout=0` and `dropout=0.0`; any other value is kept as typed."""
     key, sep, value = override.lstrip("+").partition("=")
     text = value.strip()
     if not sep:
@@ -201,7 +201,8 @@ def canonical(override: str) -> str:
     if re.fullmatch(r"[+-]?\d+", text):
         return f"{key}={int(text)}"
     if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
-        return f"{key}={float(text)!r}"
+        number = float(text)  # a whole number written as 0.0 or 1e3 is the 0 or 1000 of another run
+        return f"{key}={int(number) if number.is_integer() else number!r}"
     return f"{key}={value}"
 
 
