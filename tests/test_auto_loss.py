@@ -7,11 +7,12 @@ import json
 import logging
 
 import pytest
+import torch
 
 from conftest import TINY, compose_train
 from seqexp.errors import ConfigError
+from seqexp.model.loss_choice import FULL_SOFTMAX, loss_choice
 from seqexp.model.losses import FullSoftmax, SampledSoftmax
-from seqexp.tracking.results import FULL_SOFTMAX, loss_choice
 
 SAMPLED = {"_target_": "seqexp.model.losses.SampledSoftmax", "num_negatives": 7}
 CHUNKED = {"_target_": "seqexp.model.losses.ChunkedFullSoftmax", "chunk_size": 4}
@@ -114,5 +115,13 @@ def test_sparse_items_on_a_full_softmax_card_train_once_the_switch_picks_the_sam
     _, objects = train(compose_train(tmp_path / "on", *TINY, *sparse, "model.loss_auto.above_items=10"))
     assert objects["model"].item_embedding.sparse and objects["model"].loss.sparse_rows
     assert objects["results"]["training"]["loss"]["chosen"].startswith("auto (")
+    # served as it was trained (formerly restore_model rebuilt the card's full softmax, which sparse_items refuses)
+    from seqexp.app.recommend import Recommender
+
+    served = Recommender.from_run(tmp_path / "on" / "run")
+    assert isinstance(served.model.loss, SampledSoftmax) and served.model.item_embedding.sparse
+    trained = objects["model"].state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in served.model.state_dict().items())
+    assert len(served.recommend([served.item_ids[:3]], k=5)[0]) == 5
     with pytest.raises(ConfigError, match=r"model.sparse_items=true needs a loss that reads only the rows"):
         train(compose_train(tmp_path / "off", *TINY, *sparse, "model.loss_auto.above_items=null"))

@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 
 from conftest import CONF_DIR, REPO, compose_train
-from seqexp.tracking.results import FULL_SOFTMAX
+from seqexp.model.loss_choice import FULL_SOFTMAX
 
 _spec = importlib.util.spec_from_file_location("_runs", REPO / "benchmarks" / "_runs.py")
 runs = importlib.util.module_from_spec(_spec)

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from conftest import CONF_DIR, TINY, compose_train
 from seqexp.app.train import train
 from seqexp.errors import ConfigError
-from seqexp.tracking.results import FULL_SOFTMAX
+from seqexp.model.loss_choice import FULL_SOFTMAX
 from seqexp.tracking.trackers import NullTracker, WandbTracker
 
 
@@ -172,6 +172,22 @@ def test_max_minutes_stops_after_the_epoch_that_spends_the_budget(tmp_path):
     assert training["epochs_run"] == 1 and training["out_of_time"] and not training["stopped_early"]
     _, unlimited = train(compose_train(tmp_path / "b", *TINY))
     assert not unlimited["results"]["training"]["out_of_time"]
+
+
+def test_a_run_resumed_after_spending_its_budget_trains_no_further_epoch(tmp_path):
+    """Killed after its last snapshot (say, in the test evaluation): the same command resumed ends as it would have.
+    Formerly the budget was checked only after an epoch, so the resume trained one more (and resume=auto one more
+    at every relaunch)."""
+    budget = [*TINY, "trainer.max_epochs=5", "trainer.max_minutes=1e-6"]
+    metrics, first = train(compose_train(tmp_path, *budget))
+    (tmp_path / "run" / "results.json").unlink()
+    again, resumed = train(compose_train(tmp_path, *budget, "trainer.resume=true"))
+    assert resumed["results"]["training"]["epochs_run"] == 1 and resumed["results"]["training"]["out_of_time"]
+    assert again == metrics
+    _, larger = train(compose_train(tmp_path, *TINY, "trainer.max_epochs=5", "trainer.resume=true",
+                                    "trainer.max_minutes=100"))  # fmt: skip
+    training = larger["results"]["training"]
+    assert training["epochs_run"] > 1 and not training["out_of_time"]  # a larger budget continues it
 
 
 def test_data_presets_share_one_base_and_hold_only_what_differs():

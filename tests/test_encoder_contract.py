@@ -248,6 +248,9 @@ def test_an_unknown_position_convention_names_the_key_and_the_choices(tmp_path, 
             r"\(its settings: none\)",
         ),
         (["model=esasrec", "model.encoder.num_heads=3"], r"^model\.encoder\.num_heads=3 must divide"),  # unwrapped
+        (["model=lstm", "model.encoder.dropout=1.0"], r"^model\.encoder\.dropout=1.0 must be in \[0, 1\)"),  # silent
+        (["model=gru", "model.encoder.dropout=1.5"], r"^model\.encoder\.dropout=1.5 must be in \[0, 1\)"),
+        (["model=gru", "model.encoder.num_layers=0"], r"^model\.encoder\.num_layers=0 must be >= 1"),
         (["model=bert4rec", "model.objective.mask_last_if_none=no"], r"^model\.objective\.mask_last_if_none='no'"),
         (["model=sasrec", "model.scale_embeddings=no"], r"^model\.scale_embeddings='no' must be true or false"),
     ],

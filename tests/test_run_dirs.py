@@ -205,6 +205,26 @@ def test_a_snapshot_recorded_without_clipping_refuses_a_resume_with_clipping(tmp
     check_same_run(typed_zero, {**clipped, "config": unclipped}, tmp_path / "last.pt")  # 0 as typed then: off
 
 
+@pytest.mark.parametrize("recorded", [True, False], ids=["device-recorded", "older-snapshot"])
+def test_a_snapshot_from_another_kind_of_device_is_one_resume_mismatch(finished, recorded):
+    """A GPU node's snapshot requeued on a CPU node: formerly torch's RuntimeError "Expected a CPUGeneratorImplState
+    of size 5056 but found ... 16" after the data step. (A CUDA generator's state is 16 bytes.)"""
+    last = finished / "run" / "checkpoints" / "last.pt"
+    before = (finished / "run" / "results.json").read_bytes()
+    snapshot = torch.load(last, weights_only=True)
+    assert snapshot["rng"]["mask_device"] == "cpu"
+    snapshot["rng"]["mask"] = torch.zeros(16, dtype=torch.uint8)
+    if recorded:
+        snapshot["rng"]["mask_device"] = "cuda"
+    else:
+        del snapshot["rng"]["mask_device"]
+    torch.save(snapshot, last)
+    trained_on = "cuda" if recorded else "another kind of device"
+    with pytest.raises(ResumeMismatch, match=rf"the snapshot was trained on {trained_on} and this command runs on cpu"):
+        train(compose_train(finished, *TINY, "trainer.resume=true", "trainer.max_epochs=3"))
+    assert (finished / "run" / "results.json").read_bytes() == before
+
+
 def test_a_snapshot_without_identity_is_checked_by_its_shapes(finished):
     last = finished / "run" / "checkpoints" / "last.pt"
     snapshot = torch.load(last, weights_only=True)

@@ -30,8 +30,8 @@ from seqexp.errors import ConfigError
 from seqexp.evaluation.protocol import EvalProtocol, EvalResult
 from seqexp.io import write_json
 from seqexp.model.item_init import apply_item_init
+from seqexp.model.loss_choice import built_config
 from seqexp.model.recommender import SequenceRecommender, build_model, count_parameters
-from seqexp.tracking.results import loss_choice
 from seqexp.tracking.trackers import NullTracker
 from seqexp.training.accelerator import check_precision_runs, make_accelerator
 from seqexp.training.checkpoint import atomic_save, save_checkpoint
@@ -191,21 +191,16 @@ def build(run: Run, data: PreparedData, split: Split, tensors: Tensors) -> tuple
 
 
 def model_config(model_cfg: DictConfig, n_items: int) -> DictConfig:
-    """model.* as the model is built: the card itself, or (model.loss_auto, above its catalogue size) the card
-    with the automatic loss in place of the full softmax; the choice is logged here and recorded in results.json
-    (training.loss) by the same function, seqexp.tracking.results.loss_choice."""
-    resolved = OmegaConf.to_container(model_cfg, resolve=True)
-    loss, record = loss_choice(resolved, n_items)
-    if record["chosen"] == "configured":
-        return model_cfg  # the card as it is (the default path, unchanged)
-    above = model_cfg.loss_auto.above_items
-    log.info(
-        "model.loss: %s items > model.loss_auto.above_items=%s, so training uses %s instead of the full softmax "
-        "(model.loss_auto.above_items=null keeps the full softmax)",
-        n_items, above, record["class"],
-    )  # fmt: skip
-    resolved["loss"] = loss
-    return OmegaConf.create(resolved)
+    """model.* as the model is built (seqexp.model.loss_choice: the card, or the automatic loss above
+    model.loss_auto.above_items); the choice is logged here and recorded in results.json (training.loss)."""
+    built, record = built_config(model_cfg, n_items)
+    if record["chosen"] != "configured":
+        log.info(
+            "model.loss: %s items > model.loss_auto.above_items=%s, so training uses %s instead of the full softmax "
+            "(model.loss_auto.above_items=null keeps the full softmax)",
+            n_items, model_cfg.loss_auto.above_items, record["class"],
+        )  # fmt: skip
+    return built
 
 
 def item_counts(data: PreparedData, split: Split) -> torch.Tensor:

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from seqexp.errors import ConfigError
 from seqexp.model.encoders.base import SequenceEncoder
 from seqexp.model.instantiate import as_trained, instantiate_part
+from seqexp.model.loss_choice import built_config
 from seqexp.model.losses import FullSoftmax
 from seqexp.model.sparse_items import enable_sparse_items, loss_table
 
@@ -225,7 +226,9 @@ def restore_model(ckpt: dict[str, Any]) -> SequenceRecommender:
 
     cfg = OmegaConf.create(ckpt["config"])
     state = ckpt["state_dict"]
-    model = build_model(as_trained(cfg.model), int(ckpt["n_items"]), feature_sizes=ckpt.get("feature_sizes"))
+    n_items = int(ckpt["n_items"])  # built as training built it: with the loss model.loss_auto chose, if it did
+    model_cfg, _ = built_config(as_trained(cfg.model), n_items)
+    model = build_model(model_cfg, n_items, feature_sizes=ckpt.get("feature_sizes"))
     if state.get("item_text") is not None:  # model.item_init=text (side mode)
         model.attach_text(state["item_text"])
     if state.get("candidates") is not None:

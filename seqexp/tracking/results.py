@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Any
 
 from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import Split
-from seqexp.errors import ConfigError
 from seqexp.evaluation.beyond_accuracy import PER_USER
 from seqexp.evaluation.protocol import EvalResult
+from seqexp.model.loss_choice import loss_choice
 
-FULL_SOFTMAX = "seqexp.model.losses.FullSoftmax"  # what model.loss_auto may replace (a model card's default)
 PACKAGES = (
     "seqexp",
     "torch",
@@ -53,36 +51,6 @@ class RunFacts:
     batches_per_epoch: int
     prepare_s: float
     total_s: float
-
-
-def loss_choice(model: Mapping[str, Any], n_items: int) -> tuple[dict[str, Any] | None, dict[str, str]]:
-    """(the loss config the model is built with, its results.json record {class, chosen}).
-
-    model.loss_auto = {above_items: T, loss: {...}}: a catalogue of more than T items whose model card uses the
-    full softmax is trained with `loss_auto.loss` instead (a sampled softmax; Jean et al., ACL 2015), since the
-    full softmax's (positions x N) logits outgrow memory there; any other configured loss (chunked exact CE,
-    sampled, mixed) is the user's choice and kept. T = null (or no model.loss_auto) turns the switch off. The
-    build stage builds with this choice and results.json records it (training.loss), from this one function."""
-    configured = dict(model.get("loss") or {"_target_": FULL_SOFTMAX})  # no model.loss: the full softmax
-    auto = model.get("loss_auto") or {}
-    above = auto.get("above_items")
-    if above is not None and (isinstance(above, bool) or not isinstance(above, int) or above < 0):
-        raise ConfigError(
-            f"model.loss_auto.above_items={above!r}: use a number of items (e.g. 500000), or null to always keep "
-            f"model.loss"
-        )
-    if above is None or n_items <= above or configured.get("_target_") != FULL_SOFTMAX:
-        return (dict(model["loss"]) if model.get("loss") else None), {
-            "class": str(configured.get("_target_")),
-            "chosen": "configured",
-        }
-    loss = dict(auto.get("loss") or {})
-    if "_target_" not in loss:
-        raise ConfigError(
-            "model.loss_auto.loss._target_ is not set: name the loss to use above model.loss_auto.above_items "
-            "(e.g. seqexp.model.losses.SampledSoftmax), or set model.loss_auto.above_items=null"
-        )
-    return loss, {"class": str(loss["_target_"]), "chosen": f"auto ({n_items} items > {above})"}
 
 
 def build_results(

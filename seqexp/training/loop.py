@@ -73,7 +73,9 @@ def fit(
             state.best_epoch,
         )
 
-    stopped_early, out_of_time = _plateau(state, settings, optimizer), False
+    # a resumed snapshot may already have spent its patience or time budget: it trains no further epoch then
+    stopped_early = _plateau(state, settings, optimizer)
+    out_of_time = resume is not None and _out_of_time(state, settings)
     while not stopped_early and not out_of_time and state.epoch < settings.max_epochs:
         epoch = state.epoch + 1
         row = train_epoch(epoch, model, ddp_model, optimizer, data, gens, state, settings, accelerator)

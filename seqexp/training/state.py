@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from seqexp.errors import ResumeMismatch
+
 
 @dataclass
 class LoopState:
@@ -79,6 +81,7 @@ def snapshot(
 ) -> dict[str, Any]:
     """Everything `fit(resume=...)` needs; only tensors and plain values (loads with weights_only=True)."""
     rng = {"torch": torch.get_rng_state(), "order": gens.order.get_state(), "mask": gens.mask.get_state()}
+    rng["mask_device"] = gens.mask.device.type  # a CUDA generator's state cannot continue on a CPU, nor back
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     return {
@@ -99,7 +102,24 @@ def restore(
     rng = saved["rng"]
     torch.set_rng_state(rng["torch"])
     gens.order.set_state(rng["order"])
-    gens.mask.set_state(rng["mask"])
+    _restore_mask_stream(gens.mask, rng)
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
     return LoopState(**saved["loop"]), saved["best_weights"]
+
+
+def _restore_mask_stream(mask: torch.Generator, rng: dict[str, Any]) -> None:
+    """The masking stream's state, which only a generator of the same kind of device takes: a snapshot from a GPU
+    node requeued on a CPU node (or back) is one ResumeMismatch, not torch's RuntimeError about state sizes."""
+    saved, here = rng.get("mask_device"), mask.device.type
+    if saved is None or saved == here:
+        try:
+            mask.set_state(rng["mask"])
+            return
+        except RuntimeError:  # a snapshot from before mask_device was recorded
+            saved = "another kind of device"
+    raise ResumeMismatch(
+        f"trainer.resume: the snapshot was trained on {saved} and this command runs on {here}: its random streams "
+        f"cannot continue on another kind of device, so it would not be the same run; resume it where it was "
+        f"trained (trainer.device), or start a new run (another hydra.run.dir, or trainer.overwrite=true)"
+    )

@@ -65,6 +65,11 @@ def check_attention_layout(hidden_size: int, num_layers: int, num_heads: int, **
             f"model.encoder.num_heads={num_heads} must divide the width model.encoder.hidden_size={hidden_size} "
             f"(= model.embedding_dim); use one of {divisors}"
         )
+    check_depth_and_dropouts(num_layers, **dropouts)
+
+
+def check_depth_and_dropouts(num_layers: int, **dropouts: float) -> None:
+    """No layers, or a dropout outside [0, 1) (1 zeroes every output: nothing learns), refused naming the key."""
     if num_layers < 1:
         raise ConfigError(f"model.encoder.num_layers={num_layers} must be >= 1")
     for key, p in dropouts.items():

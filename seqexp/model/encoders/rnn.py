@@ -12,7 +12,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from seqexp.model.encoders.base import SequenceEncoder
+from seqexp.model.encoders.base import SequenceEncoder, check_depth_and_dropouts
 
 
 def _left_to_right(x: Tensor, lengths: Tensor) -> Tensor:
@@ -36,6 +36,7 @@ class RecurrentEncoder(SequenceEncoder):
     rnn_class: ClassVar[type[nn.RNNBase]]
 
     def __init__(self, hidden_size: int, num_layers: int = 1, dropout: float = 0.0) -> None:
+        check_depth_and_dropouts(num_layers, dropout=dropout)  # formerly dropout=1 trained nothing, silently
         super().__init__(hidden_size)
         self.rnn = self.rnn_class(
             hidden_size,
