@@ -153,9 +153,11 @@ def test_a_snapshot_from_before_a_key_was_added_resumes_with_its_value(tmp_path)
             check_same_run(saved, {**same, "config": {**bert4rec, key: value}}, tmp_path / "last.pt")
 
 
-def test_a_resume_may_not_change_clipping_or_precision(tmp_path):
+def test_a_resume_may_not_change_clipping_precision_or_when_it_validates(tmp_path):
     train(compose_train(tmp_path, *TINY, "trainer.precision=no"))
-    for key, value, shown in (("trainer.grad_clip", "null", "null"), ("trainer.precision", "bf16", "bf16")):
+    changed = (("trainer.grad_clip", "null", "null"), ("trainer.precision", "bf16", "bf16"))
+    changed += (("trainer.eval_every", "2", "2"),)  # which epochs may be selected
+    for key, value, shown in changed:
         with pytest.raises(ResumeMismatch, match=rf"written with {key}=\S+, this command has {key}={shown};"):
             train(compose_train(tmp_path, *TINY, "trainer.precision=no", "trainer.resume=true", f"{key}={value}"))
     # equal settings written differently are the same run: clipping 0 is off, as null; auto resolves first

@@ -1,12 +1,12 @@
 """trainer.resume: continue a run from its checkpoints/last.pt, but only the run that wrote it.
 
 The snapshot stores the run's identity: the data fingerprint, the config that defines the experiment (model,
-split, evaluation protocol, seed, selection metric and trainer.selection_window, data window settings, and the
-trainer settings that change the optimisation path: gradient clipping and precision; pretrained.* when
-model.item_init uses it) and the command-line overrides. A resume must match it; budgets and stopping rules
-(trainer.max_epochs, max_minutes, patience, plateau_lr_factor, plateau_decays: a run stopped by patience continues
-with a decayed learning rate as a run given it from the start would) and performance knobs (eval.batch_size,
-eval.item_chunk, model.loss.fused, threads) may change.
+split, evaluation protocol, seed, selection metric, trainer.selection_window and trainer.eval_every: which epochs
+may be selected; data window settings; the trainer settings that change the optimisation path: gradient clipping
+and precision; pretrained.* when model.item_init uses it) and the command-line overrides. A resume must match it;
+budgets and stopping rules (trainer.max_epochs, max_minutes, patience, plateau_lr_factor, plateau_decays: a run
+stopped by patience continues with a decayed learning rate as a run given it from the start would) and performance
+knobs (eval.batch_size, eval.item_chunk, model.loss.fused, threads) may change.
 A snapshot from before identities were stored is checked by its tensor shapes instead.
 """
 
@@ -27,7 +27,7 @@ from seqexp.training.checkpoint import load_checkpoint
 log = logging.getLogger(__name__)
 
 IDENTITY_KEYS = (
-    *("model", "split", "eval", "seed", "optimized_metric", "trainer.selection_window"),
+    *("model", "split", "eval", "seed", "optimized_metric", "trainer.selection_window", "trainer.eval_every"),
     *("data.max_len", "data.train_stride"),
 )
 # pretrained.* (item2vec / text item vectors) define the run only when model.item_init uses them (2026-12-03)
@@ -46,7 +46,7 @@ ADDED_LATER = {
     **{f"split.{k}": v for k, v in splits.ADDED_LATER.items()},
 }
 # keys identities did not record before 2026-12-02 and whose value then is unknown (not a card default): unchecked
-RECORDED_LATER = ("trainer.grad_clip", "trainer.precision")
+RECORDED_LATER = ("trainer.grad_clip", "trainer.precision", "trainer.eval_every")  # eval_every: 2026-12-03
 UNRESOLVED = {"trainer.precision": "auto"}  # recorded unresolved for a few hours on 2026-12-02: unknown, unchecked
 
 
