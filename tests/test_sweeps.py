@@ -135,3 +135,24 @@ def test_launcher_presets_compose_with_their_plugin_schema(tmp_path, launcher):
         assert hydra_launcher["_target_"].endswith("SlurmLauncher")
         assert hydra_launcher["gpus_per_node"] == 1 and hydra_launcher["partition"] is None
         assert hydra_launcher["submitit_folder"].endswith(".submitit/%j")
+
+
+def test_jobs_without_a_hydra_folder_are_counted_from_their_status_records(tmp_path):
+    """hydra.output_subdir=null writes no .hydra/: formerly the summary said "0 of 0 jobs completed" (exit 0)
+    although both jobs had failed."""
+    from seqexp.io import write_json
+    from seqexp.tracking.sweep_report import job_status_path, summarise
+
+    sweep = tmp_path / "sweep"
+    for num, status in ((0, "failed"), (1, "completed"), (2, "failed")):
+        error = "ConfigError: trainer.max_epochs=0 must be >= 1" if status == "failed" else None
+        record = {"status": status, "error": error, "dir": str(sweep / str(num)), "overrides": [f"seed={num}"]}
+        write_json(job_status_path(sweep, num), record)
+    (sweep / "1" / ".hydra").mkdir(parents=True)  # one job with its folder: counted once
+    (sweep / "1" / ".hydra" / "overrides.yaml").write_text("- seed=1\n")
+    summary = summarise(sweep)
+    assert (summary["jobs"], summary["completed"]) == (3, 1)
+    assert [(j["overrides"], j["error"]) for j in summary["failed"]] == [
+        (["seed=0"], "ConfigError: trainer.max_epochs=0 must be >= 1"),
+        (["seed=2"], "ConfigError: trainer.max_epochs=0 must be >= 1"),
+    ]

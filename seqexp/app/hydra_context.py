@@ -80,6 +80,5 @@ def record_job_status(status: str, error: BaseException | None, run_dir: str) ->
         return
     hydra = HydraConfig.get()
     error_text = f"{type(error).__name__}: {error}" if error is not None else None
-    write_json(
-        job_status_path(Path(hydra.sweep.dir), hydra.job.num), {"status": status, "error": error_text, "dir": run_dir}
-    )
+    record = {"status": status, "error": error_text, "dir": run_dir, "overrides": list(hydra.overrides.task)}
+    write_json(job_status_path(Path(hydra.sweep.dir), hydra.job.num), record)

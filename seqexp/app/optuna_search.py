@@ -7,6 +7,9 @@ hydra-optuna-sweeper's own search, with two things around it:
 - a search in which no trial completed (optuna: `ValueError: No trials are completed yet.`, raised before
   Hydra's end-of-multirun callbacks run) ends with the sweep summary written (the callbacks are run here) and one
   line: "0 of N trials completed; the first error: ..." (exit 1, as a multirun with failed jobs);
+- a saved study (hydra.sweeper.storage) continues only a search on the same data, optimized_metric and search
+  space (one line naming the study otherwise, exit 2); a search in which no trial of this execution completed ends
+  as above even when the saved study's earlier trials give optuna a best trial;
 - hydra.sweeper.max_failure_rate works: a failed seqexp trial returns None (so that a plain multirun's siblings
   finish), which Hydra reports as a completed job, so the plugin's rule (stop when more than that share of a batch
   of n_jobs trials failed) never fired. Such a job is now handed to the plugin as failed; when the rule fires the
@@ -36,19 +39,75 @@ def run_search(sweeper: Any, arguments: list[str]) -> None:
     try:
         check_direction(sweeper.direction)
         check_storage(sweeper.storage)
+        check_saved_study(sweeper)
     except ConfigError as e:
         _stop(str(e), status=2)
     started = time.time()
     report_failed_trials(sweeper.launcher)
+    stopped_by: str | None = None
     try:
-        return sweeper.sweep(arguments)
+        sweeper.sweep(arguments)
+        if _completed_here(sweeper, started) != 0:
+            return None  # else every trial of this execution failed: a saved study's earlier ones gave a best trial
     except TrialFailed:  # the plugin's max_failure_rate fired (it re-raises a failed job's error)
-        stopped_by: str | None = f"hydra.sweeper.max_failure_rate={sweeper.max_failure_rate}"
+        stopped_by = f"hydra.sweeper.max_failure_rate={sweeper.max_failure_rate}"
     except ValueError as e:
         if NO_TRIAL_COMPLETED not in str(e):
             raise
-        stopped_by = None
     _end_search(sweeper, started, stopped_by)
+
+
+def _completed_here(sweeper: Any, started: float) -> int | None:
+    """How many trials of this execution completed (None: no sweep dir to count in)."""
+    sweep_dir = Path(str(sweeper.config.hydra.sweep.dir))
+    if not sweep_dir.exists():
+        return None
+    summary = summarise(sweep_dir, started)
+    return summary["completed"] if summary["jobs"] else None
+
+
+STUDY_ATTR = "seqexp_search"  # a saved study's user attribute: what its trials were run on
+
+
+def search_identity(config: Any, params: Any) -> dict[str, Any]:
+    """What a saved study's trials must share with this search to be continued by it: the data (every data.*
+    setting, its path included), the optimized metric and the search space."""
+    from omegaconf import OmegaConf
+
+    return {
+        "data": OmegaConf.to_container(config.data, resolve=True),
+        "optimized_metric": str(config.get("optimized_metric")),
+        "params": {str(k): str(v) for k, v in (params or {}).items()},
+    }
+
+
+def check_saved_study(sweeper: Any) -> None:
+    """With hydra.sweeper.storage, a study of the same name continues, and its earlier trials steer the sampler and
+    count in the best result: refuse one run on other data, another optimized_metric or another search space
+    (formerly `${model.name}-${data.name}` joined searches on any two data=csv files); record this search's identity
+    in a new study."""
+    if sweeper.storage is None:
+        return  # in memory: a new study every time
+    import optuna
+
+    identity = search_identity(sweeper.config, sweeper.params)
+    study = optuna.create_study(
+        study_name=sweeper.study_name, storage=sweeper.storage, directions=sweeper._get_directions(),
+        load_if_exists=True,
+    )  # fmt: skip
+    saved = study.user_attrs.get(STUDY_ATTR)
+    if saved is None:
+        study.set_user_attr(STUDY_ATTR, identity)  # new, or saved before this record: this search's from now on
+        return
+    differ = [key for key in identity if saved.get(key) != identity[key]]
+    if differ:
+        what = {"data": "other data (data.*)", "optimized_metric": "another optimized_metric",
+                "params": "another search space (hydra.sweeper.params)"}  # fmt: skip
+        raise ConfigError(
+            f"hydra.sweeper.study_name={sweeper.study_name} in {sweeper.storage} holds {len(study.trials)} trials of "
+            f"a search on {', '.join(what[k] for k in differ)}; its trials would steer this search and count in "
+            f"its best result. Give this search its own study (hydra.sweeper.study_name=<name>) or storage"
+        )
 
 
 class TrialFailed(Exception):

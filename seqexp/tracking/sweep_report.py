@@ -31,15 +31,15 @@ def job_status_path(sweep_dir: Path, job_num: int | str) -> Path:
 
 
 def summarise(sweep_dir: Path, started: float | None = None) -> dict[str, Any]:
-    """Every job folder of a sweep (the ones Hydra wrote a .hydra/ into) with its status and error. With
-    `started` (this execution's start time), job folders left from an earlier execution of the same sweep dir
-    are ignored, and each job's own status record (completed, failed, refused) wins over a results.json that
-    may belong to an earlier run in the same folder."""
+    """Every job of a sweep (a folder Hydra wrote a .hydra/ into, or a job's own status record) with its status
+    and error. With `started` (this execution's start time), job folders left from an earlier execution of the
+    same sweep dir are ignored, and each job's own status record (completed, failed, refused) wins over a
+    results.json that may belong to an earlier run in the same folder."""
     statuses = {}
     for record in sorted((sweep_dir / STATUS_DIR).glob("*.json")):
         entry = json.loads(record.read_text())
         statuses[str(Path(entry["dir"]).resolve())] = entry
-    jobs = []
+    jobs = {}
     for hydra_dir in sorted(sweep_dir.rglob(".hydra"), key=lambda p: str(p)):
         job_dir, overrides_file = hydra_dir.parent, hydra_dir / "overrides.yaml"
         if started is not None and overrides_file.exists() and overrides_file.stat().st_mtime < started - 1:
@@ -47,7 +47,16 @@ def summarise(sweep_dir: Path, started: float | None = None) -> dict[str, Any]:
         overrides = (
             [str(o) for o in yaml.safe_load(overrides_file.read_text()) or []] if overrides_file.exists() else []
         )
-        jobs.append({"dir": str(job_dir), **_status_of(job_dir, statuses, started), "overrides": overrides})
+        jobs[str(job_dir.resolve())] = {
+            "dir": str(job_dir),
+            **_status_of(job_dir, statuses, started),
+            "overrides": overrides,
+        }
+    for key, entry in statuses.items():  # jobs without a .hydra/ folder (hydra.output_subdir=null) count too
+        if key not in jobs:
+            jobs[key] = {"dir": entry["dir"], "status": entry["status"], "error": entry.get("error"),
+                         "overrides": entry.get("overrides", [])}  # fmt: skip
+    jobs = sorted(jobs.values(), key=lambda j: j["dir"])
     failed = [j for j in jobs if j["status"] != "completed"]
     return {"sweep_dir": str(sweep_dir), "jobs": len(jobs), "completed": len(jobs) - len(failed), "failed": failed}
 
