@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
+import seqexp.app.conf_dir  # noqa: F401  (registers the resolvers the configs use, as seqexp-train does)
+
 _TMP = Path(tempfile.mkdtemp(prefix="seqexp-tests-"))
 for var, value in {
     "WANDB_MODE": "offline",

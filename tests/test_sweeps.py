@@ -156,3 +156,20 @@ def test_jobs_without_a_hydra_folder_are_counted_from_their_status_records(tmp_p
         (["seed=0"], "ConfigError: trainer.max_epochs=0 must be >= 1"),
         (["seed=2"], "ConfigError: trainer.max_epochs=0 must be >= 1"),
     ]
+
+
+def test_runs_started_in_the_same_second_get_their_own_run_dirs(monkeypatch):
+    """W&B agents launched together: formerly one shared `<date>_<time>`, one was refused, and the other's .hydra/
+    held the refused run's config. The process id keeps them apart; every torchrun rank still shares its agent's."""
+    from seqexp.app import resolvers
+
+    monkeypatch.setattr(resolvers.time, "strftime", lambda fmt, *when: "2026-12-03_15-42-25")
+    monkeypatch.setattr(resolvers.os, "getpid", lambda: 111)
+    first = resolvers.run_stamp()
+    monkeypatch.setattr(resolvers.os, "getpid", lambda: 222)
+    assert (first, resolvers.run_stamp()) == ("2026-12-03_15-42-25_111", "2026-12-03_15-42-25_222")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
+    monkeypatch.setattr(resolvers.os, "getppid", lambda: 77)
+    monkeypatch.setattr(resolvers, "_process_start_time", lambda pid: 1.0)
+    assert resolvers.run_stamp() == "2026-12-03_15-42-25_ddp77"  # the same in every rank of the job

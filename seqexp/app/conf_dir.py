@@ -1,9 +1,15 @@
 """Where seqexp's Hydra configs live: conf/ at the repository root (source checkout, editable install) or
-seqexp/conf inside a wheel (pyproject.toml force-includes it)."""
+seqexp/conf inside a wheel (pyproject.toml force-includes it). Importing it registers the resolvers those configs
+use (seqexp.app.resolvers), so that a config composed with Hydra's compose API resolves (data.path of data=synthetic
+needs one) whether or not seqexp.app.train was imported."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from seqexp.app.resolvers import register as _register_resolvers
+
+_register_resolvers()
 
 
 def _conf_dir() -> str:

@@ -17,13 +17,15 @@ STAMP = "%Y-%m-%d_%H-%M-%S"
 
 
 def run_stamp() -> str:
-    """Now, except under torchrun: there every rank is a child of the same elastic agent, so the agent's
-    start time names one shared run dir (rank 0 writes it; the others write nothing of their own)."""
+    """Now and this process's id, except under torchrun: there every rank is a child of the same elastic agent, so
+    the agent's start time and id name one shared run dir (rank 0 writes it; the others write nothing of their
+    own). The id keeps apart runs started in the same second (W&B agents launched together): formerly they shared
+    one dir, one was refused, and the other's .hydra/ held the refused run's config."""
     if "LOCAL_RANK" in os.environ and "TORCHELASTIC_RUN_ID" in os.environ:
         started = _process_start_time(os.getppid())
         if started is not None:
-            return time.strftime(STAMP, time.localtime(started)) + "_ddp"
-    return time.strftime(STAMP)
+            return time.strftime(STAMP, time.localtime(started)) + f"_ddp{os.getppid()}"
+    return time.strftime(STAMP) + f"_{os.getpid()}"
 
 
 def _process_start_time(pid: int) -> float | None:
