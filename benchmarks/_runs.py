@@ -61,6 +61,36 @@ def finished(run_dir: Path) -> dict | None:
     return None
 
 
+# overrides that change no number a run reports (or, max_minutes, that a caller compares itself): never a reason
+# to refuse a finished run
+NEUTRAL = (
+    "trainer.resume", "trainer.num_threads", "trainer.progress_bar", "trainer.save_checkpoint", "trainer.save_last",
+    "logger", "paths.", "hydra.", "trainer.max_minutes",
+)  # fmt: skip
+
+
+def finished_as_asked(run_dir: Path, overrides: list[str]) -> dict | None:
+    """The run's results.json when it completed with these overrides' values (data.path compared as a file, not as
+    text), else None (not finished). A finished run of other settings, found by its dir name, is refused with a
+    SystemExit naming them: formerly it was reused, and the results file printed the new command above its numbers."""
+    done = finished(run_dir)
+    if done is None:
+        return None
+    asked = [o for o in overrides if not o.lstrip("+~").startswith(NEUTRAL)]
+    config = OmegaConf.create(done.get("config") or {})
+    differ = values_not_composed(config, [o for o in asked if not o.startswith("data.path=")])
+    for override in (o for o in asked if o.startswith("data.path=")):
+        ran = OmegaConf.select(config, "data.path", default=None)
+        if ran is None or Path(str(ran)).resolve() != Path(override.split("=", 1)[1]).resolve():
+            differ.append(override)
+    if differ:
+        raise SystemExit(
+            f"{run_dir} holds a finished run of other settings (its config has not {' '.join(differ)}); move it "
+            f"away or choose another --workdir, so that this command's results are its own"
+        )
+    return done
+
+
 def train(overrides: list[str], threads: int, label: str) -> bool:
     """`python -m seqexp.app.train <overrides>` with `threads` OpenMP threads; False (and its stderr) on failure."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}

@@ -18,23 +18,22 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _markdown import emit  # benchmarks/_markdown.py
-from _runs import ROOT, finished, train  # benchmarks/_runs.py
+from _runs import ROOT, finished, finished_as_asked, train  # benchmarks/_runs.py
 
 PRECISION = {"fp32": "no", "bf16": "bf16"}
 
 
 def run(model: str, variant: str, args: argparse.Namespace) -> dict | None:
     run_dir = args.workdir / f"{model}-{variant}"
-    if finished(run_dir) is None:
-        overrides = [
+    overrides = [
             "data=beauty", f"data.path={args.beauty}", f"model={model}",
             "eval.filter_seen=true", "logger=none", "trainer.progress_bar=false", "trainer.num_threads=1",
             "trainer.resume=auto", "trainer.save_checkpoint=false", f"trainer.max_epochs={args.epochs}",
             f"trainer.precision={PRECISION[variant]}", f"hydra.run.dir={run_dir}",
             f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
-        ]  # fmt: skip
-        if not train(overrides, threads=1, label=f"{model} {variant}"):
-            return None
+    ]  # fmt: skip
+    if finished_as_asked(run_dir, overrides) is None and not train(overrides, threads=1, label=f"{model} {variant}"):
+        return None
     return finished(run_dir)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from _history import seconds_to  # benchmarks/_history.py
 from _markdown import emit  # benchmarks/_markdown.py: run as a script, its folder is on sys.path
+from _runs import finished, finished_as_asked  # benchmarks/_runs.py
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["lstm", "gru", "sasrec", "bert4rec"]
@@ -45,17 +46,17 @@ ANCHOR_VALID = {"lstm": 0.065, "gru": 0.065, "sasrec": 0.055, "bert4rec": 0.056}
 def run(data: str, path: str, model: str, seed: int, args: argparse.Namespace) -> dict | None:
     run_dir = args.workdir / f"{data}-{model}-s{seed}-filter{int(args.filter_seen[data])}"
     results = run_dir / "results.json"
-    if results.exists() and json.loads(results.read_text()).get("status") == "completed":
-        return json.loads(results.read_text())
-    if args.collect_only:
-        return None
-    cmd = [
-        sys.executable, "-m", "seqexp.app.train", f"data={data}", f"data.path={path}", f"model={model}", f"seed={seed}",
+    overrides = [
+        f"data={data}", f"data.path={path}", f"model={model}", f"seed={seed}",
         f"eval.filter_seen={str(args.filter_seen[data]).lower()}", "trainer=long", "logger=none",
         "trainer.progress_bar=false", "trainer.num_threads=1", "trainer.resume=auto", "trainer.precision=no",
         f"hydra.run.dir={run_dir}", f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
         *(args.beauty_override if data == "beauty" else []),
     ]  # fmt: skip
+    done = finished(run_dir) if args.collect_only else finished_as_asked(run_dir, overrides)
+    if done is not None or args.collect_only:
+        return done
+    cmd = [sys.executable, "-m", "seqexp.app.train", *overrides]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode:
         raise SystemExit(f"{data}/{model}/seed {seed} failed:\n{proc.stderr[-3000:]}")

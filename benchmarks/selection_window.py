@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _markdown import emit  # benchmarks/_markdown.py
-from _runs import ROOT, finished, train  # benchmarks/_runs.py
+from _runs import ROOT, finished, finished_as_asked, train  # benchmarks/_runs.py
 from defaults_rank import DATASETS  # data set -> (overrides, folder): the same protocol as there
 
 
@@ -36,15 +36,15 @@ def run_dir(args: argparse.Namespace, model: str, window: int, seed: int) -> Pat
 def run(args: argparse.Namespace, model: str, window: int, seed: int) -> dict | None:
     """results.json of one finished run (trained here unless it already finished); None when it failed."""
     where = run_dir(args, model, window, seed)
-    if finished(where) is None:
-        overrides = [
+    overrides = [
             *DATASETS[args.data][0], f"data.path={args.path}", f"model={model}", f"seed={seed}",
             f"trainer.selection_window={window}", "logger=none", "trainer.progress_bar=false", "trainer.num_threads=1",
             "trainer.resume=auto", "trainer.save_checkpoint=false", f"hydra.run.dir={where}",
             f"paths.cache_dir={args.workdir / 'cache'}", *args.override,
-        ]  # fmt: skip
-        if not train(overrides, threads=1, label=f"{model}/window {window}/seed {seed}"):
-            return None
+    ]  # fmt: skip
+    label = f"{model}/window {window}/seed {seed}"
+    if finished_as_asked(where, overrides) is None and not train(overrides, threads=1, label=label):
+        return None
     return finished(where)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from _history import seconds_to  # benchmarks/_history.py
 from _markdown import emit  # benchmarks/_markdown.py
-from _runs import ROOT, finished, train  # benchmarks/_runs.py
+from _runs import ROOT, finished, finished_as_asked, train  # benchmarks/_runs.py
 
 # every trial: early stopping on valid NDCG@10 (seen items filtered, as the published numbers), 40,226 users
 BASE = [
@@ -203,7 +203,8 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
 
 
 def run(name: str, args: argparse.Namespace) -> dict | None:
-    done = finished(args.workdir / name)
+    where = args.workdir / name
+    done = finished(where) if args.collect_only else finished_as_asked(where, command(name, args))
     if args.collect_only or (done is not None and not more_budget(done, args.override)):
         return done
     return finished(args.workdir / name) if train(command(name, args), args.threads, name) else None

@@ -4,6 +4,7 @@ from the model/loss group (swapped with `model/loss=`), the other cards hold an 
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import pytest
 
@@ -46,3 +47,25 @@ def test_values_not_composed_parses_as_hydra_and_lets_the_last_override_win():
     assert runs.values_not_composed(config, ["model.encoder.init=0.02", "model.absent=1"]) == [
         "model.encoder.init=0.02", "model.absent=1",
     ]  # fmt: skip
+
+
+def test_a_finished_run_is_reused_only_when_it_ran_with_the_values_asked_for(tmp_path):
+    """Benchmarks find runs by dir name: formerly a run of other settings there (another --epochs, override or
+    data file) was reused, and the results file printed the new command above its numbers."""
+    import json
+
+    (tmp_path / "data").mkdir()
+    log = tmp_path / "data" / "beauty.txt"
+    log.write_text("")
+    run_dir = tmp_path / "sasrec-fp32"
+    run_dir.mkdir()
+    config = {"data": {"path": str(log)}, "trainer": {"max_epochs": 2, "num_threads": 1}, "model": {"lr": 0.001}}
+    (run_dir / "results.json").write_text(json.dumps({"status": "completed", "config": config}))
+    same = [f"data.path={tmp_path / 'x' / '..' / 'data' / 'beauty.txt'}", "trainer.max_epochs=2", "model.lr=1e-3"]
+    neutral = ["trainer.num_threads=2", "trainer.resume=auto", "hydra.run.dir=/x", "paths.cache_dir=/c", "logger=none"]
+    assert runs.finished_as_asked(run_dir, [*same, *neutral])["config"] == config  # the same file, spelled otherwise
+    assert runs.finished_as_asked(tmp_path / "absent", same) is None  # not finished: the caller trains it
+    for other in ("trainer.max_epochs=5", "model.lr=3e-3", f"data.path={tmp_path / 'other.txt'}"):
+        with pytest.raises(SystemExit, match=rf"{run_dir} holds a finished run of other settings \(its config has "
+                           rf"not {re.escape(other)}\); move it away or choose another --workdir"):  # fmt: skip
+            runs.finished_as_asked(run_dir, [*same, other])
