@@ -69,6 +69,14 @@ NEUTRAL = (
 )  # fmt: skip
 
 
+def before_they_existed() -> dict[str, object]:
+    """Config keys added after runs were written, with the value that gives the behaviour before them (the resume
+    check's list, and the plateau decay, which is not part of a run's identity)."""
+    from seqexp.app.resume import ADDED_LATER
+
+    return {**ADDED_LATER, "trainer.plateau_lr_factor": None, "trainer.plateau_decays": 1}
+
+
 def finished_as_asked(run_dir: Path, overrides: list[str]) -> dict | None:
     """The run's results.json when it completed with these overrides' values (data.path compared as a file, not as
     text), else None (not finished). A finished run of other settings, found by its dir name, is refused with a
@@ -78,6 +86,9 @@ def finished_as_asked(run_dir: Path, overrides: list[str]) -> dict | None:
         return None
     asked = [o for o in overrides if not o.lstrip("+~").startswith(NEUTRAL)]
     config = OmegaConf.create(done.get("config") or {})
+    for key, value in before_they_existed().items():  # a run from before a key existed ran with its old behaviour
+        if OmegaConf.select(config, key, default="<absent>") == "<absent>":
+            OmegaConf.update(config, key, value, force_add=True)
     differ = values_not_composed(config, [o for o in asked if not o.startswith("data.path=")])
     for override in (o for o in asked if o.startswith("data.path=")):
         ran = OmegaConf.select(config, "data.path", default=None)

@@ -96,7 +96,8 @@ one_process_torchrun() {
 # prepare the data once (every step then reads the cache)
 step prepare 120 "$PY" -c "
 import sys; from hydra import compose, initialize_config_dir; from seqexp.data import load_data
-with initialize_config_dir(config_dir='$ROOT/conf', version_base='1.3'):
+from seqexp.app.conf_dir import CONF_DIR  # registers the resolvers the configs use (data.path of data=synthetic)
+with initialize_config_dir(config_dir=CONF_DIR, version_base='1.3'):
     cfg = compose('train', sys.argv[1:])
 load_data(cfg.data, cfg.paths.cache_dir)" "${COMMON[@]}" "${DATA[@]}"
 START=$(date +%s.%N)

@@ -65,7 +65,11 @@ def test_a_finished_run_is_reused_only_when_it_ran_with_the_values_asked_for(tmp
     neutral = ["trainer.num_threads=2", "trainer.resume=auto", "hydra.run.dir=/x", "paths.cache_dir=/c", "logger=none"]
     assert runs.finished_as_asked(run_dir, [*same, *neutral])["config"] == config  # the same file, spelled otherwise
     assert runs.finished_as_asked(tmp_path / "absent", same) is None  # not finished: the caller trains it
-    for other in ("trainer.max_epochs=5", "model.lr=3e-3", f"data.path={tmp_path / 'other.txt'}"):
+    # keys added since the run: the value that gives the old behaviour is what it ran with, another one is not
+    older = [*same, "trainer.plateau_lr_factor=null", "trainer.selection_window=1"]
+    assert runs.finished_as_asked(run_dir, older)["config"] == config
+    for other in ("trainer.max_epochs=5", "model.lr=3e-3", f"data.path={tmp_path / 'other.txt'}",
+                  "trainer.plateau_lr_factor=0.1"):  # fmt: skip
         with pytest.raises(SystemExit, match=rf"{run_dir} holds a finished run of other settings \(its config has "
                            rf"not {re.escape(other)}\); move it away or choose another --workdir"):  # fmt: skip
             runs.finished_as_asked(run_dir, [*same, other])

@@ -164,12 +164,17 @@ def test_runs_started_in_the_same_second_get_their_own_run_dirs(monkeypatch):
     from seqexp.app import resolvers
 
     monkeypatch.setattr(resolvers.time, "strftime", lambda fmt, *when: "2026-12-03_15-42-25")
+    monkeypatch.setattr(resolvers.socket, "gethostname", lambda: "node-a")
     monkeypatch.setattr(resolvers.os, "getpid", lambda: 111)
     first = resolvers.run_stamp()
     monkeypatch.setattr(resolvers.os, "getpid", lambda: 222)
-    assert (first, resolvers.run_stamp()) == ("2026-12-03_15-42-25_111", "2026-12-03_15-42-25_222")
+    second = resolvers.run_stamp()
+    monkeypatch.setattr(resolvers.socket, "gethostname", lambda: "node-b")  # another container, the same pid
+    other_host = resolvers.run_stamp()
+    assert first.startswith("2026-12-03_15-42-25_111-") and second.startswith("2026-12-03_15-42-25_222-")
+    assert len({first, second, other_host}) == 3 and other_host.startswith("2026-12-03_15-42-25_222-")
     monkeypatch.setenv("LOCAL_RANK", "1")
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
     monkeypatch.setattr(resolvers.os, "getppid", lambda: 77)
     monkeypatch.setattr(resolvers, "_process_start_time", lambda pid: 1.0)
-    assert resolvers.run_stamp() == "2026-12-03_15-42-25_ddp77"  # the same in every rank of the job
+    assert resolvers.run_stamp() == f"2026-12-03_15-42-25_ddp77-{resolvers._host()}"  # every rank of the job

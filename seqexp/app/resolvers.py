@@ -1,13 +1,17 @@
-"""OmegaConf resolvers used by conf/ (registered when seqexp.app.train is imported, before Hydra composes).
+"""OmegaConf resolvers used by conf/ (registered when seqexp.app.conf_dir is imported, as seqexp.app.train does,
+before Hydra composes).
 
-${seqexp.run_stamp:}     a run folder's time stamp, the same in every rank of one `torchrun` job
+${seqexp.run_stamp:}     a run folder's name: time stamp, process id and host, the same in every rank of one
+                         `torchrun` job
 ${seqexp.gpus_if_any:1}  the given GPU count when CUDA is visible, else 0 (Ray's num_gpus per job)
 ${seqexp.synthetic_file:${data.generate}}  the synthetic log's file name for these generator settings
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import socket
 import time
 import warnings
 
@@ -17,15 +21,20 @@ STAMP = "%Y-%m-%d_%H-%M-%S"
 
 
 def run_stamp() -> str:
-    """Now and this process's id, except under torchrun: there every rank is a child of the same elastic agent, so
-    the agent's start time and id name one shared run dir (rank 0 writes it; the others write nothing of their
-    own). The id keeps apart runs started in the same second (W&B agents launched together): formerly they shared
-    one dir, one was refused, and the other's .hydra/ held the refused run's config."""
+    """Now, this process's id and its host, except under torchrun: there every rank is a child of the same elastic
+    agent, so the agent's start time and id name one shared run dir (rank 0 writes it; the others write nothing of
+    their own). Id and host keep apart runs started in the same second (W&B agents launched together, on one node
+    or in containers): formerly they shared one dir, one was refused, and the other's .hydra/ held its config."""
     if "LOCAL_RANK" in os.environ and "TORCHELASTIC_RUN_ID" in os.environ:
         started = _process_start_time(os.getppid())
         if started is not None:
-            return time.strftime(STAMP, time.localtime(started)) + f"_ddp{os.getppid()}"
-    return time.strftime(STAMP) + f"_{os.getpid()}"
+            return time.strftime(STAMP, time.localtime(started)) + f"_ddp{os.getppid()}-{_host()}"
+    return time.strftime(STAMP) + f"_{os.getpid()}-{_host()}"
+
+
+def _host() -> str:
+    """4 hex digits of the host name: containers that share a log volume often run their jobs as the same pid."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:4]
 
 
 def _process_start_time(pid: int) -> float | None:

@@ -20,6 +20,7 @@ import hashlib
 import inspect
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -146,11 +147,15 @@ def ensure_synthetic_log(path: str | Path, **params: object) -> Path:
         if recorded is None and _holds(path, df):  # written before the settings were recorded: these ones
             _write_record(record, settings)
             return path
-        aside = path.with_name(f"{path.stem}.replaced-{time.strftime('%Y-%m-%d_%H-%M-%S')}{path.suffix}")
-        path.rename(aside)
+        stamp = f"{time.strftime('%Y-%m-%d_%H-%M-%S')}-{os.getpid()}"  # two replacements in one second: two files
+        aside = path.with_name(f"{path.stem}.replaced-{stamp}{path.suffix}")
+        try:
+            path.rename(aside)
+        except FileNotFoundError:  # a parallel job of the same sweep moved it first: it writes the same log
+            aside = None
         log.warning(
             "%s was generated with other data.generate settings (%s); it was moved to %s and written again",
-            path, recorded if recorded is not None else "not recorded", aside.name,
+            path, recorded if recorded is not None else "not recorded", aside.name if aside else "(by another job)",
         )  # fmt: skip
     if path.suffix == ".parquet":
         atomic_write(path, lambda f: df.to_parquet(f, index=False))

