@@ -105,21 +105,29 @@ def test_max_failure_rate_stops_a_search_whose_batch_failed_in_one_line_and_a_su
 
 @pytest.mark.slow
 def test_a_saved_study_continues_only_the_same_search_and_its_old_trials_never_hide_a_failed_run(tmp_path):
-    """Formerly `${model.name}-${data.name}` joined searches on any two logs of one format, and a search whose trials
-    all failed reported the saved study's earlier best (exit 0)."""
+    """Formerly `${model.name}-${data.name}` joined searches on any two logs of one format (or two splits, or two
+    search spaces), and a search whose trials all failed reported the saved study's earlier best (exit 0)."""
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     storage = f"hydra.sweeper.storage=sqlite:///{tmp_path / 'optuna.db'}"
     search = ["-m", *TINY, "hparams_search=optuna", "hydra.sweeper.n_trials=1", storage]
     first = _train(tmp_path, *search, f"hydra.sweep.dir={tmp_path / 'a'}")
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
-    other_data = _train(tmp_path, *search, f"hydra.sweep.dir={tmp_path / 'b'}", "data.generate.n_users=80")
-    assert other_data.returncode == 2
-    assert _error_line(other_data).startswith(
-        "seqexp: error: hydra.sweeper.study_name=lstm-synthetic in sqlite:///"
-    ) and "holds 1 trials of a search on other data (data.*)" in _error_line(other_data)
-    failing = _train(tmp_path, *search, f"hydra.sweep.dir={tmp_path / 'c'}", "trainer.max_epochs=0")
-    assert failing.returncode == 1
-    assert "0 of 1 trials completed; the first error: ConfigError: trainer.max_epochs=0" in _error_line(failing)
+    refused = {
+        "data.generate.n_users=80": "data.generate.n_users: 60 -> 80",  # and so data.path
+        "model.encoder.dropout=0.1": "model.encoder.dropout: 0.3 -> 0.1",
+        "model.optimizer.lr=interval(0.1,1)": "the search space (hydra.sweeper.params or a sweep on the command line)",
+    }
+    for override, named in refused.items():
+        proc = _train(tmp_path, *search, f"hydra.sweep.dir={tmp_path / 'b'}", override)
+        assert proc.returncode == 2, (override, proc.stderr[-1500:])
+        line = _error_line(proc)
+        assert line.startswith("seqexp: error: hydra.sweeper.study_name=lstm-synthetic in ")
+        assert "holds 1 trials of a search with other settings (" in line and named in line, line
+    (log,) = (tmp_path / "data" / "synthetic").glob("*.csv")
+    log.write_text(log.read_text().splitlines()[0] + "\n")  # the same search, but its log lost every row
+    again = _train(tmp_path, *search, f"hydra.sweep.dir={tmp_path / 'c'}", "trainer.num_threads=2")  # neutral
+    assert again.returncode == 1
+    assert "0 of 1 trials completed; the first error: DataError" in _error_line(again)
 
 
 def test_every_failed_trial_is_handed_to_the_plugin_as_failed_with_its_error():

@@ -1,15 +1,16 @@
 """How seqexp runs an Optuna search (hparams_search=optuna; the sweeper class is the thin subclass in
 hydra_plugins/seqexp_sweeper/optuna_sweeper.py, as Hydra takes sweepers only from there).
 
-hydra-optuna-sweeper's own search, with two things around it:
+hydra-optuna-sweeper's own search, with these things around it:
 - hydra.sweeper.direction, storage and max_failure_rate are checked before the study is created: a typo or a folder
   that does not exist is one line naming the key and the fix (exit 2), not an optuna / SQLAlchemy traceback;
 - a search in which no trial completed (optuna: `ValueError: No trials are completed yet.`, raised before
   Hydra's end-of-multirun callbacks run) ends with the sweep summary written (the callbacks are run here) and one
   line: "0 of N trials completed; the first error: ..." (exit 1, as a multirun with failed jobs);
-- a saved study (hydra.sweeper.storage) continues only a search on the same data, optimized_metric and search
-  space (one line naming the study otherwise, exit 2); a search in which no trial of this execution completed ends
-  as above even when the saved study's earlier trials give optuna a best trial;
+- a saved study (hydra.sweeper.storage) continues only a search with the same settings (data, split, protocol,
+  model, trainer, optimized_metric) and search space (otherwise one line naming the study and what differs, exit
+  2); a search in which no trial of this execution completed ends as above even when the saved study's earlier
+  trials give optuna a best trial;
 - hydra.sweeper.max_failure_rate works: a failed seqexp trial returns None (so that a plain multirun's siblings
   finish), which Hydra reports as a completed job, so the plugin's rule (stop when more than that share of a batch
   of n_jobs trials failed) never fired. Such a job is now handed to the plugin as failed; when the rule fires the
@@ -39,7 +40,7 @@ def run_search(sweeper: Any, arguments: list[str]) -> None:
     try:
         check_direction(sweeper.direction)
         check_storage(sweeper.storage)
-        check_saved_study(sweeper)
+        check_saved_study(sweeper, arguments)
     except ConfigError as e:
         _stop(str(e), status=2)
     started = time.time()
@@ -69,28 +70,44 @@ def _completed_here(sweeper: Any, started: float) -> int | None:
 STUDY_ATTR = "seqexp_search"  # a saved study's user attribute: what its trials were run on
 
 
-def search_identity(config: Any, params: Any) -> dict[str, Any]:
-    """What a saved study's trials must share with this search to be continued by it: the data (every data.*
-    setting, its path included), the optimized metric and the search space."""
+# settings that change no number a trial reports (or that a continued search may change: its seed): not compared
+NEUTRAL = (
+    "paths.", "logger.", "task_name", "seed", "data.engine", "eval.batch_size", "eval.item_chunk",
+    "trainer.num_threads", "trainer.progress_bar", "trainer.save_checkpoint", "trainer.save_last", "trainer.resume",
+    "trainer.overwrite", "trainer.device", "trainer.compile", "trainer.deterministic",
+)  # fmt: skip
+
+
+def search_identity(config: Any, params: Any, arguments: list[str]) -> dict[str, Any]:
+    """What a saved study's trials must share with this search to be continued by it: every setting of the run
+    config but the neutral ones (data, split, protocol, model, trainer, optimized_metric), and the search space
+    (hydra.sweeper.params and the sweeps given on the command line)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
+    from seqexp.tracking.trackers import flatten
+
+    run_config = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+    OmegaConf.update(run_config, "paths.output_dir", None, force_add=True)  # ${hydra:runtime...}: a job's, not ours
+    settings = flatten(OmegaConf.to_container(run_config, resolve=True))  # type: ignore[arg-type]
+    parser = OverridesParser.create()
+    swept = sorted(a for a in arguments if parser.parse_override(a).is_sweep_override())
     return {
-        "data": OmegaConf.to_container(config.data, resolve=True),
-        "optimized_metric": str(config.get("optimized_metric")),
-        "params": {str(k): str(v) for k, v in (params or {}).items()},
+        "settings": {k: v for k, v in settings.items() if not k.startswith(NEUTRAL)},
+        "space": {**{str(k): str(v) for k, v in (params or {}).items()}, "command line": swept},
     }
 
 
-def check_saved_study(sweeper: Any) -> None:
+def check_saved_study(sweeper: Any, arguments: list[str]) -> None:
     """With hydra.sweeper.storage, a study of the same name continues, and its earlier trials steer the sampler and
-    count in the best result: refuse one run on other data, another optimized_metric or another search space
-    (formerly `${model.name}-${data.name}` joined searches on any two data=csv files); record this search's identity
-    in a new study."""
+    count in the best result: refuse one whose trials ran with other settings or another search space (formerly
+    `${model.name}-${data.name}` joined searches on any two data=csv files, or on two splits); record this search's
+    identity in a new study."""
     if sweeper.storage is None:
         return  # in memory: a new study every time
     import optuna
 
-    identity = search_identity(sweeper.config, sweeper.params)
+    identity = search_identity(sweeper.config, sweeper.params, arguments)
     study = optuna.create_study(
         study_name=sweeper.study_name, storage=sweeper.storage, directions=sweeper._get_directions(),
         load_if_exists=True,
@@ -99,14 +116,17 @@ def check_saved_study(sweeper: Any) -> None:
     if saved is None:
         study.set_user_attr(STUDY_ATTR, identity)  # new, or saved before this record: this search's from now on
         return
-    differ = [key for key in identity if saved.get(key) != identity[key]]
+    before, now = saved.get("settings", {}), identity["settings"]
+    differ = [f"{k}: {before.get(k, '<unset>')} -> {now.get(k, '<unset>')}" for k in sorted({*before, *now})
+              if before.get(k, "<unset>") != now.get(k, "<unset>")]  # fmt: skip
+    if saved.get("space") != identity["space"]:
+        differ.append("the search space (hydra.sweeper.params or a sweep on the command line)")
     if differ:
-        what = {"data": "other data (data.*)", "optimized_metric": "another optimized_metric",
-                "params": "another search space (hydra.sweeper.params)"}  # fmt: skip
         raise ConfigError(
             f"hydra.sweeper.study_name={sweeper.study_name} in {sweeper.storage} holds {len(study.trials)} trials of "
-            f"a search on {', '.join(what[k] for k in differ)}; its trials would steer this search and count in "
-            f"its best result. Give this search its own study (hydra.sweeper.study_name=<name>) or storage"
+            f"a search with other settings ({'; '.join(differ[:5])}{'; ...' if len(differ) > 5 else ''}); its "
+            f"trials would steer this search and count in its best result. Give this search its own study "
+            f"(hydra.sweeper.study_name=<name>) or storage"
         )
 
 
