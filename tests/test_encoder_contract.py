@@ -251,6 +251,8 @@ def test_an_unknown_position_convention_names_the_key_and_the_choices(tmp_path, 
         (["model=lstm", "model.encoder.dropout=1.0"], r"^model\.encoder\.dropout=1.0 must be in \[0, 1\)"),  # silent
         (["model=gru", "model.encoder.dropout=1.5"], r"^model\.encoder\.dropout=1.5 must be in \[0, 1\)"),
         (["model=gru", "model.encoder.num_layers=0"], r"^model\.encoder\.num_layers=0 must be >= 1"),
+        (["model=esasrec", "model.encoder.layer_norm_eps=-1"], r"^model\.encoder\.layer_norm_eps=-1 must be a"),
+        (["model=sasrec", "model.encoder.inner_size=-4"], r"^model\.encoder\.inner_size=-4 must be a whole number"),
         (["model=bert4rec", "model.objective.mask_last_if_none=no"], r"^model\.objective\.mask_last_if_none='no'"),
         (["model=sasrec", "model.scale_embeddings=no"], r"^model\.scale_embeddings='no' must be true or false"),
     ],

@@ -204,9 +204,15 @@ def test_positions_match_the_sasrec_convention_and_overlong_input_is_refused():
             ),
         ),
         ({"num_layers": 0}, "model.encoder.num_layers=0 must be >= 1"),
-        ({"ff_multiplier": 0}, "model.encoder.ff_multiplier=0 must be >= 1"),
+        ({"ff_multiplier": 0}, "model.encoder.ff_multiplier=0 must be a whole number >= 1"),
+        ({"ff_multiplier": 1.5}, "model.encoder.ff_multiplier=1.5 must be a whole number >= 1"),  # was a torch error
+        ({"ff_multiplier": "abc"}, "model.encoder.ff_multiplier='abc' must be a whole number >= 1"),
+        ({"layer_norm_eps": -1}, "model.encoder.layer_norm_eps=-1 must be a positive number"),  # was a NaN loss
         ({"dropout": 1.0}, "model.encoder.dropout=1.0 must be in [0, 1)"),
-        ({"initializer_range": 0.0}, "initializer_range=0.0 must be a positive std"),
+        (
+            {"initializer_range": 0.0},
+            "initializer_range=0.0 must be a positive number, e.g. 0.02 (a std), or null",
+        ),
     ],
 )
 def test_impossible_settings_name_the_key(kw, message):

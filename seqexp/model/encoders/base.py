@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import torch
@@ -75,3 +76,26 @@ def check_depth_and_dropouts(num_layers: int, **dropouts: float) -> None:
     for key, p in dropouts.items():
         if not 0.0 <= p < 1.0:
             raise ConfigError(f"model.encoder.{key}={p} must be in [0, 1)")
+
+
+def positive_number(value: object, key: str, example: str) -> float:
+    """model.encoder.<key> as a float > 0 (a whole number too: `initializer_range=1` is 1.0), else one line naming
+    it (formerly the HF config's "expected float, got int" or a NaN loss after training started)."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"model.encoder.{key}={value!r} is not a number, e.g. model.encoder.{key}={example}"
+        ) from None
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"model.encoder.{key}={value} must be a positive number, e.g. {example}")
+    return number
+
+
+def whole_at_least(value: object, key: str, least: int, hint: str = "") -> int:
+    """model.encoder.<key> as a whole number >= least, else one line naming it (text or 1.5 formerly reached torch)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"model.encoder.{key}={value!r} must be a whole number >= {least}{hint}")
+    return value

@@ -44,7 +44,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqexp.errors import ConfigError
-from seqexp.model.encoders.base import SequenceEncoder, check_attention_layout, positions_from_the_end
+from seqexp.model.encoders.base import (
+    SequenceEncoder,
+    check_attention_layout,
+    positions_from_the_end,
+    positive_number,
+    whole_at_least,
+)
 
 
 class SwiGLUFeedForward(nn.Module):
@@ -146,6 +152,7 @@ class ESASRecEncoder(SequenceEncoder):
         initializer_range: float | None = None,
     ) -> None:
         _check(hidden_size, num_layers, num_heads, ff_multiplier, dropout, attention_dropout, init=initializer_range)
+        layer_norm_eps = positive_number(layer_norm_eps, "layer_norm_eps", "1e-5")  # < 0 formerly a NaN loss
         super().__init__(hidden_size)
         self.max_len = max_len
         self.position_embedding = nn.Embedding(max_len, hidden_size)
@@ -184,9 +191,9 @@ def _check(
 ) -> None:
     """One clear error per impossible setting, naming the key: the shared attention checks, then eSASRec's own."""
     check_attention_layout(hidden_size, num_layers, num_heads, dropout=dropout, attention_dropout=attention_dropout)
-    if ff_multiplier < 1:
-        raise ConfigError(f"model.encoder.ff_multiplier={ff_multiplier} must be >= 1")
-    if init is not None and not init > 0:
-        raise ConfigError(
-            f"model.encoder.initializer_range={init} must be a positive std (e.g. 0.02), or null for Xavier-normal"
-        )
+    whole_at_least(ff_multiplier, "ff_multiplier", 1)
+    if init is not None:
+        try:
+            positive_number(init, "initializer_range", "0.02")
+        except ConfigError as e:
+            raise ConfigError(f"{e} (a std), or null for Xavier-normal") from None

@@ -16,7 +16,13 @@ from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 from transformers.activations import ACT2FN
 
 from seqexp.errors import ConfigError
-from seqexp.model.encoders.base import POSITIONS, SequenceEncoder, check_attention_layout
+from seqexp.model.encoders.base import (
+    POSITIONS,
+    SequenceEncoder,
+    check_attention_layout,
+    positive_number,
+    whole_at_least,
+)
 
 
 class BackboneEncoder(SequenceEncoder):
@@ -72,13 +78,16 @@ class SASRecEncoder(BackboneEncoder):
         positions: str = "from_end",
     ) -> None:
         check_layout(hidden_size, num_layers, num_heads, dropout, attention_dropout, activation)
+        if inner_size is not None:
+            whole_at_least(inner_size, "inner_size", 1, " (null keeps the width model.embedding_dim)")
+        layer_norm_eps, initializer_range = checked_numbers(layer_norm_eps, initializer_range)
         config = GPT2Config(
             vocab_size=1,  # items are embedded outside: the backbone only sees inputs_embeds
             n_positions=max_len,
             n_embd=hidden_size,
             n_layer=num_layers,
             n_head=num_heads,
-            n_inner=inner_size or hidden_size,  # SASRec's point-wise feed-forward keeps width d
+            n_inner=hidden_size if inner_size is None else inner_size,  # SASRec's point-wise feed-forward: width d
             activation_function=activation,
             resid_pdrop=dropout,
             embd_pdrop=dropout,
@@ -117,6 +126,8 @@ class BERT4RecEncoder(BackboneEncoder):
         positions: str = "from_end",
     ) -> None:
         check_layout(hidden_size, num_layers, num_heads, dropout, attention_dropout, activation)
+        whole_at_least(intermediate_size, "intermediate_size", 1)
+        layer_norm_eps, initializer_range = checked_numbers(layer_norm_eps, initializer_range)
         config = BertConfig(
             vocab_size=1,  # items are embedded outside: the backbone only sees inputs_embeds
             hidden_size=hidden_size,
@@ -138,6 +149,14 @@ class BERT4RecEncoder(BackboneEncoder):
             eos_token_id=None,
         )
         super().__init__(hidden_size, max_len, BertModel(config, add_pooling_layer=False), positions)
+
+
+def checked_numbers(layer_norm_eps: object, initializer_range: object) -> tuple[float, float]:
+    """Both as positive floats (the HF configs take no int: `initializer_range=1` was a StrictDataclass traceback)."""
+    return (
+        positive_number(layer_norm_eps, "layer_norm_eps", "1e-6"),
+        positive_number(initializer_range, "initializer_range", "0.02"),
+    )
 
 
 def check_layout(
