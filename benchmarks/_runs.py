@@ -12,6 +12,8 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from seqexp.evaluation.protocol import NO_RESULT_CHANGE
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -61,12 +63,9 @@ def finished(run_dir: Path) -> dict | None:
     return None
 
 
-# overrides that change no number a run reports (or, max_minutes, that a caller compares itself): never a reason
-# to refuse a finished run
-NEUTRAL = (
-    "trainer.resume", "trainer.num_threads", "trainer.progress_bar", "trainer.save_checkpoint", "trainer.save_last",
-    "logger", "paths.", "hydra.", "trainer.max_minutes",
-)  # fmt: skip
+# never a reason to refuse a finished run: what changes no number it reports, and the time budget (its callers
+# compare that themselves: tune_beauty continues a budget-stopped trial given more)
+NEUTRAL = (*NO_RESULT_CHANGE, "trainer.max_minutes")
 
 
 def before_they_existed() -> dict[str, object]:

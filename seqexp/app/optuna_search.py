@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from seqexp.errors import ConfigError
+from seqexp.evaluation.protocol import NO_RESULT_CHANGE
 from seqexp.io import write_json
 from seqexp.tracking.sweep_report import summarise
 
@@ -70,12 +71,8 @@ def _completed_here(sweeper: Any, started: float) -> int | None:
 STUDY_ATTR = "seqexp_search"  # a saved study's user attribute: what its trials were run on
 
 
-# settings that change no number a trial reports (or that a continued search may change: its seed): not compared
-NEUTRAL = (
-    "paths.", "logger.", "task_name", "seed", "data.engine", "eval.batch_size", "eval.item_chunk",
-    "trainer.num_threads", "trainer.progress_bar", "trainer.save_checkpoint", "trainer.save_last", "trainer.resume",
-    "trainer.overwrite", "trainer.device", "trainer.compile", "trainer.deterministic",
-)  # fmt: skip
+# not compared: what changes no number a trial reports, and what a continued search may change (its seed)
+NEUTRAL = (*NO_RESULT_CHANGE, "task_name", "seed")
 
 
 def search_identity(config: Any, params: Any, arguments: list[str]) -> dict[str, Any]:

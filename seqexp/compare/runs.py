@@ -14,29 +14,10 @@ import yaml
 
 from seqexp.compare.validate import FIELDS, PAIRED_DEFAULT, mismatch, problem, shape_problem
 from seqexp.errors import CompareError
+from seqexp.evaluation.protocol import NO_RESULT_CHANGE
 
-# Overrides that do not change what a run measures: they never split leaderboard rows.
-IGNORED_OVERRIDES = (
-    "seed=",
-    "hydra.",
-    "paths.",
-    "logger",
-    "trainer.progress_bar",
-    "trainer.num_threads",
-    "data.path",
-    "data=",
-    "model=",
-    "task_name",
-    "trainer.resume",
-    "trainer.overwrite",  # a seed redone in its own dir is still that seed
-    "trainer.save_checkpoint",
-    "trainer.save_last",
-    "trainer.device",
-    "trainer.compile",
-    "trainer.deterministic",
-    "eval.batch_size",  # users / items scored at a time: the same numbers (resume.MAY_CHANGE)
-    "eval.item_chunk",
-)
+# Overrides that do not change what a run measures, or that name it elsewhere (seed, data, model): never a variant.
+IGNORED_OVERRIDES = ("seed=", "data.path", "data=", "model=", "task_name", *NO_RESULT_CHANGE)
 
 
 @dataclass

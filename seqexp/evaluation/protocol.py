@@ -22,6 +22,13 @@ from seqexp.ranks import shard_bounds, world
 # history (B, L) [, features {name: (B, L)}] -> scores (B, N + 1) over all items, column 0 = padding
 Scorer = Callable[..., Tensor]
 COVERAGE_K = 10  # the cut-off of coverage and of the beyond-accuracy metrics
+# settings (prefixes) that change no number a run reports: speed, files, logging, where it runs. A leaderboard row
+# (seqexp-compare), a saved Optuna study and a benchmark's finished run are the same run with any value of them.
+NO_RESULT_CHANGE = (
+    "trainer.num_threads", "trainer.progress_bar", "trainer.save_checkpoint", "trainer.save_last", "trainer.resume",
+    "trainer.overwrite", "trainer.device", "trainer.compile", "trainer.deterministic", "eval.batch_size",
+    "eval.item_chunk", "data.engine", "logger", "paths.", "hydra.",
+)  # fmt: skip
 
 
 @dataclass
