@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -338,3 +339,21 @@ def test_the_api_refuses_times_training_drops_too(ms_run):
     with pytest.raises(RecommendError, match=r"history 1: timestamp -5 of item 'i1' is not after 1970-01-01"):
         rec.recommend([[Event("i1", "pv", -5), Event("i2", "cart", -1)]])
     assert rec.recommend([[Event("i1", "pv", T0_MS), Event("i2", "cart", T0_MS + 60_000)]], k=2)  # served
+
+
+# ---- ids a float export wrote ----------------------------------------------------------------------------
+def test_item_ids_a_float_export_wrote_are_the_items_training_read_them_as(finished_run, tmp_path, capsys):
+    """Preparation reads `12.0` in a column of integer ids as item `12`; serving formerly skipped it as unknown."""
+    rec = Recommender.from_run(finished_run)
+    assert "1" in rec.index and "1.0" not in rec.index  # a log of integer ids
+    as_written = rec.recommend([["1", "2", "3"]], k=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "unknown item id(s) skipped" warning
+        assert rec.recommend([["1.0", "2.", "3"]], k=5) == as_written
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps([[1.0, {"item": 2.0}, "3.0"]]))  # what json.dump of a float column writes
+    capsys.readouterr()
+    assert cli([str(finished_run), "--events", str(events), "-k", "5", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and [r["item_id"] for r in json.loads(out)[0]["items"]] == [r.item_id for r in as_written[0]]
+    assert rec.encode([["7.5", "1"]]).warnings == ["history 1: 1 unknown item id(s) skipped: ['7.5']"]  # not an id

@@ -99,17 +99,33 @@ def _read_json(path: Path) -> list[tuple[str | int, list[Event]]]:
 
 def _json_event(value: object, path: Path, history: int, n: int) -> Event:
     where = f"events file {path}, history {history}, event {n}"
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        return Event(str(value).strip())
-    if not isinstance(value, dict) or "item" not in value:
+    if not isinstance(value, dict):
+        return Event(_json_item(value, where, f'{value!r} is neither an item id nor an object with an "item" key'))
+    if "item" not in value:
         raise RecommendError(f'{where}: {value!r} is neither an item id nor an object with an "item" key')
     extra = set(value) - {"item", "behavior", "timestamp"}
     if extra:
         raise RecommendError(f"{where}: unknown key(s) {sorted(extra)}; the keys are item, behavior, timestamp")
+    item = _json_item(value["item"], where, f'"item" {value["item"]!r} is not an item id')
     behavior, ts = value.get("behavior"), value.get("timestamp")
+    if isinstance(behavior, bool) or not isinstance(behavior, (str, int, type(None))):
+        raise RecommendError(f'{where}: "behavior" {behavior!r} is not a behaviour name; give a string, e.g. "cart"')
     if isinstance(ts, bool) or not isinstance(ts, (str, int, float, type(None))):
         raise RecommendError(f"{where}: timestamp {ts!r} is neither unix seconds nor a date-time string")
-    return Event(str(value["item"]).strip(), None if behavior is None else str(behavior).strip(), ts)
+    return Event(item, None if behavior is None else str(behavior).strip() or None, ts)
+
+
+def _json_item(value: object, where: str, problem: str) -> str:
+    """A JSON item id -> its text: a non-empty string, a whole number, or a whole float (`12.0`, as a float export
+    writes an integer id; read as training read such ids). Anything else (null, true, 1.5, a list) is refused:
+    formerly `null` was served as the unknown item "None", with only a warning."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise RecommendError(f'{where}: {problem}; give the raw item id as a string or a whole number, e.g. "12"')
 
 
 def _read_table(path: Path, sep: str) -> list[tuple[str | int, list[Event]]]:

@@ -16,9 +16,10 @@ in that unit, as `data.timestamp_unit=auto` reads a log, unless training was tol
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ import torch
 from omegaconf import OmegaConf
 
 from seqexp.app.events import Event
-from seqexp.data.columns import UNITS, parse_timestamps, timestamp_unit
+from seqexp.data.columns import FLOAT_WRITTEN, UNITS, parse_timestamps, timestamp_unit
 from seqexp.data.dates import to_seconds
 from seqexp.data.features import time_gap_buckets
 from seqexp.data.loader import left_padded_windows
@@ -85,7 +86,7 @@ def encode_histories(
     rows, codes, warnings, bare = [], {name: [] for name in features}, [], []
     for i, history in enumerate(histories):
         n = names[i] if names else i + 1
-        events = [as_event(e) for e in history]
+        events = [_as_training_id(as_event(e), index) for e in history]
         kept = [e for e in events if e.item in index]
         unknown = [e.item for e in events if e.item not in index]
         if not kept:
@@ -113,6 +114,21 @@ def encode_histories(
         return torch.from_numpy(left_padded_windows(np.concatenate(flat).astype(np.int64), starts, ends, max_len))
 
     return EncodedHistories(window(rows), {k: window(v) for k, v in codes.items()}, rows, warnings)
+
+
+def training_id(item: str, index: dict[str, int]) -> str:
+    """A served item id as training stored it: an id a float export wrote (`12.0`) that the model knows only as `12`
+    is that item, as preparation rewrote `12.0` to `12` in a column of integer ids (formerly serving skipped it as
+    unknown). An id the model knows as written, or one it knows in neither form, is returned as it is."""
+    if item in index or not re.fullmatch(FLOAT_WRITTEN, item):
+        return item
+    whole = item.split(".")[0]  # as columns.normalise_float_integers rewrites it
+    return whole if whole in index else item
+
+
+def _as_training_id(event: Event, index: dict[str, int]) -> Event:
+    item = training_id(event.item, index)
+    return event if item == event.item else replace(event, item=item)
 
 
 def _missing(name: str, events: list[Event]) -> bool:

@@ -27,7 +27,7 @@ from typing import NoReturn
 import torch
 
 from seqexp.app.events import DEFAULT_SEPARATORS, Event, parse_history, read_named_histories, split_history
-from seqexp.app.history import EncodedHistories, TimeUnit, encode_histories
+from seqexp.app.history import EncodedHistories, TimeUnit, encode_histories, training_id
 from seqexp.app.trained_run import load_run, printed_warnings
 from seqexp.errors import RecommendError, SeqexpError
 from seqexp.evaluation.metrics import mask_scores
@@ -206,7 +206,7 @@ def _skip_unknown(batch: Batch, rec: Recommender, first: int, path: Path) -> Bat
     unknown = {
         i
         for i in range(first, len(batch.histories))
-        if batch.histories[i] and not any(e.item in rec.index for e in batch.histories[i])
+        if batch.histories[i] and not any(training_id(e.item, rec.index) in rec.index for e in batch.histories[i])
     }
     if not unknown or len(unknown) == len(batch.histories):
         return batch
