@@ -157,6 +157,10 @@ def test_only_bad_runs_is_an_error_that_counts_them(tmp_path, capsys):
         (["{runs}", "--baseline", "lsmt"], "--baseline 'lsmt' has no completed run here; the models are: gru, lstm"),
         (["{runs}", "--format", "json", "--output", "{runs}"], "cannot write --output {runs}: Is a directory"),
         (["{runs}", "--plot", "{tmp}/plot.xyz"], "cannot write --plot {tmp}/plot.xyz: Format 'xyz' is not supported"),
+        (
+            ["{runs}", "--plot", "{tmp}/empty"],
+            "--plot {tmp}/empty is a folder; give a file name, e.g. --plot {tmp}/empty/",
+        ),
     ],
 )
 def test_user_mistakes_end_in_one_error_line_and_exit_2(runs_dir, tmp_path, capsys, args, message):
@@ -560,3 +564,13 @@ def test_overrides_that_change_no_number_never_split_a_row(tmp_path, capsys):
     assert compare_main([str(tmp_path / "runs"), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [(r["variant"], r["seeds"]) for r in rows] == [("", [0, 1, 2, 3])]
+
+
+def test_a_plot_name_without_an_extension_gets_png_and_a_folder_is_refused(runs_dir, tmp_path, capsys):
+    """matplotlib adds `.png` to a name without one, so `--plot board` wrote board.png while seqexp-compare logged
+    `board` to W&B; `--plot <folder>` wrote `<folder>.png` beside the folder and exited 0."""
+    assert compare_main([str(runs_dir), "--plot", str(tmp_path / "board")]) == 0
+    assert (tmp_path / "board.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not (tmp_path / "board").exists()
+    (tmp_path / "figures").mkdir()
+    assert compare_main([str(runs_dir), "--plot", str(tmp_path / "figures")]) == 2
+    assert "is a folder" in capsys.readouterr().err and not (tmp_path / "figures.png").exists()

@@ -179,6 +179,12 @@ def _write(rows: list[Row], others: list[RunRecord], args: argparse.Namespace) -
 
 
 def _plot(rows: list[Row], path: str) -> Path:
+    """The plot written to `path`; a folder is refused (matplotlib wrote `<folder>.png` beside it, exit 0), and a
+    name without an extension gets `.png`, which the path returned (and logged to W&B) now says."""
+    if Path(path).is_dir():
+        raise CompareError(f"--plot {path} is a folder; give a file name, e.g. --plot {Path(path) / 'leaderboard.png'}")
+    if not Path(path).suffix:
+        path = f"{path}.png"
     try:
         return plot_leaderboard(rows, path)
     except (OSError, ValueError) as e:  # ValueError: matplotlib does not know the file extension
