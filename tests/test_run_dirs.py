@@ -270,3 +270,19 @@ def test_the_old_module_path_still_runs_the_app(tmp_path):
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     assert _results(tmp_path)["status"] == "completed"
+
+
+def test_a_config_mistake_in_a_failed_runs_dir_keeps_its_first_failure_and_its_checkpoints(finished):
+    """Formerly the mistake's record overwrote the failed run's results.json and traceback.txt."""
+    run = finished / "run"
+    first = {**json.loads((run / "results.json").read_text()), "status": "failed", "error": "RuntimeError: first"}
+    (run / "results.json").write_text(json.dumps(first))
+    (run / "traceback.txt").write_text("the first traceback")
+    with pytest.raises(ConfigError, match=r"trainer.patience=0 must be >= 1"):
+        train(compose_train(finished, *TINY, "trainer.resume=true", "trainer.patience=0"))
+    assert "trainer.patience=0" in _results(finished)["error"]  # the new failure is the dir's record
+    (kept,) = run.glob("replaced-*")
+    assert json.loads((kept / "results.json").read_text())["error"] == "RuntimeError: first"
+    assert (kept / "traceback.txt").read_text() == "the first traceback"
+    _, objects = train(compose_train(finished, *TINY, "trainer.resume=true", "trainer.max_epochs=3"))  # last.pt stayed
+    assert objects["results"]["status"] == "completed" and objects["results"]["training"]["epochs_run"] == 3

@@ -46,6 +46,17 @@ class RunDirClaim:
         # its files (a "failed" written there made the next plain run replace the run it would have refused)
         return not any((self.run_dir / name).exists() for name in OWN_FILES)
 
+    def keep_earlier_failure(self) -> None:
+        """Before a failure is recorded in a failed run's dir that this job never claimed (a config mistake while
+        resuming or rerunning it): its results.json and traceback.txt move to replaced-<time>/, as the claim would
+        move them; formerly the new record overwrote the first traceback. Its checkpoints stay, so that the
+        corrected command can still resume it."""
+        if not self.owned and status(self.run_dir) == "failed":
+            try:
+                _move_aside(self.run_dir, ("results.json", "traceback.txt"))
+            except OSError as e:  # the new record still reaches the dir and the console
+                log.warning("could not keep the earlier failure of %s (%s)", self.run_dir, e.strerror or e)
+
 
 def resume_mode(cfg: DictConfig) -> str:
     """trainer.resume as "no" | "yes" | "auto"."""
@@ -105,11 +116,11 @@ def claim_run_dir(claim: RunDirClaim, mode: str, main_process: bool) -> None:
     claim.owned = True
 
 
-def _move_aside(run_dir: Path) -> Path:
+def _move_aside(run_dir: Path, names: tuple[str, ...] = OWN_FILES) -> Path:
     """Nothing a user had is deleted: the replaced run's files go to replaced-<time>/ inside the run dir."""
     target = run_dir / f"replaced-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
     target.mkdir(exist_ok=True)
-    for name in OWN_FILES:
+    for name in names:
         if (run_dir / name).exists():
             shutil.move(str(run_dir / name), str(target / name))
     log.warning("replacing the run in %s: its files were moved to %s", run_dir, target)

@@ -32,6 +32,7 @@ from seqexp.evaluation.protocol import EvalProtocol
 from seqexp.evaluation.reach import checked_protocol
 from seqexp.io import write_json
 from seqexp.model.recommender import count_parameters
+from seqexp.ranks import is_main
 from seqexp.tracking.failures import record_failure
 from seqexp.tracking.publish import publish
 from seqexp.tracking.results import RunFacts, build_results
@@ -58,6 +59,8 @@ def task_wrapper(task: Callable[[DictConfig, RunDirClaim], Any]) -> Callable[[Di
             return task(cfg, claim)
         except (Exception, KeyboardInterrupt) as e:
             if claim.may_record_failure(e):
+                if is_main():
+                    claim.keep_earlier_failure()
                 record_failure(cfg, e, task_overrides())
             raise
 
