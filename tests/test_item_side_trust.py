@@ -8,6 +8,7 @@ import csv
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -123,6 +124,10 @@ def test_a_parquet_table_with_integer_ids_matches_a_csv_logs_ids(tmp_path):
     assert list(side(log, data, table, columns=("title",))["title"]) == ["a", "b", "c"]
     pd.DataFrame({"item_id": [12.0, 7.0, 9.0], "title": ["a", "b", "c"]}).to_parquet(tmp_path / "floats.parquet")
     assert list(side(log, data, tmp_path / "floats.parquet", columns=("title",))["title"]) == ["a", "b", "c"]
+    # eleven digits: formerly read as '1.0000000012e+10', so no id matched
+    log, data = prepared(tmp_path / "big", ["10000000012", "10000000007", "10000000001"])
+    pd.DataFrame({"item_id": [10000000007.0, np.nan, 10000000012.0], "title": ["b", "-", "a"]}).to_parquet(table)
+    assert list(side(log, data, table, columns=("title",))["title"]) == ["a", "b", None]
 
 
 def test_ids_that_differ_only_in_leading_zeros_are_named_as_such(tmp_path):

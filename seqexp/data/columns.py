@@ -19,6 +19,7 @@ from seqexp.errors import DataError
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 INTEGER = r"^\s*[-+]?\d+(\.0*)?\s*$"
 FLOAT_WRITTEN = r"^[-+]?\d+\.0*$"  # an integer as a float export writes it: `12.0`, `12.` (values are stripped)
+WHOLE_FLOAT_LIMIT = 2.0**53  # floats up to this are exact integers: written as their digits (as_text)
 UNITS = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}  # data.timestamp_unit -> units per second
 
 
@@ -94,6 +95,19 @@ def normalise_float_integers(col: CodedColumn) -> tuple[CodedColumn, int, list[s
     values, inverse = np.unique(rewritten.astype(str), return_inverse=True)
     codes = np.where(col.codes >= 0, inverse[np.maximum(col.codes, 0)], -1).astype(np.int64)
     return CodedColumn(codes, values.astype(object)), int(col.counts()[floats].sum()), list(col.values[floats][:3])
+
+
+def as_text(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A column of ids (or other values) as text. Whole floats are written as their digits: a float64 id column
+    (pandas stores any id column with a gap as float64) holds 10000000013.0, which Arrow's cast writes as
+    `1.0000000013e+10`, so the same item read by the duckdb engine (`10000000013`) or named in an item table
+    came out as another id. Floats beyond 2**53 and fractions are cast as they are."""
+    if not pa.types.is_floating(values.type):
+        return values.cast(pa.string())
+    values = values.cast(pa.float64())
+    whole = pc.and_(pc.equal(pc.floor(values), values), pc.less_equal(pc.abs(values), WHOLE_FLOAT_LIMIT))
+    digits = pc.if_else(whole, values, 0.0).cast(pa.int64()).cast(pa.string())
+    return pc.if_else(whole, digits, values.cast(pa.string()))
 
 
 def parse_timestamps(

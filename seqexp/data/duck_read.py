@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from seqexp.data.columns import WHOLE_FLOAT_LIMIT
 from seqexp.data.readers.raw_log import MalformedRow, check_columns, wanted_columns
 from seqexp.data.readers.source import first_line, open_stream
 from seqexp.errors import DataError
@@ -75,10 +78,11 @@ def _load_parquet(con: Any, path: Path, wanted: dict[str, str]) -> RawSource:
     from seqexp.data.readers.parquet import read_parquet_schema
 
     check_columns(path, wanted, read_parquet_schema(path))
+    types = pq.read_schema(path)
     select = []
     for canon, col in wanted.items():
         ident = _ident(col)
-        value = ident if canon == "timestamp" else f"CAST({ident} AS VARCHAR)"
+        value = ident if canon == "timestamp" else _as_varchar(ident, types.field(col).type)
         select.append(f"{value} AS {SHORT[canon]}")
     try:
         con.execute(f"CREATE TABLE raw AS SELECT {', '.join(select)} FROM read_parquet({_lit(path)})")
@@ -88,6 +92,16 @@ def _load_parquet(con: Any, path: Path, wanted: dict[str, str]) -> RawSource:
     if "timestamp" in wanted:
         src.t_type = con.execute("SELECT typeof(t) FROM raw LIMIT 1").fetchall()[0][0]
     return src
+
+
+def _as_varchar(ident: str, arrow_type: pa.DataType) -> str:
+    """SQL writing a column as text as `columns.as_text` does: whole floats as their digits (DuckDB writes 12.0 as
+    `12.0`, which the arrow engine read as `12` and 10000000013.0 as `1.0000000013e+10`)."""
+    if not pa.types.is_floating(arrow_type):
+        return f"CAST({ident} AS VARCHAR)"
+    x = f"CAST({ident} AS DOUBLE)"
+    whole = f"{x} = trunc({x}) AND abs({x}) <= {int(WHOLE_FLOAT_LIMIT)}"
+    return f"CASE WHEN {whole} THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) ELSE CAST({x} AS VARCHAR) END"
 
 
 def _load_delimited(con: Any, path: Path, wanted: dict[str, str], s: dict[str, Any]) -> RawSource:

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from seqexp.data.columns import as_text
 from seqexp.data.readers.arrow_csv import Skipped, line_numbers
 from seqexp.data.readers.raw_log import MalformedRow
 from seqexp.data.readers.source import first_line, open_stream, unreadable
@@ -154,7 +155,7 @@ def _as_text(table: pa.Table, path: Path) -> pa.Table:
     columns = {}
     for name in table.column_names:
         try:
-            columns[name] = table.column(name).cast(pa.string())
+            columns[name] = as_text(table.column(name))
         except pa.ArrowException as e:
             raise DataError(
                 f"{path}: column {name!r} (data.item_side.id / .columns) has type {table.column(name).type}, not one "

@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from seqexp.data.columns import as_text
 from seqexp.errors import DataError
 
 CANONICAL = ("user", "item", "timestamp", "behavior")
@@ -49,7 +50,7 @@ def canonical_table(source: pa.Table, wanted: Mapping[str, str], rows: pa.Array,
         values = source.column(col)
         if canon != "timestamp" and not pa.types.is_string(values.type):
             try:
-                values = values.cast(pa.string())
+                values = as_text(values)
             except pa.ArrowException as e:  # a list or struct column: not one id per row
                 raise DataError(
                     f"{path}: column {col!r} (data.columns.{canon}) has type {values.type}, not one value per row; "
