@@ -101,7 +101,7 @@ def test_evaluate_reports_them_from_the_filtered_top_k():
 
 def test_diversity_column_must_name_an_item_side_column():
     opts = protocol_options({"diversity_column": "genre"}, {"genre": GENRES}, COUNTS)
-    assert opts["items"].categories.shape == (6, 2) and opts["diversity_column"] == "genre"
+    assert opts["items"].categories.shape == (6, 1) and opts["diversity_column"] == "genre"  # auto: whole values
     with pytest.raises(ConfigError, match=r"eval.diversity_column=genres is not an item side column .*\['genre'\]"):
         protocol_options({"diversity_column": "genres"}, {"genre": GENRES}, COUNTS)
     with pytest.raises(ConfigError, match="this data set has no item side table"):
@@ -118,7 +118,7 @@ def test_a_run_with_categories_reports_them_for_the_model_and_popularity(tmp_pat
 
     rows = [(f"u{u}", f"i{(u * 7 + k * 3) % 30}", 100 + k) for u in range(40) for k in range(8)]
     log = write_log(tmp_path / "log.csv", rows)
-    pd.DataFrame([(f"i{i}", f"g{i % 4} g{i % 3}") for i in range(30)], columns=["item_id", "genre"]).to_csv(
+    pd.DataFrame([(f"i{i}", f"g{i % 4}|g{i % 3}") for i in range(30)], columns=["item_id", "genre"]).to_csv(
         tmp_path / "items.csv", index=False
     )
     cfg = compose_train(
@@ -130,6 +130,7 @@ def test_a_run_with_categories_reports_them_for_the_model_and_popularity(tmp_pat
         f"data.item_side.file={tmp_path / 'items.csv'}",
         "data.item_side.columns=[genre]",
         "eval.diversity_column=genre",
+        "eval.diversity_separator='|'",
     )
     train(cfg)
     res = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -140,7 +141,8 @@ def test_a_run_with_categories_reports_them_for_the_model_and_popularity(tmp_pat
     assert set(per_user) == {f"test/{n}@10" for n in ("novelty", "avg_pop", "tail_share", "ild")}
     assert len(per_user["test/ild@10"]) == len(res["per_user"]["user_ids"])
     assert np.mean(per_user["test/novelty@10"]) == pytest.approx(res["metrics"]["test/novelty@10"])
-    assert res["protocol"]["beyond_accuracy"] == {"k": 10, "head_share": 0.2, "diversity_column": "genre"}
+    expected = {"k": 10, "head_share": 0.2, "diversity_column": "genre", "diversity_separator": "|"}
+    assert res["protocol"]["beyond_accuracy"] == expected
 
 
 def test_protocol_records_and_validation_copy():
@@ -208,3 +210,28 @@ def test_compare_says_what_older_results_lack(tmp_path, capsys):
     assert compare_main([str(tmp_path), "--diversity"]) == 2
     assert "--diversity: no beyond-accuracy metrics" in capsys.readouterr().err
     assert compare_main([str(tmp_path), "--format", "csv"]) == 0  # without the new flags older runs still rank
+
+
+def test_a_category_name_with_a_space_is_one_category_and_separators_split_lists():
+    # formerly every value was split on whitespace: "Skin Care" and "Hair Care" were half alike (distance 0.5)
+    names = np.array(["Skin Care", "Hair Care", "Skin Care", None], dtype=object)
+    whole = category_tokens(names, None)
+    assert whole[1:, 0].tolist() == [1, 2, 1, 0] and whole.shape == (5, 1)
+    top, shown = torch.tensor([[1, 2], [1, 3]]), torch.ones(2, 2, dtype=torch.bool)
+    assert intra_list_diversity(whole[top], shown).tolist() == pytest.approx([1.0, 0.0])
+    piped = category_tokens(np.array(["Action|Comedy", "Action", " | "], dtype=object), "|")
+    assert intra_list_diversity(piped[torch.tensor([[1, 2]])], torch.ones(1, 2, dtype=torch.bool)).tolist() == [0.5]
+    assert piped[3].tolist() == [0, 0]  # only separators: no category
+
+
+@pytest.mark.parametrize(
+    "column, setting, expected",
+    [("class:token_seq", "auto", " "), ("category", "auto", None), ("genre", "|", "|"), ("genre", None, None)],
+)
+def test_the_separator_auto_splits_recbole_token_seq_columns_only(column, setting, expected):
+    opts = protocol_options({"diversity_column": column, "diversity_separator": setting}, {column: GENRES}, COUNTS)
+    assert opts["diversity_separator"] == expected
+    width = {" ": 2, None: 1, "|": 1}[expected]  # "Action Comedy": two genres, or one whole value
+    assert opts["items"].categories.shape == (6, width)
+    with pytest.raises(ConfigError, match=r"eval.diversity_separator=''.*e.g. '\|' for Action\|Comedy"):
+        protocol_options({"diversity_column": column, "diversity_separator": ""}, {column: GENRES}, COUNTS)

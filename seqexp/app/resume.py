@@ -43,6 +43,7 @@ ADDED_LATER = {
     "model.encoder.positions": "from_end",  # sasrec/bert4rec position convention (2026-12-02)
     "model.objective.mask_last_if_none": True,  # bert4rec's rows with no event drawn (2026-12-02)
     "trainer.selection_window": 1,  # selection on each validation alone (2026-12-02)
+    "eval.diversity_separator": "auto",  # ild@10's categories (2026-12-03; reported only, chooses no epoch)
     **{f"split.{k}": v for k, v in splits.ADDED_LATER.items()},
 }
 # keys identities did not record before 2026-12-02 and whose value then is unknown (not a card default): unchecked

@@ -41,6 +41,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from seqexp.errors import ConfigError
+
 HEAD_SHARE = 0.2  # the short head: the 20 % most popular items (Pareto, as in Abdollahpouri et al. 2019)
 PER_USER = ("novelty", "avg_pop", "tail_share", "ild")  # beyond-accuracy metrics kept per user
 CATALOGUE = ("gini", "entropy")  # beyond-accuracy metrics of the exposure over all users
@@ -79,18 +81,43 @@ def tail_mask(counts: Tensor, head_share: float = HEAD_SHARE) -> Tensor:
     return tail
 
 
-def category_tokens(values: np.ndarray) -> Tensor:
+def category_tokens(values: np.ndarray, separator: str | None = " ") -> Tensor:
     """(N,) item side values (str such as "Action Comedy", or None) -> (N + 1, T) int64 token ids (0 = none,
-    row 0 = padding): each item's distinct whitespace-separated tokens, T the most any item has (>= 1)."""
+    row 0 = padding): each item's distinct categories, T the most any item has (>= 1). `separator` " " splits a
+    value on whitespace (RecBole's token_seq genres), another string splits on it (`Action|Comedy`), None keeps the
+    whole value as one category ("Skin Care"; formerly split in two, so "Skin Care" and "Hair Care" counted as
+    half alike). Blank values and parts are no category."""
     vocab: dict[str, int] = {}
-    rows = [
-        sorted({vocab.setdefault(t, len(vocab) + 1) for t in str(v).split()}) if v is not None else [] for v in values
-    ]
+
+    def parts(value: object) -> list[str]:
+        text = str(value).strip()
+        if separator is None:
+            return [text] if text else []
+        pieces = text.split() if separator == " " else [p.strip() for p in text.split(separator)]
+        return [p for p in pieces if p]
+
+    rows = [sorted({vocab.setdefault(t, len(vocab) + 1) for t in parts(v)}) if v is not None else [] for v in values]
     width = max([len(r) for r in rows] + [1])
     out = torch.zeros(len(rows) + 1, width, dtype=torch.int64)
     for i, r in enumerate(rows, start=1):
         out[i, : len(r)] = torch.tensor(r, dtype=torch.int64)
     return out
+
+
+def category_separator(column: str, setting: object) -> str | None:
+    """eval.diversity_separator -> what category_tokens splits `column`'s values on: `auto` splits a RecBole
+    `:token_seq` column on whitespace and keeps any other column's value whole; null keeps values whole; any other
+    text is the separator (" " = whitespace)."""
+    if setting == "auto":
+        return " " if column.endswith(":token_seq") else None
+    if setting is None:
+        return None
+    if not isinstance(setting, str) or setting == "":
+        raise ConfigError(
+            f"eval.diversity_separator={setting!r}: use auto, null (each value is one category), or the text "
+            f"between a value's categories, e.g. '|' for Action|Comedy"
+        )
+    return " " if setting.isspace() else setting
 
 
 def list_metrics(top: Tensor, shown: Tensor, items: ItemFacts, k: int) -> dict[str, Tensor]:

@@ -9,14 +9,14 @@ import numpy as np
 from torch import Tensor
 
 from seqexp.errors import ConfigError
-from seqexp.evaluation.beyond_accuracy import category_tokens, item_facts
+from seqexp.evaluation.beyond_accuracy import category_separator, category_tokens, item_facts
 
 
 def protocol_options(
     eval_cfg: Mapping[str, Any], item_side: Mapping[str, np.ndarray], counts: Tensor
 ) -> dict[str, Any]:
-    """item_chunk, valid_sample_users, sample_seed, diversity_column and the item facts (training popularity
-    `counts` (N + 1,), categories from the item side table) for EvalProtocol(**...)."""
+    """item_chunk, valid_sample_users, sample_seed, diversity_column / _separator and the item facts (training
+    popularity `counts` (N + 1,), categories from the item side table) for EvalProtocol(**...)."""
     column = eval_cfg.get("diversity_column")
     if column is not None and str(column) not in item_side:
         have = f"the item side columns are {sorted(item_side)}" if item_side else "this data set has no item side table"
@@ -24,13 +24,15 @@ def protocol_options(
             f"eval.diversity_column={column} is not an item side column ({have}); name one of them "
             "(e.g. class:token_seq for ml-100k genres) or set eval.diversity_column=null"
         )
-    categories = category_tokens(item_side[str(column)]) if column is not None else None
+    separator = category_separator(str(column), eval_cfg.get("diversity_separator", "auto")) if column else None
+    categories = category_tokens(item_side[str(column)], separator) if column is not None else None
     return {
         "item_chunk": _positive(eval_cfg, "item_chunk", "items scored at a time, e.g. eval.item_chunk=100000"),
         "valid_sample_users": _positive(eval_cfg, "sample_users", "validation users, e.g. eval.sample_users=10000"),
         "sample_seed": _int(eval_cfg, "sample_seed", 0),
         "items": item_facts(counts, categories),
         "diversity_column": None if column is None else str(column),
+        "diversity_separator": separator,
     }
 
 

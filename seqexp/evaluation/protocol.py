@@ -60,6 +60,7 @@ class EvalProtocol:
     sampled: bool = False  # True on the validation copy (`validation()`): this copy evaluates the sample
     items: ItemFacts | None = field(default=None, repr=False, compare=False)  # for beyond-accuracy metrics
     diversity_column: str | None = None  # item side column the categories of ild@K come from (recorded)
+    diversity_separator: str | None = None  # what splits that column's values into categories (None: whole value)
     unreachable_targets: dict[str, float] | None = field(default=None, compare=False)  # seqexp.evaluation.reach
 
     def validation(self) -> EvalProtocol:
@@ -94,7 +95,12 @@ class EvalProtocol:
             "sample_seed": self.sample_seed,
             "test_users": "all",
             "unreachable_targets": self.unreachable_targets,  # share of targets filter_seen hides, per split
-            "beyond_accuracy": {"k": COVERAGE_K, "head_share": HEAD_SHARE, "diversity_column": self.diversity_column},
+            "beyond_accuracy": {
+                "k": COVERAGE_K,
+                "head_share": HEAD_SHARE,
+                "diversity_column": self.diversity_column,
+                "diversity_separator": self.diversity_separator,
+            },
         }
 
 
