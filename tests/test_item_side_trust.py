@@ -53,7 +53,7 @@ def test_quoted_fields_are_values_without_their_quotes(tmp_path, caplog):
         got = side(log, data, table)
     assert list(got["title"]) == ["plain", 'say "hi"', "Item 3, deluxe", "two\nlines"]
     assert list(got["cat"]) == ["c1", "c2", "cat3", "c4"]
-    assert "4 of 4 items found" in caplog.text and not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "all 4 items found" in caplog.text and not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_rows_that_cannot_be_parsed_are_warned_about_by_line_and_too_many_stop_the_run(tmp_path, caplog):
@@ -111,7 +111,7 @@ def test_padded_ids_stay_text_and_float_written_ids_match_as_the_logs_do(tmp_pat
     table = write_table(tmp_path / "items.csv", [["0001", "a", "c"], ["0002", "b", "c"], ["0003", "c", "c"]])
     with caplog.at_level(logging.INFO):
         assert list(side(log, data, table)["title"]) == ["a", "b", "c"]  # formerly: none found, check the id column
-    assert "3 of 3 items found" in caplog.text
+    assert "all 3 items found" in caplog.text
     log2, data2 = prepared(tmp_path / "floats", ["12", "7", "9"])
     floats = write_table(tmp_path / "floats.csv", [["12.0", "a", "c"], ["7", "b", "c"], ["9.", "c", "c"]])
     assert list(side(log2, data2, floats)["title"]) == ["a", "b", "c"]  # 12.0 -> 12, as the log reads it
@@ -136,3 +136,34 @@ def test_ids_that_differ_only_in_leading_zeros_are_named_as_such(tmp_path):
     pq.write_table(pa.table({"item_id": pa.array([2, 7, 9], pa.int64()), "title": ["a", "b", "c"]}), table)
     with pytest.raises(DataError, match=r"none of the log's item ids .* differ only in leading zeros \(log '0002', "):
         side(log, data, table, columns=("title",))
+
+
+def test_a_header_with_spaces_after_its_commas_and_a_tab_written_as_backslash_t_are_read(tmp_path, caplog):
+    log, data = prepared(tmp_path, ["1", "2", "3"])
+    spaced = tmp_path / "spaced.csv"  # formerly "Column 'cat' ... does not exist"; check the file and its permissions
+    spaced.write_text("item_id, title, cat\n1, t1, c1\n2, t2, c2\n3, t3, c3\n")
+    assert [v.strip() for v in side(log, data, spaced)["cat"]] == ["c1", "c2", "c3"]
+    tabbed = tmp_path / "items.tsv"  # formerly data.item_side.sep='\t' was refused as "not one character"
+    tabbed.write_text("item_id\ttitle\tcat\n1\tt1\tc1\n2\tt2\tc2\n3\tt3\tc3\n")
+    item_side = {"file": str(tabbed), "id": "item_id", "columns": ["cat"], "sep": "\\t"}
+    assert list(read_item_side(data_cfg(log, item_side=item_side), data)["cat"]) == ["c1", "c2", "c3"]
+
+
+def test_a_table_of_only_a_header_and_a_table_missing_items_are_said(tmp_path, caplog):
+    log, data = prepared(tmp_path, ["1", "2", "3"])
+    with pytest.raises(DataError, match=r"items.csv: the item table \(data.item_side.file\) has a header but no data"):
+        side(log, data, write_table(tmp_path / "items.csv", []))  # formerly numpy's IndexError
+    with caplog.at_level(logging.INFO):
+        got = side(log, data, write_table(tmp_path / "some.csv", [[1, "t1", "c1"]]))
+    assert list(got["cat"]) == ["c1", None, None]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]  # formerly INFO only
+    assert "2 of the log's 3 items are not in the item table (data.item_side.file), e.g. ['2', '3']" in warning
+
+
+def test_a_byte_that_is_not_utf8_in_a_malformed_row_is_named_without_python_noise(tmp_path, capfd):
+    log, data = prepared(tmp_path, ["1", "2", "3"])
+    table = tmp_path / "latin.csv"
+    table.write_bytes("item_id,title,cat\n1,t1,c1\n2,t2,c2\n3,Caf\xe9,c3,extra\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.csv: line 4 \(byte 6: .*\) is not valid UTF-8 .*re-encode the item"):
+        side(log, data, table)  # formerly: "Expected 3 columns, got 4 ... check data.item_side.sep"
+    assert "Traceback" not in capfd.readouterr().err  # formerly "Exception ignored in: ..." from pyarrow's callback

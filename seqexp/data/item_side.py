@@ -38,15 +38,25 @@ def read_item_side(data_cfg: Mapping[str, Any], data: PreparedData) -> dict[str,
     id_col, columns = str(spec.get("id") or "item_id"), [str(c) for c in spec.get("columns") or []]
     names = [str(n) for n in spec["names"]] if spec.get("names") else None
     item_table = read_item_table(path, data_cfg, id_col, columns, names)
+    if item_table.table.num_rows == 0:  # formerly an IndexError from numpy
+        raise DataError(f"{path}: the item table (data.item_side.file) has a header but no data rows")
     ids = _table_ids(item_table.table.column(id_col))
     first = _first_rows(ids, item_table, columns, path)
     codes = pc.index_in(pa.array(data.item_ids.astype(str)), value_set=pa.array(ids.values, pa.string()))
     codes = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     rows = np.where(codes >= 0, first[np.maximum(codes, 0)], -1)
     found = rows >= 0
-    log.info("item side data: %d of %d items found in %s", int(found.sum()), data.n_items, path)
     if not found.any():
         raise DataError(_none_found(path, id_col, data.item_ids, ids))
+    if found.all():
+        log.info("item side data: all %d items found in %s", data.n_items, path)
+    else:  # formerly only an INFO line: those items read as having no category / text, silently
+        missing = [str(i) for i in data.item_ids[~found][:5]]
+        log.warning(
+            "%s: %d of the log's %d items are not in the item table (data.item_side.file), e.g. %s; they have no "
+            "side data (no category for ild@10, no text for model.item_init=text)",
+            path, int((~found).sum()), data.n_items, missing,
+        )  # fmt: skip
     out = {}
     for col in columns:
         out[col] = np.full(data.n_items, None, dtype=object)

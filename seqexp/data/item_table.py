@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from seqexp.data.columns import as_text
-from seqexp.data.readers.arrow_csv import Skipped, line_numbers
+from seqexp.data.readers.arrow_csv import Skipped, line_numbers, locate, quiet_row_handler
 from seqexp.data.readers.raw_log import MalformedRow
 from seqexp.data.readers.source import first_line, open_stream, unreadable
 from seqexp.errors import DataError
@@ -40,13 +40,15 @@ def read_item_table(
 ) -> ItemTable:
     """The id column and `columns` of the item table at `path`; a column it does not have is a DataError."""
     sep = str(data_cfg["item_side"].get("sep") or "\t")
+    sep = sep.encode().decode("unicode_escape") if "\\" in sep else sep  # '\t' as data.sep reads it
     wanted = list(dict.fromkeys([id_col, *columns]))
     if path.suffix == ".parquet" or _is_parquet(path):
         return _read_parquet(path, wanted)
     if len(sep) != 1:
         raise DataError(f"data.item_side.sep={sep!r}: the item table's delimiter must be one character")
-    _check_columns(path, wanted, _header(path, sep, names))
-    table, skipped = _read_csv(path, sep, names, wanted)
+    header = _header(path, sep, names)
+    _check_columns(path, wanted, header)
+    table, skipped = _read_csv(path, sep, header, not names, wanted)
     first_data_line = 1 if names else 2
     _report_malformed(path, skipped, table.num_rows, sep, data_cfg.get("max_invalid_fraction"))
     return ItemTable(table, line_numbers(table.num_rows, first_data_line, skipped.lines), "line")
@@ -71,15 +73,19 @@ def _check_columns(path: Path, wanted: list[str], have: list[str]) -> None:
         )
 
 
-def _read_csv(path: Path, sep: str, names: list[str] | None, wanted: list[str]) -> tuple[pa.Table, Skipped]:
+def _read_csv(
+    path: Path, sep: str, header: list[str], skip_header: bool, wanted: list[str]
+) -> tuple[pa.Table, Skipped]:
     """Standard CSV quoting (`"a, b"`, `""` for a quote, line breaks inside quotes); bad rows skipped and counted.
-    One thread, so that pyarrow numbers the rows it skips."""
+    One thread, so that pyarrow numbers the rows it skips. The columns are named by `header` (the file's names,
+    stripped: `item_id, category` has a column `category`, which pyarrow alone could not find)."""
     skipped = Skipped()
+    read = pacsv.ReadOptions(encoding="utf8", column_names=header, skip_rows=int(skip_header), use_threads=False)
     try:
-        with open_stream(path) as stream:
+        with open_stream(path) as stream, quiet_row_handler():
             table = pacsv.read_csv(
                 stream,
-                read_options=pacsv.ReadOptions(encoding="utf8", column_names=names, use_threads=False),
+                read_options=read,
                 parse_options=pacsv.ParseOptions(
                     delimiter=sep,
                     quote_char='"',
@@ -96,8 +102,12 @@ def _read_csv(path: Path, sep: str, names: list[str] | None, wanted: list[str]) 
             )
     except pa.ArrowInvalid as e:
         msg = str(e).splitlines()[0]
-        fix = "re-encode the item table as UTF-8" if "utf8" in msg.lower() else f"check data.item_side.sep={sep!r}"
-        raise DataError(f"{path}: {msg}; {fix}") from e
+        # a bad byte in a malformed row fails the read as a parse error: the byte is the cause, so look for it first
+        where = locate(path, "utf-8")
+        if where or "utf8" in msg.lower():
+            at = f"line {where[0]} (byte {where[1]}: {where[2]!r}) is" if where else "some bytes are"
+            raise DataError(f"{path}: {at} not valid UTF-8 ({msg}); re-encode the item table as UTF-8") from e
+        raise DataError(f"{path}: {msg}; check data.item_side.sep={sep!r}") from e
     except (pa.ArrowException, OSError) as e:
         raise unreadable(path, e) from e
     return table, skipped

@@ -94,14 +94,14 @@ def read_csv(
 ) -> pa.Table:
     """pacsv.read_csv on the (decompressed) file; every failure becomes one DataError naming the file and fix."""
     try:
-        with open_stream(path) as stream, _quiet_row_handler():
+        with open_stream(path) as stream, quiet_row_handler():
             return pacsv.read_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
     except (pa.ArrowException, OSError) as e:
         raise _explain(path, e, encoding, sep) from e
 
 
 @contextlib.contextmanager
-def _quiet_row_handler() -> Iterator[None]:
+def quiet_row_handler() -> Iterator[None]:
     """pyarrow decodes a malformed row's text before it calls the invalid-row handler; undecodable bytes raise
     inside its callback, which Python reports as "Exception ignored ... Traceback" on stderr. The read then
     fails with a parse error that `_explain` turns into one line naming the line and the byte, so the
@@ -124,7 +124,7 @@ def _explain(path: Path, e: Exception, encoding: str, sep: str | None) -> DataEr
     low = msg.lower()
     # a bad byte in a malformed row fails the whole read as a parse error (pyarrow cannot hand the row to the
     # invalid-row handler): look for undecodable bytes first, they are the cause
-    where = _locate(path, encoding) if isinstance(e, pa.ArrowInvalid) and "16" not in encoding else None
+    where = locate(path, encoding) if isinstance(e, pa.ArrowInvalid) and "16" not in encoding else None
     if where or "utf8" in low or "decode" in low or "codec" in low:
         at = f"line {where[0]} (byte {where[1]}: {where[2]!r}) is" if where else "some bytes are"
         return DataError(
@@ -143,7 +143,7 @@ def _explain(path: Path, e: Exception, encoding: str, sep: str | None) -> DataEr
     return DataError(f"{path}: {msg}; check data.sep={sep!r} and data.header")
 
 
-def _locate(path: Path, encoding: str) -> tuple[int, int, bytes] | None:
+def locate(path: Path, encoding: str) -> tuple[int, int, bytes] | None:
     try:
         return locate_undecodable(path, encoding)
     except (OSError, pa.ArrowException, LookupError):  # a damaged stream: say what was said without a line
