@@ -162,3 +162,24 @@ def test_item2vec_init_trains_and_export_round_trips_ids_and_shapes(tmp_path):
     seq = torch.from_numpy(data.sequence(3)[-int(cfg.data.max_len) :])[None]
     expected = model.score(seq)[0, 1:].numpy()
     np.testing.assert_allclose(U[3] @ V.T, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_text_run_resumed_with_another_item_table_or_columns_is_refused(tiny_text_model, tmp_path):
+    """Formerly it resumed: training went on with the old text's vectors while results.json recorded the new
+    columns (and an edited table went unnoticed: the data fingerprint covers the log only)."""
+    from seqexp.errors import ResumeMismatch
+
+    text = ("model.item_init=text", f"pretrained.text.model_dir={tiny_text_model}", "trainer.max_epochs=1")
+    _train_genres(tmp_path, *text)
+    edited = tmp_path / "edited.csv"  # _train_genres writes items.csv afresh each time
+    items = pd.read_csv(tmp_path / "items.csv").assign(tag="drama")
+    items.to_csv(edited, index=False)  # the same titles, and a new column
+    again = (*text[:2], "trainer.max_epochs=2", "trainer.resume=true", f"data.item_side.file={edited}")
+    with pytest.raises(ResumeMismatch, match=r"data.item_side.columns=\['title'\], this command has .*'tag'\]"):
+        _train_genres(tmp_path, *again, "data.item_side.columns=[title,tag]")
+    items.assign(title=items.title.str.replace("g1", "g2")).to_csv(edited, index=False)
+    with pytest.raises(ResumeMismatch, match=r"data.item_side.values_sha256="):
+        _train_genres(tmp_path, *again)
+    items.to_csv(edited, index=False)  # the titles it trained with, from another file: resumed
+    _, objects = _train_genres(tmp_path, *again)
+    assert objects["results"]["training"]["epochs_run"] == 2

@@ -13,14 +13,17 @@ A snapshot from before identities were stored is checked by its tensor shapes in
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqexp.data import splits
 from seqexp.errors import ResumeMismatch
+from seqexp.io import sha256_json
 from seqexp.tracking.trackers import flatten
 from seqexp.training.checkpoint import load_checkpoint
 
@@ -32,6 +35,11 @@ IDENTITY_KEYS = (
 )
 # pretrained.* (item2vec / text item vectors) define the run only when model.item_init uses them (2026-12-03)
 PRETRAINED = "pretrained"
+# text item vectors are encoded from the item table: its settings and a digest of the values read define the run
+# too (2026-12-03; formerly a resume with other data.item_side.columns, or an edited table, trained on the old text
+# while results.json recorded the new columns)
+# (where the file lies may change, as data.path may: the digest stands for its content)
+ITEM_SIDE, ITEM_SIDE_DIGEST, ITEM_SIDE_FILE = "data.item_side", "data.item_side.values_sha256", "data.item_side.file"
 # performance only: the same numbers with any value (eval.item_chunk scores the catalogue in exact chunks;
 # model.loss.fused computes the same full softmax chunk by chunk of positions, equal to float rounding)
 MAY_CHANGE = ("eval.batch_size", "eval.item_chunk", "pretrained.text.batch_size", "model.loss.fused")
@@ -52,19 +60,29 @@ UNRESOLVED = {"trainer.precision": "auto"}  # recorded unresolved for a few hour
 
 
 def run_identity(
-    cfg: DictConfig, data_fingerprint: str, overrides: list[str], precision: str, grad_clip: float | None
+    cfg: DictConfig,
+    data_fingerprint: str,
+    overrides: list[str],
+    precision: str,
+    grad_clip: float | None,
+    item_side: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """What a snapshot must match to be continued (and the overrides that made it, quoted when it does not).
 
     `precision` and `grad_clip` are the values training runs with (trainer.precision=auto resolved on this machine,
-    grad_clip 0 read as None), so that a requeue onto another kind of node is caught and equal settings are not."""
+    grad_clip 0 read as None), so that a requeue onto another kind of node is caught and equal settings are not.
+    `item_side` (the item table's values per item) is digested when the run's item vectors are encoded from it."""
     flat = flatten(OmegaConf.to_container(cfg, resolve=True))
-    keys = (*IDENTITY_KEYS, PRETRAINED) if cfg.model.get("item_init", "random") != "random" else IDENTITY_KEYS
+    item_init = cfg.model.get("item_init", "random")
+    keys = (*IDENTITY_KEYS, PRETRAINED) if item_init != "random" else IDENTITY_KEYS
+    keys = (*keys, ITEM_SIDE) if item_init == "text" else keys
     config = {
         k: v
         for k, v in flat.items()
-        if any(k == key or k.startswith(key + ".") for key in keys) and k not in MAY_CHANGE
+        if any(k == key or k.startswith(key + ".") for key in keys) and k not in (*MAY_CHANGE, ITEM_SIDE_FILE)
     }
+    if item_init == "text":
+        config[ITEM_SIDE_DIGEST] = sha256_json({c: v.tolist() for c, v in sorted((item_side or {}).items())})
     config.update({"trainer.precision": precision, "trainer.grad_clip": grad_clip})
     return {"data_fingerprint": data_fingerprint, "config": config, "overrides": list(overrides)}
 
@@ -95,6 +113,8 @@ def check_same_run(saved: dict[str, Any], identity: dict[str, Any], last_path: P
     unrecorded = {k for k in RECORDED_LATER if k in new and (k not in old or _unresolved(k, old[k]))}
     if not any(k.startswith(PRETRAINED + ".") for k in old):  # written before pretrained.* was recorded
         unrecorded |= {k for k in new if k.startswith(PRETRAINED + ".")}
+    if ITEM_SIDE_DIGEST not in old:  # written before the item table joined a text run's identity
+        unrecorded |= {k for k in new if k.startswith(ITEM_SIDE + ".")}
     if unrecorded:
         log.warning("%s does not record %s (an older seqexp wrote it): not checked", last_path, sorted(unrecorded))
     for key in sorted((set(old) | set(new)) - set(MAY_CHANGE) - unrecorded):

@@ -117,7 +117,7 @@ def open_run(cfg: DictConfig, claim: RunDirClaim) -> Run:
 def identity_of(run: Run, data: PreparedData) -> dict[str, Any]:
     """The identity a snapshot of this run stores and a resume must match (seqexp/app/resume.py)."""
     precision = str(run.accelerator.mixed_precision)  # what trainer.precision=auto resolved to here
-    return run_identity(run.cfg, data.fingerprint, run.overrides, precision, run.settings.grad_clip)
+    return run_identity(run.cfg, data.fingerprint, run.overrides, precision, run.settings.grad_clip, data.item_side)
 
 
 def prepare_data(run: Run) -> PreparedData:
