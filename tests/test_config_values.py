@@ -174,3 +174,16 @@ def test_a_text_model_folder_without_weights_is_one_config_error(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ConfigError, match=r"pretrained.text.model_dir=.* is not a usable transformers model folder"):
         encode_texts(["a red shoe"], tmp_path)
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["logger=wandb", "logger.log_checkpoint=no"], "logger.log_checkpoint"),  # formerly uploaded the checkpoint
+        (["data=movielens_100k", "data.train_stride=null", "data.download.enabled=no"], "data.download.enabled"),
+    ],
+)
+def test_a_no_for_an_upload_or_a_download_is_refused_before_any_work(tmp_path, overrides, key):
+    with pytest.raises(ConfigError, match=re.escape(f"{key}='no' must be true or false")):
+        train(compose_train(tmp_path, *[o for o in TINY if not o.startswith("data.generate")], *overrides))
+    assert not (tmp_path / "data").exists() and not (tmp_path / "run" / "wandb").exists()

@@ -47,6 +47,7 @@ FLAGS = (
     "trainer.progress_bar", "trainer.save_checkpoint", "trainer.save_last", "trainer.overwrite", "model.sparse_items",
     "model.scale_embeddings", "model.encoder.final_norm", "model.encoder.ff_bias", "model.objective.mask_last_if_none",
     "model.loss.in_batch", "model.loss.logq_correction", "model.loss.per_position", "pretrained.freeze",
+    "logger.log_checkpoint", "data.download.enabled",  # formerly `no` uploaded the checkpoint / used the network
 )  # fmt: skip
 # torch optimisers that refuse sparse gradients (SGD and Adagrad take them; SparseAdam takes nothing else)
 DENSE_ONLY_OPTIMIZERS = ("Adam", "AdamW", "RAdam", "NAdam", "Adamax", "RMSprop", "Adadelta", "ASGD", "Rprop", "LBFGS")
