@@ -183,3 +183,12 @@ def test_a_text_run_resumed_with_another_item_table_or_columns_is_refused(tiny_t
     items.to_csv(edited, index=False)  # the titles it trained with, from another file: resumed
     _, objects = _train_genres(tmp_path, *again)
     assert objects["results"]["training"]["epochs_run"] == 2
+
+
+def test_a_max_length_beyond_the_models_positions_is_one_line(tiny_text_model):
+    from seqexp.errors import ConfigError
+
+    long_text = ["genre " * 600]  # formerly torch's "The size of tensor a (513) must match ... (512)" traceback
+    with pytest.raises(ConfigError, match=r"pretrained.text.max_length=513 is longer than the 512 tokens the model"):
+        encode_texts(long_text, tiny_text_model, max_length=513)
+    assert encode_texts(long_text, tiny_text_model, max_length=512).shape == (1, 16)

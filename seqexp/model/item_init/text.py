@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -90,6 +91,7 @@ def encode_texts(
             f"pretrained.text.model_dir={model_dir} is not a usable transformers model folder ({why}); point it at "
             "a folder saved with save_pretrained (config, weights and tokenizer files)"
         ) from None
+    _check_length(max_length, model, tokenizer, model_dir)
     rows = []
     for i in range(0, len(texts), batch_size):
         batch = [t or "" for t in texts[i : i + batch_size]]
@@ -104,3 +106,15 @@ def encode_texts(
     log.info("text vectors: %d items encoded with %s (dim %d)", len(texts), model_dir, vectors.shape[1])
     save_arrays(path, cache_dir, lambda f: np.save(f, vectors))
     return vectors
+
+
+def _check_length(max_length: int, model: Any, tokenizer: Any, model_dir: Path) -> None:
+    """pretrained.text.max_length within the model's positions (formerly a longer text gave torch's "The size of
+    tensor a (128) must match the size of tensor b (64)" traceback, after every shorter batch was encoded)."""
+    limits = [getattr(model.config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    known = [int(n) for n in limits if isinstance(n, int) and 0 < n < 1_000_000]  # tokenizers say 1e30 when unset
+    if known and max_length > min(known):
+        raise ConfigError(
+            f"pretrained.text.max_length={max_length} is longer than the {min(known)} tokens the model in "
+            f"{model_dir} reads; use pretrained.text.max_length<={min(known)}"
+        )
