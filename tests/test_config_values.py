@@ -131,6 +131,15 @@ def test_max_invalid_fraction_zero_allows_no_invalid_row(tmp_path):
         (["model.item_init=text", "pretrained.text.batch_size=0"], "pretrained.text.batch_size=0 must be >= 1"),
         (["logger=wandb", "logger.tags=baseline"], "must be a list (or null): write logger.tags=[baseline]"),
         (["pretrained.text.columns=title"], "write pretrained.text.columns=[title]"),
+        (["model.item_init=vectors.npy"], "model.item_init='vectors.npy': choose one of ['random', 'item2vec',"),
+        (["model.item_init=item2vec", "pretrained.item2vec=null"], "pretrained.item2vec=None must hold the item2vec"),
+        (["model.item_init=text", "pretrained.text.mode=sid"], "pretrained.text.mode='sid': use side or init"),
+        (["model.item_init=text"], "model.item_init=text needs item text: set data.item_side.file"),
+        (
+            ["model.item_init=item2vec", "pretrained.freeze=true", "model.sparse_items=true", "+model/loss=sampled",
+             "model.loss.num_negatives=8", "model.optimizer._target_=seqexp.model.sparse_items.SparseItemOptimizer"],
+            "pretrained.freeze=true keeps the item table fixed, so model.sparse_items=true has no item gradient",
+        ),
         (["eval.ks=[10,10.5]"], "eval.ks[1]=10.5 is not a whole number"),
         (["eval.ks=[5,10,10]"], "eval.ks=[5, 10, 10] lists a cut-off twice"),
         (

@@ -192,3 +192,11 @@ def test_a_max_length_beyond_the_models_positions_is_one_line(tiny_text_model):
     with pytest.raises(ConfigError, match=r"pretrained.text.max_length=513 is longer than the 512 tokens the model"):
         encode_texts(long_text, tiny_text_model, max_length=513)
     assert encode_texts(long_text, tiny_text_model, max_length=512).shape == (1, 16)
+
+
+def test_text_columns_outside_the_item_side_columns_are_refused_before_the_data_step(tmp_path):
+    from seqexp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"pretrained.text.columns \['genre'\] are not in data.item_side.columns"):
+        _train_genres(tmp_path, "model.item_init=text", "pretrained.text.columns=[genre]")
+    assert not (tmp_path / "run" / "checkpoints").exists()

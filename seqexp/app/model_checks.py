@@ -10,9 +10,10 @@ import logging
 import math
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from seqexp.errors import ConfigError
+from seqexp.model.item_init import KINDS, TEXT_MODES
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,25 @@ PRETRAINED_COUNTS = (
 
 
 def _check_pretrained(cfg: DictConfig) -> None:
-    """pretrained.* when model.item_init uses it; pretrained.freeze=true on random init freezes nothing: warned."""
+    """model.item_init and pretrained.* when it uses them, before any data is read (formerly an unknown kind, a text
+    mode or columns were refused only after the data step, and `pretrained.item2vec=null` was a TypeError);
+    pretrained.freeze=true on random init freezes nothing: warned."""
+    kind = str(cfg.model.get("item_init", "random"))
+    if kind not in KINDS:
+        raise ConfigError(f"model.item_init={kind!r}: choose one of {list(KINDS)} (their settings: pretrained.*)")
     pretrained = cfg.get("pretrained")
     if not isinstance(pretrained, DictConfig):
         return
-    kind = str(cfg.model.get("item_init", "random"))
+    if kind != "random" and not isinstance(pretrained.get(kind), DictConfig):
+        raise ConfigError(
+            f"pretrained.{kind}={pretrained.get(kind)!r} must hold the {kind} settings (conf/train.yaml); override "
+            f"single keys instead, e.g. pretrained.{kind}.{'window=5' if kind == 'item2vec' else 'max_length=32'}"
+        )
+    if pretrained.get("freeze") is True and kind != "random" and cfg.model.get("sparse_items") is True:
+        raise ConfigError(  # formerly SparseItemOptimizer said "set model.sparse_items=true", which was set
+            "pretrained.freeze=true keeps the item table fixed, so model.sparse_items=true has no item gradient to "
+            "make sparse; set model.sparse_items=false (with model.optimizer._target_=torch.optim.Adam)"
+        )
     if pretrained.get("freeze") is True and kind == "random":
         log.warning(
             "pretrained.freeze=true applies to pretrained item vectors only (model.item_init=item2vec|text); with "
@@ -66,6 +81,28 @@ def _check_pretrained(cfg: DictConfig) -> None:
         node = pretrained.get(group)
         if kind == group and isinstance(node, DictConfig):
             _number(node, key, minimum=1, whole=True, name=f"pretrained.{dotted}")
+    if kind == "text":
+        _check_text(pretrained.text, cfg)
+
+
+def _check_text(text: DictConfig, cfg: DictConfig) -> None:
+    mode = str(text.get("mode", "side"))
+    if mode not in TEXT_MODES:
+        raise ConfigError(f"pretrained.text.mode={mode!r}: use {' or '.join(TEXT_MODES)}")
+    side = OmegaConf.select(cfg, "data.item_side", default=None)
+    if not isinstance(side, DictConfig) or not side.get("file"):
+        raise ConfigError(
+            "model.item_init=text needs item text: set data.item_side.file (and data.item_side.columns) for this "
+            "data set, or use model.item_init=item2vec"
+        )
+    wanted, have = text.get("columns"), side.get("columns")
+    if wanted is not None and have is not None:
+        missing = [str(c) for c in wanted if c not in list(have)]
+        if missing:
+            raise ConfigError(
+                f"pretrained.text.columns {missing} are not in data.item_side.columns {list(have)}; add them there, "
+                f"or choose from those"
+            )
 
 
 def _check_dense_optimizer(dense: Any) -> None:

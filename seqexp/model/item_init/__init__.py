@@ -26,7 +26,8 @@ from seqexp.model.recommender import SequenceRecommender
 
 log = logging.getLogger(__name__)
 
-KINDS = ("random", "item2vec", "text")
+KINDS = ("random", "item2vec", "text")  # model.item_init
+TEXT_MODES = ("side", "init")  # pretrained.text.mode
 
 
 def apply_item_init(
@@ -68,7 +69,7 @@ def apply_item_init(
         elif mode == "init":
             _copy_rows(table, _principal_components(padded[: data.n_items + 1], table.shape[1]), has_text)
         else:
-            raise ConfigError(f"pretrained.text.mode={mode!r}: use side or init")
+            raise ConfigError(f"pretrained.text.mode={mode!r}: use {' or '.join(TEXT_MODES)}")
         info.update(mode=mode, model_dir=str(model_dir), items_with_text=int(has_text.sum()), dim=int(vectors.shape[1]))
     if settings.get("freeze") and kind != "random":
         model.item_embedding.weight.requires_grad_(False)
