@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -33,6 +34,13 @@ def test_loggers_instantiate_to_trackers(tmp_path):
 
 
 def test_train_in_process_is_deterministic_for_a_seed(tmp_path):
+    from seqexp.training.accelerator import cpu_runs_bf16_lstm
+
+    cpu_runs_bf16_lstm.cache_clear()  # the first run of a process probes bf16 LSTMs (where auto picks bf16)
+    before = torch.get_rng_state()
+    cpu_runs_bf16_lstm()
+    assert torch.equal(torch.get_rng_state(), before)  # formerly its weights came from the seeded stream
+    cpu_runs_bf16_lstm.cache_clear()
     first, objects = train(compose_train(tmp_path / "a", *TINY))
     second, _ = train(compose_train(tmp_path / "b", *TINY))
     assert first == second  # same seed, same data, same numbers (CPU)

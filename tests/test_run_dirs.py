@@ -5,6 +5,7 @@ snapshots, a re-run sweep never reports an earlier execution's results, and old 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -286,3 +287,20 @@ def test_a_config_mistake_in_a_failed_runs_dir_keeps_its_first_failure_and_its_c
     assert (kept / "traceback.txt").read_text() == "the first traceback"
     _, objects = train(compose_train(finished, *TINY, "trainer.resume=true", "trainer.max_epochs=3"))  # last.pt stayed
     assert objects["results"]["status"] == "completed" and objects["results"]["training"]["epochs_run"] == 3
+
+
+def test_a_job_slurm_requeued_continues_its_own_run_dir(tmp_path, monkeypatch):
+    """A preempted (or timed-out, resubmitted) SLURM job runs the same command in the same dir; formerly it was
+    refused ("already holds a run") and the sweep lost the job."""
+    first, _ = train(compose_train(tmp_path, *TINY))
+    (tmp_path / "run" / "results.json").unlink()  # killed by the preemption after its last snapshot
+    with pytest.raises(RunDirInUse, match=r"already holds a run"):
+        train(compose_train(tmp_path, *TINY))  # a plain rerun by hand is still refused
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    again, objects = train(compose_train(tmp_path, *TINY))
+    assert again == first and objects["results"]["training"]["epochs_run"] == 2
+    (tmp_path / "run" / "results.json").unlink()
+    shutil.rmtree(tmp_path / "run" / "checkpoints")  # killed before any snapshot: it starts again
+    (tmp_path / "run" / "checkpoints").mkdir()
+    third, _ = train(compose_train(tmp_path, *TINY))
+    assert third == first and len(list((tmp_path / "run").glob("replaced-*"))) == 1  # nothing of it deleted

@@ -8,13 +8,15 @@
                                   overrides) and a resume must match it (seqexp/app/resume.py)
 
 trainer.resume: false | true (last.pt must exist) | auto (resume when last.pt exists, else start: for
-benchmarks and requeued cluster jobs that restart in the same dir).
+benchmarks and requeued cluster jobs that restart in the same dir). A job SLURM requeued (SLURM_RESTART_COUNT > 0)
+reads false as auto: it is the same job, continuing in its own dir.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -58,10 +60,23 @@ class RunDirClaim:
                 log.warning("could not keep the earlier failure of %s (%s)", self.run_dir, e.strerror or e)
 
 
+def requeued() -> bool:
+    """Whether this process is a SLURM job that the cluster requeued (preempted, or timed out and resubmitted by
+    submitit): the same job again, in its own run dir."""
+    try:
+        return int(os.environ.get("SLURM_RESTART_COUNT", "0")) > 0
+    except ValueError:
+        return False
+
+
 def resume_mode(cfg: DictConfig) -> str:
-    """trainer.resume as "no" | "yes" | "auto"."""
+    """trainer.resume as "no" | "yes" | "auto"; a requeued SLURM job reads false as auto (formerly the requeued job
+    was refused its own run dir, "already holds a run", and the sweep lost it)."""
     value = cfg.trainer.get("resume", False)
     if value in (False, None, "false", "False"):
+        if requeued():
+            log.warning("SLURM requeued this job (SLURM_RESTART_COUNT>0): it continues its run dir's last.pt, if any")
+            return "auto"
         return "no"
     if value in (True, "true", "True"):
         return "yes"
@@ -87,8 +102,8 @@ def check_run_dir(cfg: DictConfig) -> str:
     overwrite = cfg.trainer.get("overwrite", False)
     if not isinstance(overwrite, bool):  # a command-line `no` is the string "no", which Python reads as true
         raise ConfigError(f"trainer.overwrite={overwrite!r} must be true or false; {run_dir} was left as it is")
-    if overwrite or status(run_dir) == "failed":
-        return "replace"
+    if overwrite or status(run_dir) == "failed" or (requeued() and status(run_dir) != "completed"):
+        return "replace"  # a requeued job without a snapshot starts again; its own first files move aside
     what = status(run_dir) or "killed or still running"
     raise RunDirInUse(
         f"the run dir {run_dir} already holds a run ({what}: {', '.join(held)}); its results and checkpoints were "

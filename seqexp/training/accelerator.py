@@ -77,8 +77,12 @@ def check_precision_runs(model: torch.nn.Module, accelerator: Accelerator) -> No
 
 @functools.cache
 def cpu_runs_bf16_lstm() -> bool:
-    """Whether a one-step LSTM runs under CPU bf16 autocast here (probed once per process, on a 1x1x2 input)."""
-    probe = torch.nn.LSTM(2, 2, batch_first=True)
+    """Whether a one-step LSTM runs under CPU bf16 autocast here (probed once per process, on a 1x1x2 input). The
+    probe's weights are drawn on a forked RNG: formerly they came from the run's seeded stream on the first call
+    only, so the first LSTM run of a process (every standalone run) and the later ones of an in-process sweep
+    trained from different random streams, and a sweep's job gave other numbers than the same command alone."""
+    with torch.random.fork_rng(devices=[]):
+        probe = torch.nn.LSTM(2, 2, batch_first=True)
     try:
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
             probe(torch.zeros(1, 1, 2))
