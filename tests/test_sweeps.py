@@ -115,6 +115,28 @@ def test_agent_launcher_script_is_valid_bash():
     assert proc.returncode != 0 and "usage: launch_agents.sh" in proc.stderr
 
 
+@pytest.mark.parametrize("visible, expected", [("", ["agent 1 on CPU"]), ("1", ["agent on GPU 1"]), (None, None)])
+def test_agent_launcher_keeps_the_gpus_the_user_made_visible(tmp_path, visible, expected):
+    """Formerly CUDA_VISIBLE_DEVICES="" (hide every GPU) was read as unset, and an agent started on every GPU."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text('#!/bin/sh\n[ "$1" = -L ] && echo "GPU 0" && exit 0\necho 0; echo 1\n')
+    (bin_dir / "wandb").write_text('#!/bin/sh\necho "wandb $* CUDA=[$CUDA_VISIBLE_DEVICES]" >> "$LOG"\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(tmp_path / "calls.log")}
+    if visible is not None:
+        env["CUDA_VISIBLE_DEVICES"] = visible
+    proc = subprocess.run(
+        ["bash", str(REPO / "sweeps" / "launch_agents.sh"), "e/p/s"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == (expected or ["agent on GPU 0", "agent on GPU 1"])  # None: nvidia-smi's two
+    calls = sorted((tmp_path / "calls.log").read_text().splitlines())
+    cuda = {"": ["[]"], "1": ["[1]"], None: ["[0]", "[1]"]}[visible]
+    assert calls == [f"wandb agent e/p/s CUDA={c}" for c in cuda]
+
+
 @pytest.mark.filterwarnings("ignore:(?s).*validated against ConfigStore schema")  # deliberate, see seqexp/resolvers.py
 @pytest.mark.parametrize("launcher", ["ray", "slurm"])
 def test_launcher_presets_compose_with_their_plugin_schema(tmp_path, launcher):
