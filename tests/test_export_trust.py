@@ -98,3 +98,35 @@ def test_files_a_user_put_beside_an_export_are_never_deleted_by_a_re_export(two_
     with pytest.raises(ExportError, match=r"holds files besides an export \(notes.txt\)"):
         export_run(two_runs[0], out)
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_run_trained_with_relative_paths_exports_from_anywhere_and_a_moved_log_with_data_path(
+    tmp_path, capsys, monkeypatch
+):
+    """Formerly the relative data.path and cache dir were read from where seqexp-export ran: "the behaviour log
+    log.csv does not exist; set data.path=...", a fix seqexp-export does not take."""
+    from conftest import write_log
+
+    trained_in = tmp_path / "project"
+    trained_in.mkdir()
+    write_log(
+        trained_in / "log.csv", [(f"u{u}", f"i{(u * 7 + k * 3) % 30}", 100 + k) for u in range(40) for k in range(8)]
+    )
+    monkeypatch.chdir(trained_in)
+    plain = [o for o in TINY if not o.startswith("data.generate")]
+    cfg = compose_train(tmp_path, *plain, "data=csv", "data.path=log.csv", "data.columns.behavior=null")
+    cfg.paths.cache_dir = ".cache"  # as trained without SEQEXP_ROOT: relative to the project folder
+    train(cfg)
+    run = tmp_path / "run"
+    monkeypatch.chdir(tmp_path)  # elsewhere
+    assert export_cli([str(run), "--out", str(tmp_path / "a")]) == 0, capsys.readouterr().err
+    (trained_in / "log.csv").rename(tmp_path / "moved.csv")
+    capsys.readouterr()
+    assert export_cli([str(run), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "log data.path=" in err and "does not exist (moved since training?); pass --data-path" in err
+    assert export_cli([str(run), "--out", str(tmp_path / "b"), "--data-path", str(tmp_path / "moved.csv")]) == 0
+    assert pq.read_table(tmp_path / "b" / "users.parquet").equals(pq.read_table(tmp_path / "a" / "users.parquet"))
+    (tmp_path / "other.csv").write_text("user_id,item_id,timestamp\nu1,i1,1\nu1,i2,2\nu1,i3,3\n")
+    assert export_cli([str(run), "--out", str(tmp_path / "c"), "--data-path", str(tmp_path / "other.csv")]) == 2
+    assert "is not the data this run was trained on" in capsys.readouterr().err

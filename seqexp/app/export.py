@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from seqexp.app.recommend import OneLineParser
 from seqexp.app.trained_run import load_run, printed_warnings, run_dir_of
@@ -50,15 +50,26 @@ def user_vectors(
     return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, model.encoder.hidden_size), np.float32)
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+def export_run(run_dir: str | Path, out_dir: str | Path | None = None, data_path: str | Path | None = None) -> Path:
     """Write users.parquet, items.parquet and meta.json for a finished run (an unfinished one with a warning),
     as one unit (see `_write_export`); returns the output folder. An `out_dir` holding another run's export, or
-    other files, is refused (ExportError) before any work: an export of this run is replaced."""
+    other files, is refused (ExportError) before any work: an export of this run is replaced. `data_path`: where
+    the run's log is now, when it moved since training (it must still be the same data: the fingerprint is checked)."""
     run_dir = run_dir_of(Path(run_dir), "seqexp-export", ExportError)  # its checkpoints/best.pt names it too
     out = Path(out_dir) if out_dir else run_dir / "export"
     _check_out(out, run_dir, default=not out_dir)
     ckpt, model = load_run(run_dir, "seqexp-export", ExportError)
-    cfg = OmegaConf.create(ckpt["config"])
+    cfg = _paths_as_trained(OmegaConf.create(ckpt["config"]), ckpt.get("working_dir"))
+    if data_path is not None:
+        cfg.data.path = str(Path(data_path).resolve())
+        if Path(data_path).is_file():
+            cfg.data.filename = None  # the file itself, not a folder holding data.filename
+    logged = cfg.data.get("path")
+    if logged is not None and not cfg.data.get("generate") and not Path(str(logged)).expanduser().exists():
+        raise ExportError(  # formerly the loader's "set data.path=...", which seqexp-export does not take
+            f"the run's log data.path={logged} does not exist (moved since training?); pass --data-path <where it is "
+            f"now> (it must be the same data: its fingerprint is checked)"
+        )
     data = load_data(cfg.data, cfg.paths.cache_dir)
     _check_same_data(ckpt, data, cfg.data.path)
     max_len = int(ckpt["max_len"])
@@ -129,6 +140,19 @@ def _check_out(out: Path, run_dir: Path, default: bool) -> None:
     )
 
 
+def _paths_as_trained(cfg: DictConfig, working_dir: str | None) -> DictConfig:
+    """Relative data.path and paths.* (a run trained without SEQEXP_ROOT records `log.csv`, `./.cache/seqexp`) read
+    from the directory training ran in (recorded in the checkpoint since 2026-12-03); formerly they were read from
+    wherever seqexp-export ran, so a run could be exported only from the folder it was trained in."""
+    if not working_dir:
+        return cfg
+    for key in ("data.path", "paths.root_dir", "paths.data_dir", "paths.cache_dir"):
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and not Path(str(value)).expanduser().is_absolute():
+            OmegaConf.update(cfg, key, str(Path(working_dir) / str(value)), merge=False)
+    return cfg
+
+
 def _check_same_data(ckpt: dict, data: PreparedData, path: object) -> None:
     """Refuse a log that changed since training: its users would get vectors of other histories."""
     trained = ckpt.get("data_fingerprint")
@@ -159,10 +183,15 @@ def cli(argv: Sequence[str] | None = None) -> int:
         help="output folder (default: <run_dir>/export); an export of the same run there is replaced, a folder "
         "holding another run's export (or other files) is refused",
     )
+    parser.add_argument(
+        "--data-path",
+        help="where the run's log is now, when it moved since training (a file, or a folder holding data.filename); "
+        "it must be the same data: its fingerprint is checked against the run's",
+    )
     args = parser.parse_args(argv)
     try:
         with printed_warnings("seqexp-export"):
-            out = export_run(args.run_dir, args.out)
+            out = export_run(args.run_dir, args.out, args.data_path)
     except SeqexpError as e:
         print(f"seqexp-export: error: {e}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ start tracking, fit, evaluate. Each takes what the previous ones produced; none 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,6 +246,7 @@ def train_model(
         "data_fingerprint": data.fingerprint,  # export and resume refuse a run whose data changed
         "behavior_vocab": list(data.behavior_vocab),  # serving maps behaviour names to the codes training used
         "timestamp_unit": timestamp_unit_read(data.report),  # serving reads history times in the log's unit (ms, ...)
+        "working_dir": os.getcwd(),  # relative paths of the config (data.path, paths.*) are relative to it
     }
     identity = identity_of(run, data)
 
