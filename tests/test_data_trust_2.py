@@ -303,3 +303,21 @@ def test_whole_float_ids_of_eleven_digits_are_their_digits_on_both_engines(tmp_p
     arrow, _ = _both(tmp_path, data_cfg(p, format="parquet", min_seq_len=1))
     assert sorted(arrow.item_ids.astype(str)) == ["10000000001", "10000000002", "10000000003", "12"]
     assert arrow.n_events == 8  # the missing id is dropped (and counted alike: _both compares the reports)
+
+
+def test_times_padded_with_unicode_spaces_are_read_alike_on_both_engines(tmp_path):
+    # formerly the duckdb engine trimmed ASCII spaces only: '1700000100\xa0' was a bad_timestamp there, a time here
+    rows = [("u1", "a", "1700000100\xa0"), ("u1", "b", "\u20031700000200"), ("u1", "c", "1700000300\u3000")]
+    arrow, _ = _both(tmp_path, data_cfg(write_log(tmp_path / "log.csv", rows), min_seq_len=1))
+    assert arrow.timestamps.tolist() == [1700000100.0, 1700000200.0, 1700000300.0]
+
+
+def test_a_stray_quote_the_duckdb_engine_cannot_read_is_named_with_the_engine_fix(tmp_path):
+    # formerly "line 3: Value with unterminated quote found.; check data.sep, data.encoding": neither is the cause
+    p = tmp_path / "log.csv"
+    p.write_text('user_id,item_id,timestamp,title\nu1,a,1,plain\nu1,b,2,"Weird" Al\nu1,c,3,plain\n')
+    with pytest.raises(
+        DataError, match=r"line 3 \('u1,b,2,\"Weird\" Al'\) has a '\"' inside a field .*data.engine=arrow"
+    ):
+        prepare(data_cfg(p, engine="duckdb", min_seq_len=1), tmp_path / "cache-duckdb")
+    assert prepare(data_cfg(p, engine="arrow", min_seq_len=1), tmp_path / "cache-arrow").n_events == 3

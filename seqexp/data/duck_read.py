@@ -139,6 +139,13 @@ def _malformed(con: Any, src: RawSource, path: Path, n_columns: int, first_data_
     rejects = con.execute(query).fetchall()
     found: dict[int, MalformedRow] = {}
     for line, kind, text, message in rejects:
+        if "QUOTE" in kind:  # formerly "...; check data.sep, data.encoding", which is not the cause
+            shown = (text or "").split("\n")[-1].rstrip("\r")[:120]
+            raise DataError(
+                f"{path}: line {line} ({shown!r}) has a '\"' inside a field that is not quoted as a whole, which the "
+                f"duckdb engine (data.engine=duckdb, or auto on a log over 256 MiB) cannot read; quote that field "
+                f"('\"\"' for a quote inside it), or set data.engine=arrow, which reads such a field leniently"
+            )
         if "COLUMNS" not in kind:
             raise DataError(f"{path}: line {line}: {message.splitlines()[0]}; check data.sep, data.encoding")
         n = FOUND.search(message)

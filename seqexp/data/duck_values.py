@@ -33,7 +33,11 @@ from seqexp.data.prep_report import PrepReport
 DATE_TIME_TYPES = ("TIMESTAMP", "DATE")  # typed by the file itself (parquet), as columns.is_date_time
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "UTINYINT", "USMALLINT")
 NUMERIC_TYPES += ("UINTEGER", "UBIGINT", "DECIMAL")
-WHITESPACE = " \t\n\r\x0b\x0c"
+# what pyarrow's utf8_trim_whitespace trims (Unicode White_Space), so that both engines strip the same: formerly a
+# time ending in a no-break space (U+00A0) was a number to the arrow engine and a bad_timestamp to this one
+WHITESPACE = (
+    " \t\n\r\x0b\x0c\x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def _distinct(con: Any, col: str) -> tuple[pa.Array, pd.DataFrame]:
@@ -117,10 +121,10 @@ def timestamp_sql(con: Any, t_type: str, fmt: str | None = None, where: str | No
         return _date_table(con, raw, per_value, seconds)
     if t_type.startswith(NUMERIC_TYPES):
         return "CAST(r.t AS DOUBLE)", True, ""
-    number = f"CASE WHEN regexp_matches(r.t, '{NUMBER}') THEN TRY_CAST(trim(r.t, '{WHITESPACE}') AS DOUBLE) END"
+    text = f"trim(r.t, '{WHITESPACE}')"
+    number = f"CASE WHEN regexp_matches({text}, '{NUMBER}') THEN TRY_CAST({text} AS DOUBLE) END"
     n_numbers, present = con.execute(
-        f"SELECT count(*) FILTER (WHERE isfinite({number})), count(*) FILTER (WHERE trim(r.t, '{WHITESPACE}') <> '') "
-        "FROM raw r"
+        f"SELECT count(*) FILTER (WHERE isfinite({number})), count(*) FILTER (WHERE {text} <> '') FROM raw r"
     ).fetchall()[0]
     if not present or n_numbers >= 0.5 * present:
         return number, True, ""
