@@ -321,3 +321,18 @@ def test_a_stray_quote_the_duckdb_engine_cannot_read_is_named_with_the_engine_fi
     ):
         prepare(data_cfg(p, engine="duckdb", min_seq_len=1), tmp_path / "cache-duckdb")
     assert prepare(data_cfg(p, engine="arrow", min_seq_len=1), tmp_path / "cache-arrow").n_events == 3
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_dates_written_as_numbers_are_warned_about_with_the_format_to_set(tmp_path, engine, caplog):
+    # formerly read as unix seconds in August 1970 (a day apart = a second apart), with only the report's median
+    rows = [("u1", "a", 20231105), ("u1", "b", 20231106), ("u1", "c", 20231107)]
+    p = write_log(tmp_path / "log.csv", rows)
+    with caplog.at_level("WARNING"):
+        prepare(data_cfg(p, engine=engine, min_seq_len=1), tmp_path / "cache")
+    assert "median 20231106 looks like a date written as YYYYMMDD" in caplog.text
+    assert "set data.timestamp_format='%Y%m%d'" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        data = prepare(data_cfg(p, engine=engine, min_seq_len=1, timestamp_format="%Y%m%d"), tmp_path / "c2")
+    assert "YYYYMMDD" not in caplog.text and data.timestamps.tolist()[1] - data.timestamps.tolist()[0] == 86400

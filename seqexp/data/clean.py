@@ -41,6 +41,7 @@ from seqexp.data import rule_text as text
 from seqexp.data.columns import (
     UNITS,
     CodedColumn,
+    dates_as_numbers,
     implausibly_small,
     invalid_id_mask,
     is_date_time,
@@ -129,8 +130,12 @@ def bad_timestamp(c: Cleaning) -> None:
     where = f"{c.path}: column {c.settings['columns']['timestamp']!r} (data.columns.timestamp)"
     ts, numeric = parse_timestamps(c.table.column("timestamp"), c.settings.get("timestamp_format"), where)
     if numeric:
-        unit, why = timestamp_unit(np.where(c.alive, ts, np.nan), c.settings["timestamp_unit"])
+        alive = np.where(c.alive, ts, np.nan)
+        unit, why = timestamp_unit(alive, c.settings["timestamp_unit"])
         c.report.note("timestamp_unit", text.timestamp_unit(unit, why))
+        median = float(np.nanmedian(alive)) if np.isfinite(alive).any() else None
+        if warning := dates_as_numbers(median, str(c.settings["timestamp_unit"]), where):
+            log.warning("%s", warning)
         if unit != "s":
             ts = ts / UNITS[unit]
     elif is_date_time(c.table.column("timestamp").type):

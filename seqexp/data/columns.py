@@ -200,6 +200,21 @@ def timestamp_unit(ts: np.ndarray, unit: str) -> tuple[str, str]:
     return guessed, f"data.timestamp_unit=auto, median {median:.3g}"
 
 
+def dates_as_numbers(median: float | None, unit_setting: str, where: str) -> str | None:
+    """A warning when numbers read as unix seconds look like dates written as YYYYMMDD (20231105): they would be
+    read as August 1970, one day apart counted as one second, with only the report's median to show it."""
+    if median is None or unit_setting != "auto" or not 19_000_101 <= median <= 21_001_231:
+        return None
+    month, day = int(median) // 100 % 100, int(median) % 100
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    return (
+        f"{where}: the times are read as unix seconds, but their median {median:.0f} looks like a date written as "
+        f"YYYYMMDD (as seconds it is August 1970, and a day apart reads as a second apart); if they are dates, set "
+        f"data.timestamp_format='%Y%m%d'"
+    )
+
+
 def implausibly_small(ts: np.ndarray) -> np.ndarray:
     """In a log of unix seconds (median after 1973), a value under 1% of the median is a truncated or
     mis-scaled time (the Taobao rdav27_ slice ends in `...,pv,15`), not an event from 1970. Logs whose

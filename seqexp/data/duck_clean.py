@@ -22,7 +22,7 @@ import numpy as np
 
 from seqexp.data import rule_text as text
 from seqexp.data.clean import check_invalid_fraction, min_seq_len, nothing_left
-from seqexp.data.columns import UNITS, timestamp_unit
+from seqexp.data.columns import UNITS, dates_as_numbers, timestamp_unit
 from seqexp.data.duck_read import RawSource
 from seqexp.data.duck_values import DATE_TIME_TYPES, code_behaviors, code_ids, timestamp_sql
 from seqexp.data.prep_report import PrepReport
@@ -137,6 +137,9 @@ def timestamps(c: DuckCleaning) -> None:
         median = _median(c, "ts_raw")
         unit, why = timestamp_unit(np.array([np.nan if median is None else median]), c.settings["timestamp_unit"])
         c.report.note("timestamp_unit", text.timestamp_unit(unit, why))
+        where = f"{c.path}: column {c.settings['columns']['timestamp']!r} (data.columns.timestamp)"
+        if warning := dates_as_numbers(median, str(c.settings["timestamp_unit"]), where):
+            log.warning("%s", warning)
         if unit != "s":
             seconds = f"ts_raw / {_double(UNITS[unit])}"
     elif c.src.t_type.startswith(DATE_TIME_TYPES):
