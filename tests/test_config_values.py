@@ -132,7 +132,7 @@ def test_max_invalid_fraction_zero_allows_no_invalid_row(tmp_path):
         (["logger=wandb", "logger.tags=baseline"], "must be a list (or null): write logger.tags=[baseline]"),
         (["pretrained.text.columns=title"], "write pretrained.text.columns=[title]"),
         (["model.item_init=vectors.npy"], "model.item_init='vectors.npy': choose one of ['random', 'item2vec',"),
-        (["model.item_init=item2vec", "pretrained.item2vec=null"], "pretrained.item2vec=None must hold the item2vec"),
+        (["model.item_init=item2vec", "pretrained.item2vec=null"], "pretrained.item2vec=null must hold the item2vec"),
         (["model.item_init=text", "pretrained.text.mode=sid"], "pretrained.text.mode='sid': use side or init"),
         (["model.item_init=text"], "model.item_init=text needs item text: set data.item_side.file"),
         (

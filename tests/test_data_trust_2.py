@@ -133,9 +133,13 @@ def test_dates_with_one_reading_each_are_read_and_a_format_that_fits_nothing_nam
     pd.DataFrame(
         {"user_id": ["u"] * 3, "item_id": [1, 2, 3], "timestamp": [1700000000, 1700000001, 1700000002]}
     ).to_parquet(numbers)
-    for engine in ENGINES:
-        with pytest.raises(DataError, match=r"data.timestamp_format='%d/%m/%Y' is set but the column holds numbers"):
+    floats = tmp_path / "floats.parquet"
+    pd.read_parquet(numbers).astype({"timestamp": float}).to_parquet(floats)
+    for engine in ENGINES:  # whole numbers are read as their digits (20231105 fits %Y%m%d); unix times fit nothing
+        with pytest.raises(DataError, match=r"no value fits data.timestamp_format='%d/%m/%Y' \(e.g. '1700000000'\)"):
             prepare(data_cfg(numbers, format="parquet", timestamp_format="%d/%m/%Y", engine=engine), tmp_path / "c3")
+        with pytest.raises(DataError, match=r"data.timestamp_format='%d/%m/%Y' is set but the column holds numbers"):
+            prepare(data_cfg(floats, format="parquet", timestamp_format="%d/%m/%Y", engine=engine), tmp_path / "c4")
 
 
 def test_an_ambiguous_cut_date_is_refused_and_a_cut_date_with_one_reading_is_read(tmp_path):
@@ -328,6 +332,10 @@ def test_dates_written_as_numbers_are_warned_about_with_the_format_to_set(tmp_pa
     # formerly read as unix seconds in August 1970 (a day apart = a second apart), with only the report's median
     rows = [("u1", "a", 20231105), ("u1", "b", 20231106), ("u1", "c", 20231107)]
     p = write_log(tmp_path / "log.csv", rows)
+    typed = tmp_path / "log.parquet"  # an int64 column: the format it names is taken there too
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_parquet(typed)
+    data = prepare(data_cfg(typed, format="parquet", engine=engine, min_seq_len=1, timestamp_format="%Y%m%d"), tmp_path)
+    assert data.timestamps.tolist() == [_utc(2023, 11, d) for d in (5, 6, 7)]
     with caplog.at_level("WARNING"):
         prepare(data_cfg(p, engine=engine, min_seq_len=1), tmp_path / "cache")
     assert "median 20231106 looks like a date written as YYYYMMDD" in caplog.text
@@ -336,3 +344,17 @@ def test_dates_written_as_numbers_are_warned_about_with_the_format_to_set(tmp_pa
     with caplog.at_level("WARNING"):
         data = prepare(data_cfg(p, engine=engine, min_seq_len=1, timestamp_format="%Y%m%d"), tmp_path / "c2")
     assert "YYYYMMDD" not in caplog.text and data.timestamps.tolist()[1] - data.timestamps.tolist()[0] == 86400
+
+
+def test_a_parquet_log_of_float_ids_gets_a_key_of_its_own_and_others_keep_theirs(tmp_path):
+    # its ids changed with the digits rule (1.0000000013e+10 -> 10000000013): an old cache entry, and a run trained
+    # on the old ids, must not be taken for it; a log of integer ids keeps its key (its runs still resume)
+    from seqexp.data.prepare import _float_id_marker
+
+    frame = pd.DataFrame({"user_id": ["u"] * 3, "item_id": [1.0, 2.0, 3.0], "timestamp": [1, 2, 3]})
+    frame.to_parquet(tmp_path / "floats.parquet")
+    frame.astype({"item_id": int}).to_parquet(tmp_path / "ints.parquet")
+    settings = {"format": "parquet", "columns": {"user": "user_id", "item": "item_id"}}
+    assert _float_id_marker(settings, tmp_path / "floats.parquet") == ["float_ids_as_digits"]
+    assert _float_id_marker(settings, tmp_path / "ints.parquet") == []
+    assert _float_id_marker({**settings, "format": "csv"}, tmp_path / "floats.parquet") == []

@@ -130,3 +130,15 @@ def test_a_run_trained_with_relative_paths_exports_from_anywhere_and_a_moved_log
     (tmp_path / "other.csv").write_text("user_id,item_id,timestamp\nu1,i1,1\nu1,i2,2\nu1,i3,3\n")
     assert export_cli([str(run), "--out", str(tmp_path / "c"), "--data-path", str(tmp_path / "other.csv")]) == 2
     assert "is not the data this run was trained on" in capsys.readouterr().err
+
+
+def test_a_hub_name_or_a_path_not_under_the_training_folder_is_left_as_it_is(tmp_path):
+    from omegaconf import OmegaConf
+
+    from seqexp.app.export import _paths_as_trained
+
+    (tmp_path / "log.csv").write_text("x")
+    cfg = OmegaConf.create({"data": {"path": "McAuley-Lab/events", "format": "hf"}, "paths": {"cache_dir": "log.csv"}})
+    got = _paths_as_trained(cfg, str(tmp_path))
+    assert got.data.path == "McAuley-Lab/events"  # a data set on the hub, not a folder of the training's cwd
+    assert got.paths.cache_dir == str(tmp_path / "log.csv")  # relative and there: read from the training's folder

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONF_DIR, TINY
+from conftest import CONF_DIR, TINY, compose_train
+from seqexp.errors import ConfigError
 
 
 def _train(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
@@ -218,3 +219,29 @@ def test_the_sweeper_settings_are_checked_before_the_study_is_created(tmp_path):
         check_storage(f"sqlite:///{tmp_path / 'a_file' / 'x.db'}")
     with pytest.raises(ConfigError, match=r"hydra.sweeper.storage=nosuchdb://x: optuna cannot open this storage"):
         check_storage("nosuchdb://x")
+
+
+def test_a_study_saved_before_a_key_existed_continues_with_that_keys_old_behaviour(tmp_path):
+    """Formerly every key added to conf/ since a study was saved refused it ("eval.diversity_separator: <unset> ->
+    auto"): the saved identity is read with ADDED_LATER's old values, and RECORDED_LATER keys are not compared."""
+    optuna = pytest.importorskip("optuna")
+    from types import SimpleNamespace
+
+    from seqexp.app.optuna_search import STUDY_ATTR, check_saved_study
+
+    cfg = compose_train(tmp_path, *TINY)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    sweeper = SimpleNamespace(
+        storage=storage, config=cfg, params={"model.optimizer.lr": "interval(0.001, 0.1)"}, study_name="s",
+        _get_directions=lambda: ["maximize"],
+    )  # fmt: skip
+    check_saved_study(sweeper, [])  # a new study: records this search
+    study = optuna.load_study(study_name="s", storage=storage)
+    saved = study.user_attrs[STUDY_ATTR]
+    for key in ("eval.diversity_separator", "trainer.selection_window"):  # as a study saved before they existed
+        del saved["settings"][key]
+    study.set_user_attr(STUDY_ATTR, saved)
+    check_saved_study(sweeper, [])  # continued: the old behaviour of selection_window is 1, the card's value
+    sweeper.config = compose_train(tmp_path, *TINY, "trainer.selection_window=5")
+    with pytest.raises(ConfigError, match=r"trainer.selection_window: 1 -> 5"):
+        check_saved_study(sweeper, [])

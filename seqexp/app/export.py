@@ -65,7 +65,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, data_path
         if Path(data_path).is_file():
             cfg.data.filename = None  # the file itself, not a folder holding data.filename
     logged = cfg.data.get("path")
-    if logged is not None and not cfg.data.get("generate") and not Path(str(logged)).expanduser().exists():
+    fetched = cfg.data.get("format") == "hf" or bool(OmegaConf.select(cfg, "data.download.enabled", default=False))
+    if logged is not None and not (cfg.data.get("generate") or fetched) and not Path(str(logged)).expanduser().exists():
         raise ExportError(  # formerly the loader's "set data.path=...", which seqexp-export does not take
             f"the run's log data.path={logged} does not exist (moved since training?); pass --data-path <where it is "
             f"now> (it must be the same data: its fingerprint is checked)"
@@ -148,8 +149,11 @@ def _paths_as_trained(cfg: DictConfig, working_dir: str | None) -> DictConfig:
         return cfg
     for key in ("data.path", "paths.root_dir", "paths.data_dir", "paths.cache_dir"):
         value = OmegaConf.select(cfg, key, default=None)
-        if value is not None and not Path(str(value)).expanduser().is_absolute():
-            OmegaConf.update(cfg, key, str(Path(working_dir) / str(value)), merge=False)
+        if value is None or Path(str(value)).expanduser().is_absolute():
+            continue
+        there = Path(working_dir) / str(value)
+        if there.exists():  # else as it is: a hub name (data=hf), or a log moved since (--data-path)
+            OmegaConf.update(cfg, key, str(there), merge=False)
     return cfg
 
 

@@ -62,9 +62,11 @@ def _check_pretrained(cfg: DictConfig) -> None:
     if not isinstance(pretrained, DictConfig):
         return
     if kind != "random" and not isinstance(pretrained.get(kind), DictConfig):
+        given = "null" if pretrained.get(kind) is None else repr(pretrained.get(kind))
+        example = "window=5" if kind == "item2vec" else "max_length=32"
         raise ConfigError(
-            f"pretrained.{kind}={pretrained.get(kind)!r} must hold the {kind} settings (conf/train.yaml); override "
-            f"single keys instead, e.g. pretrained.{kind}.{'window=5' if kind == 'item2vec' else 'max_length=32'}"
+            f"pretrained.{kind}={given} must hold the {kind} settings (conf/train.yaml); override single keys "
+            f"instead, e.g. pretrained.{kind}.{example}"
         )
     if pretrained.get("freeze") is True and kind != "random" and cfg.model.get("sparse_items") is True:
         raise ConfigError(  # formerly SparseItemOptimizer said "set model.sparse_items=true", which was set

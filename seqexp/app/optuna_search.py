@@ -27,6 +27,7 @@ from collections.abc import MutableSequence
 from pathlib import Path
 from typing import Any
 
+from seqexp.app.resume import ADDED_LATER, RECORDED_LATER
 from seqexp.errors import ConfigError
 from seqexp.evaluation.protocol import NO_RESULT_CHANGE
 from seqexp.io import write_json
@@ -114,7 +115,11 @@ def check_saved_study(sweeper: Any, arguments: list[str]) -> None:
         study.set_user_attr(STUDY_ATTR, identity)  # new, or saved before this record: this search's from now on
         return
     before, now = saved.get("settings", {}), identity["settings"]
-    differ = [f"{k}: {before.get(k, '<unset>')} -> {now.get(k, '<unset>')}" for k in sorted({*before, *now})
+    # a key added since the study was saved: its old behaviour (ADDED_LATER), or not compared (RECORDED_LATER);
+    # formerly every new key of conf/ refused every saved study
+    before = {**{k: v for k, v in ADDED_LATER.items() if k in now}, **before}
+    keys = sorted(k for k in {*before, *now} if k in before or k not in RECORDED_LATER)
+    differ = [f"{k}: {before.get(k, '<unset>')} -> {now.get(k, '<unset>')}" for k in keys
               if before.get(k, "<unset>") != now.get(k, "<unset>")]  # fmt: skip
     if saved.get("space") != identity["space"]:
         differ.append("the search space (hydra.sweeper.params or a sweep on the command line)")

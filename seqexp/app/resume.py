@@ -51,11 +51,12 @@ ADDED_LATER = {
     "model.encoder.positions": "from_end",  # sasrec/bert4rec position convention (2026-12-02)
     "model.objective.mask_last_if_none": True,  # bert4rec's rows with no event drawn (2026-12-02)
     "trainer.selection_window": 1,  # selection on each validation alone (2026-12-02)
-    "eval.diversity_separator": "auto",  # ild@10's categories (2026-12-03; reported only, chooses no epoch)
     **{f"split.{k}": v for k, v in splits.ADDED_LATER.items()},
 }
 # keys identities did not record before 2026-12-02 and whose value then is unknown (not a card default): unchecked
-RECORDED_LATER = ("trainer.grad_clip", "trainer.precision", "trainer.eval_every")  # eval_every: 2026-12-03
+# eval_every and diversity_separator: 2026-12-03 (before the separator, every category column was split on
+# whitespace, which no value of the key reproduces for a column that is not RecBole's :token_seq)
+RECORDED_LATER = ("trainer.grad_clip", "trainer.precision", "trainer.eval_every", "eval.diversity_separator")
 UNRESOLVED = {"trainer.precision": "auto"}  # recorded unresolved for a few hours on 2026-12-02: unknown, unchecked
 
 
@@ -118,6 +119,12 @@ def check_same_run(saved: dict[str, Any], identity: dict[str, Any], last_path: P
     if unrecorded:
         log.warning("%s does not record %s (an older seqexp wrote it): not checked", last_path, sorted(unrecorded))
     for key in sorted((set(old) | set(new)) - set(MAY_CHANGE) - unrecorded):
+        if key == ITEM_SIDE_DIGEST and key in old and key in new and old[key] != new[key]:
+            raise ResumeMismatch(
+                f"trainer.resume: {last_path} was trained on other item table values (data.item_side.file was "
+                f"edited, or another table was given): its text item vectors came from the old values; restore the "
+                f"table the run was trained with, or start a new run (another hydra.run.dir, or trainer.overwrite=true)"
+            )
         if old.get(key, "<unset>") != new.get(key, "<unset>"):
             raise ResumeMismatch(
                 f"trainer.resume: {last_path} was written with {key}={_as_typed(old.get(key, '<unset>'))}, this "

@@ -55,7 +55,7 @@ class RunDirClaim:
         corrected command can still resume it."""
         if not self.owned and status(self.run_dir) == "failed":
             try:
-                _move_aside(self.run_dir, ("results.json", "traceback.txt"))
+                _move_aside(self.run_dir, ("results.json", "traceback.txt"), "keeping the earlier failure of")
             except OSError as e:  # the new record still reaches the dir and the console
                 log.warning("could not keep the earlier failure of %s (%s)", self.run_dir, e.strerror or e)
 
@@ -131,14 +131,14 @@ def claim_run_dir(claim: RunDirClaim, mode: str, main_process: bool) -> None:
     claim.owned = True
 
 
-def _move_aside(run_dir: Path, names: tuple[str, ...] = OWN_FILES) -> Path:
+def _move_aside(run_dir: Path, names: tuple[str, ...] = OWN_FILES, what: str = "replacing the run in") -> Path:
     """Nothing a user had is deleted: the replaced run's files go to replaced-<time>/ inside the run dir."""
     target = run_dir / f"replaced-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
     target.mkdir(exist_ok=True)
     for name in names:
         if (run_dir / name).exists():
             shutil.move(str(run_dir / name), str(target / name))
-    log.warning("replacing the run in %s: its files were moved to %s", run_dir, target)
+    log.warning("%s %s: its files were moved to %s", what, run_dir, target)
     return target
 
 

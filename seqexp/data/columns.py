@@ -161,8 +161,13 @@ def timestamp_seconds(column: pa.Array) -> np.ndarray:
 
 
 def formatted_seconds(column: pa.Array, fmt: str, where: str) -> np.ndarray:
-    """(E,) unix seconds of a text column read with the strftime format `fmt`; NaN where a value does not fit."""
-    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
+    """(E,) unix seconds of a text column read with the strftime format `fmt`; NaN where a value does not fit. A
+    column of whole numbers is read as their digits (an int64 column of 20231105 with '%Y%m%d': formerly refused,
+    so a parquet log of such dates could not be read as dates at all); unix times there fit no date format and
+    are refused below."""
+    if pa.types.is_integer(column.type):
+        column = column.cast(pa.string())
+    if pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
         raise format_on_numbers(where, fmt, str(column.type))
     coded = CodedColumn.encode(column)
     seconds = to_seconds(coded.values, fmt)

@@ -33,10 +33,13 @@ from seqexp.data.prep_report import PrepReport
 DATE_TIME_TYPES = ("TIMESTAMP", "DATE")  # typed by the file itself (parquet), as columns.is_date_time
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "UTINYINT", "USMALLINT")
 NUMERIC_TYPES += ("UINTEGER", "UBIGINT", "DECIMAL")
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 # what pyarrow's utf8_trim_whitespace trims (Unicode White_Space), so that both engines strip the same: formerly a
 # time ending in a no-break space (U+00A0) was a number to the arrow engine and a bad_timestamp to this one
 WHITESPACE = (
-    " \t\n\r\x0b\x0c\x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+    " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
 )
 
 
@@ -114,7 +117,9 @@ def timestamp_sql(con: Any, t_type: str, fmt: str | None = None, where: str | No
     if t_type.startswith("TIMESTAMP"):  # epoch_ns: no cast through the session's time zone; ns cut to whole us
         return "(epoch_ns(r.t) // 1000) / 1e6" if t_type.endswith("_NS") else "epoch_us(r.t) / 1e6", False, ""
     if fmt is not None:
-        if t_type.startswith(NUMERIC_TYPES):
+        if t_type.startswith(INTEGER_TYPES):  # whole numbers are read as their digits, as columns.formatted_seconds
+            con.execute("ALTER TABLE raw ALTER COLUMN t SET DATA TYPE VARCHAR")
+        elif t_type.startswith(NUMERIC_TYPES):
             raise format_on_numbers(where or "timestamps", fmt, t_type)
         raw, per_value = _distinct(con, "t")
         seconds = formatted_seconds(pa.array(per_value.index.to_numpy(dtype=object), pa.string()), fmt, where or "")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from seqexp.data.cache import folder_fingerprint, load_entry, remembered_fingerprint, save_entry
 from seqexp.data.clean import Cleaning, clean
@@ -70,7 +71,7 @@ def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) ->
         file_sha = remembered_fingerprint(path, Path(cache_dir) if cache_dir else None)
     # the engine is not part of the key: both give the same result (tests/test_out_of_core.py)
     engine = "arrow" if settings["format"] == "hf" else choose_engine(data_cfg.get("engine"), settings, path)
-    key = sha256_json([PREP_VERSION, file_sha, settings])
+    key = sha256_json([PREP_VERSION, file_sha, settings, *_float_id_marker(settings, path)])
     entry = Path(cache_dir) / "prepared" / key[:32] if cache_dir else None
     cached = load_entry(entry) if entry is not None else None
     if cached is not None and not predates_date_check(cached, entry):
@@ -83,6 +84,24 @@ def prepare(data_cfg: Mapping[str, Any], cache_dir: str | Path | None = None) ->
     if entry is not None:
         save_entry(data, entry)
     return data
+
+
+def _float_id_marker(settings: Mapping[str, Any], path: Path | str) -> list[str]:
+    """A key part for a parquet log whose user or item column is typed as floats: their ids are read as digits
+    since 2026-12-03 (columns.as_text; formerly 10000000013.0 was '1.0000000013e+10' on the arrow engine), so
+    such a log is prepared again, and a run trained on the old ids is refused a resume instead of continuing with
+    other item indices. Every other log keeps its key, cache entry and data fingerprint."""
+    if settings["format"] != "parquet":
+        return []
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception:  # not parquet: the reader names the problem
+        return []
+    names = [settings["columns"].get(k) for k in ("user", "item")]
+    floats = [n for n in names if n in schema.names and pa.types.is_floating(schema.field(n).type)]
+    return ["float_ids_as_digits"] if floats else []
 
 
 TIME_NOTES = {"timestamp_unit", "date_text", "date_time_column"}  # one of them: prepared with the date check
