@@ -19,7 +19,7 @@ from seqexp.errors import DataError
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 INTEGER = r"^\s*[-+]?\d+(\.0*)?\s*$"
 FLOAT_WRITTEN = r"^[-+]?\d+\.0*$"  # an integer as a float export writes it: `12.0`, `12.` (values are stripped)
-WHOLE_FLOAT_LIMIT = 2.0**53  # floats up to this are exact integers: written as their digits (as_text)
+WHOLE_FLOAT_LIMIT = 1e16  # whole floats up to it are written as their digits (as_text); above, both engines write 3e+16
 UNITS = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}  # data.timestamp_unit -> units per second
 
 
@@ -101,7 +101,7 @@ def as_text(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """A column of ids (or other values) as text. Whole floats are written as their digits: a float64 id column
     (pandas stores any id column with a gap as float64) holds 10000000013.0, which Arrow's cast writes as
     `1.0000000013e+10`, so the same item read by the duckdb engine (`10000000013`) or named in an item table
-    came out as another id. Floats beyond 2**53 and fractions are cast as they are."""
+    came out as another id. Whole floats above 1e16 and fractions are cast as they are."""
     if not pa.types.is_floating(values.type):
         return values.cast(pa.string())
     values = values.cast(pa.float64())
