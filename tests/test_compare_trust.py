@@ -574,3 +574,68 @@ def test_a_plot_name_without_an_extension_gets_png_and_a_folder_is_refused(runs_
     (tmp_path / "figures").mkdir()
     assert compare_main([str(runs_dir), "--plot", str(tmp_path / "figures")]) == 2
     assert "is a folder" in capsys.readouterr().err and not (tmp_path / "figures.png").exists()
+
+
+def test_runs_whose_recorded_configs_differ_are_other_rows_not_seeds_of_one(tmp_path):
+    """A model YAML copied under another file name that keeps `name: lstm`, or the card defaults of another seqexp
+    version: same model name, same overrides. Formerly averaged as seeds of one row (or one dropped as a repeat)."""
+    card = {"model": {"name": "lstm", "embedding_dim": 128, "optimizer": {"lr": 0.001}}, "seed": 0}
+    small = {**card, "model": {**card["model"], "embedding_dim": 32}}
+    for seed, config in ((0, card), (1, card), (0, small)):
+        name = f"lstm-{seed}-{config['model']['embedding_dim']}"
+        ndcg = 0.2 if config is card else 0.05
+        write_run(tmp_path, name, {**results("lstm", seed, ndcg, [ndcg, ndcg]), "config": {**config, "seed": seed}})
+    newer = {**card, "eval": {"diversity_separator": "auto"}}  # a key only a later version records: not compared
+    write_run(tmp_path, "lstm-2-newer", {**results("lstm", 2, 0.2, [0.2, 0.2]), "config": {**newer, "seed": 2}})
+    rows = build_rows(read_runs([tmp_path]))
+    assert {r.variant: r.seeds for r in rows} == {"model.embedding_dim=128": [0, 1, 2], "model.embedding_dim=32": [0]}
+    assert {r.variant: r.summaries["test/ndcg@10"].mean for r in rows} == pytest.approx(
+        {"model.embedding_dim=128": 0.2, "model.embedding_dim=32": 0.05}
+    )
+
+
+def test_without_a_plain_baseline_row_each_row_is_compared_with_the_baseline_of_its_own_variant(tmp_path):
+    """A sweep over model=lstm,gru trainer.max_epochs=2,4: formerly every gru row was compared with the first lstm row
+    in sort order (max_epochs=4 gru against max_epochs=2 lstm), unnamed."""
+    for model, epochs, ndcg in (("lstm", 2, 0.10), ("lstm", 4, 0.20), ("gru", 2, 0.11), ("gru", 4, 0.22)):
+        payload = {**results(model, 0, ndcg, [ndcg, ndcg]), "overrides": [f"trainer.max_epochs={epochs}"]}
+        write_run(tmp_path, f"{model}-{epochs}", payload)
+    rows = {(r.model, r.variant): r for r in build_rows(read_runs([tmp_path]))}
+    assert rows[("gru", "trainer.max_epochs=4")].relative_change == pytest.approx(0.1)  # 0.22 vs lstm's 0.20
+    assert rows[("gru", "trainer.max_epochs=2")].relative_change == pytest.approx(0.1)  # 0.11 vs 0.10
+    assert rows[("gru", "trainer.max_epochs=4")].note.startswith("vs lstm trainer.max_epochs=4")
+    write_run(tmp_path, "gru-8", {**results("gru", 0, 0.3, [0.3, 0.3]), "overrides": ["trainer.max_epochs=8"]})
+    rows = {(r.model, r.variant): r for r in build_rows(read_runs([tmp_path]))}
+    assert rows[("gru", "trainer.max_epochs=8")].note == (
+        "2 'lstm' rows on d (trainer.max_epochs=2; trainer.max_epochs=4): choose one with --baseline-variant"
+    )
+
+
+def test_nan_in_the_ranking_metric_or_a_null_per_user_value_never_gives_a_nan_leaderboard(runs_dir, capsys):
+    # formerly --metric test/hr@20 ranked a nan mean anywhere; one null per-user novelty made the paired test nan
+    lstm1 = runs_dir / "lstm-1" / "results.json"
+    payload = json.loads(lstm1.read_text())
+    lstm1.write_text(json.dumps({**payload, "metrics": {**payload["metrics"], "test/hr@20": float("nan")}}))
+    assert compare_main([str(runs_dir), "--metric", "test/hr@20"]) == 2
+    assert "--metric 'test/hr@20' is nan, not a finite number, in 1 of 3 runs" in capsys.readouterr().err
+    from seqexp.compare.stats import NotComparable, paired_test
+
+    got = paired_test([0.5, float("nan"), 0.7, 0.2], [0.4, 0.3, 0.5, 0.1])  # the second user left out
+    assert got.n_users == 3 and got.mean_diff == pytest.approx(0.4 / 3)
+    with pytest.raises(NotComparable, match="no user has the paired metric defined in both rows"):
+        paired_test([float("nan")], [0.1])
+
+
+def test_a_csv_names_on_stderr_the_failed_runs_it_leaves_out(runs_dir, capsys):
+    gru = runs_dir / "gru-0" / "results.json"  # formerly the CSV said gru had 0 seeds... and nothing else
+    write_run(runs_dir, "gru-1", {**results("gru", 1, 0.3, [0.3, 0.3]), "status": "failed", "error": "OOM"})
+    assert gru.exists() and compare_main([str(runs_dir), "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert "gru-1 (failed: OOM) is not in the CSV" in err and out.count("\n") == 3  # header + lstm + gru
+
+
+def test_a_history_entry_without_its_epoch_draws_no_point_instead_of_a_traceback(runs_dir, tmp_path):
+    lstm0 = runs_dir / "lstm-0" / "results.json"
+    payload = json.loads(lstm0.read_text())
+    lstm0.write_text(json.dumps({**payload, "history": [{"valid/ndcg@10": 0.1}, {"epoch": 2, "valid/ndcg@10": 0.2}]}))
+    assert compare_main([str(runs_dir), "--plot", str(tmp_path / "p.png")]) == 0  # formerly KeyError: 'epoch'

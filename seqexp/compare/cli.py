@@ -142,8 +142,10 @@ def _load(args: argparse.Namespace) -> list[RunRecord]:
 def same_variant(runs: list[RunRecord], keys: Sequence[str]) -> list[RunRecord]:
     """Drop the overrides named by --same-variant from every run, so that they never split leaderboard rows."""
     prefixes = tuple(k.lstrip("+~") for k in keys if k.strip("+~ "))  # an empty key would match every override
+    keys = tuple(p.partition("=")[0] for p in prefixes)
     for r in runs if prefixes else []:
         r.overrides = [o for o in r.overrides if not o.lstrip("+~").startswith(prefixes)]
+        r.config = {k: v for k, v in r.config.items() if not k.startswith(keys)}  # nor the settings they set
     return runs
 
 
@@ -167,6 +169,12 @@ def _write(rows: list[Row], others: list[RunRecord], args: argparse.Namespace) -
     if args.format == "table" and not args.output:
         print_table(rows, others)
         return
+    if args.format == "csv":  # a CSV holds the rows only: say which runs it leaves out (markdown and json list them)
+        for r in (r for r in others if r.status != "skipped"):  # skipped ones were warned about when read
+            print(
+                f"{PROG}: warning: {r.source} ({r.status}: {r.error or 'no error recorded'}) is not in the CSV",
+                file=sys.stderr,
+            )
     render = {"markdown": to_markdown, "table": to_markdown, "json": to_json, "csv": lambda r, _: to_csv(r)}
     text = render[args.format](rows, others)
     if not args.output:

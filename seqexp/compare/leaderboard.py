@@ -104,7 +104,8 @@ def build_rows(
     shared = set.intersection(*(set(r.overrides) for r in completed)) if completed else set()
     groups: dict[tuple[str, str, str], list[RunRecord]] = defaultdict(list)
     for r in completed:
-        r.variant = " ".join(o for o in r.overrides if o not in shared)  # what sets this run apart
+        own = [o for o in r.overrides if o not in shared]  # what sets this run apart, and its recorded settings
+        r.variant = " ".join([*own, *([r.config_label] if r.config_label else [])])
         groups[r.key].append(r)
     rows = [
         Row(d, m, v, rs, metric=metric, paired_metric=paired_metric, columns=columns)
@@ -114,13 +115,14 @@ def build_rows(
     for row in rows:
         row.summaries = {name: summarize([r.metrics[name] for r in row.runs]) for name in names}
     for row in rows:
-        base = _baseline_row(rows, row, baseline, baseline_variant)
+        base, why = _baseline_row(rows, row, baseline, baseline_variant)
         if base is None:
-            wanted = f" with {' '.join(baseline_variant)}" if baseline_variant else ""
-            row.note = f"no {baseline!r} runs{wanted} on {row.data}"
+            row.note = why
         elif base is row:
             row.note = "baseline"
         else:
+            implicit = base.variant and not baseline_variant  # which row, when not the plain one nor the named one
+            row.note = f"vs {baseline} {base.variant}" if implicit else ""
             _compare(row, base)
     sign = 1.0 if lower_is_better(metric) else -1.0  # best first: ascending where lower is better
     return sorted(rows, key=lambda r: (r.data, sign * r.summaries[metric].mean))
@@ -135,6 +137,12 @@ def check_metric(runs: list[RunRecord], metric: str) -> None:
         raise CompareError(
             f"--metric {metric!r} is not in the results of {len(lacking)} of {len(completed)} runs "
             f"(e.g. {lacking[0].source}); choose one of: {', '.join(common)}"
+        )
+    broken = [r for r in completed if not _finite(r.metrics[metric])]
+    if broken:  # formerly a nan mean, ranked anywhere, and every comparison a bare "–"
+        raise CompareError(
+            f"--metric {metric!r} is {broken[0].metrics[metric]!r}, not a finite number, in {len(broken)} of "
+            f"{len(completed)} runs (e.g. {broken[0].source}); rank by another metric, or move those runs aside"
         )
 
 
@@ -156,7 +164,7 @@ def check_paired_metric(runs: list[RunRecord], metric: str) -> None:
 def diversity_columns(runs: list[RunRecord]) -> tuple[str, ...]:
     """The --diversity columns every completed run reports (ild@10 only where the data has categories)."""
     completed = [r for r in runs if r.status == "completed"]
-    found = tuple(m for m in DIVERSITY if all(isinstance(r.metrics.get(m), int | float) for r in completed))
+    found = tuple(m for m in DIVERSITY if all(_finite(r.metrics.get(m)) for r in completed))
     if not found:
         raise CompareError(
             "--diversity: no beyond-accuracy metrics (test/gini@10, test/novelty@10, ...) are reported by every run; "
@@ -193,10 +201,12 @@ def _has_variant(run: RunRecord, variant: Sequence[str]) -> bool:
     return _extra_overrides(run, variant) >= 0
 
 
-def _baseline_row(rows: list[Row], row: Row, baseline: str, variant: Sequence[str] = ()) -> Row | None:
-    """The baseline model's row on `row`'s data: with `variant`, the matching row with the fewest other overrides (so
-    that `dropout=0.2` picks that row over `dropout=0.2 lr=3e-3`); else, among those evaluated like `row` (the same
-    protocol) when there are any, its variant-free row, else its first."""
+def _baseline_row(rows: list[Row], row: Row, baseline: str, variant: Sequence[str] = ()) -> tuple[Row | None, str]:
+    """(the baseline model's row on `row`'s data, or None and why). With `variant`: the matching row with the fewest
+    other overrides (so that `dropout=0.2` picks that row over `dropout=0.2 lr=3e-3`). Else, among the rows
+    evaluated like `row` (the same protocol) when there are any: the one with `row`'s own variant (a sweep over
+    `model=lstm,gru trainer.max_epochs=2,4` compares like with like), else the variant-free one, else the only one;
+    several others are ambiguous (formerly the first in sort order was taken, unnamed)."""
     data = row.data
     candidates = [r for r in rows if r.data == data and r.model == baseline]
     if variant:
@@ -208,9 +218,19 @@ def _baseline_row(rows: list[Row], row: Row, baseline: str, variant: Sequence[st
                 f"--baseline-variant {' '.join(variant)!r} matches {len(fewest)} {baseline} rows on {data} "
                 f"({'; '.join(r.variant or '(no variant)' for r in fewest)}); name the overrides that tell them apart"
             )
-        return fewest[0] if fewest else None
+        return (fewest[0], "") if fewest else (None, f"no {baseline!r} runs with {' '.join(variant)} on {data}")
+    if row.model == baseline:
+        return row, ""
     alike = [r for r in candidates if _pairable(row, r)] or candidates
-    return next((r for r in alike if not r.variant), alike[0] if alike else None)
+    if not alike:
+        return None, f"no {baseline!r} runs on {data}"
+    chosen = next((r for r in alike if r.variant == row.variant), None) or next(
+        (r for r in alike if not r.variant), None
+    )
+    if chosen is None and len(alike) > 1:
+        shown = "; ".join(r.variant for r in alike[:3])
+        return None, f"{len(alike)} {baseline!r} rows on {data} ({shown}): choose one with --baseline-variant"
+    return chosen or alike[0], ""
 
 
 def _pairable(row: Row, base: Row) -> bool:
@@ -266,3 +286,7 @@ def _check_pairable(row: Row, base: Row) -> None:
     protocols = {tuple(str(_protocol_value(r, k)) for k in PAIRING_PROTOCOL) for r in row.runs + base.runs}
     if len(protocols) > 1:
         raise NotComparable(f"different evaluation protocols ({', '.join(PAIRING_PROTOCOL)})")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

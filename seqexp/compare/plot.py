@@ -29,9 +29,10 @@ def plot_leaderboard(rows: list[Row], path: str | Path) -> Path:
     for i, row in enumerate(rows):
         color = f"C{i % 10}"
         for n, run in enumerate(row.runs):
-            epochs = [h["epoch"] for h in run.history if "valid/ndcg@10" in h]
-            values = [h["valid/ndcg@10"] for h in run.history if "valid/ndcg@10" in h]
-            seconds = [h.get("wall_seconds", float("nan")) for h in run.history if "valid/ndcg@10" in h]
+            points = [h for h in run.history if "valid/ndcg@10" in h and "epoch" in h]  # a damaged entry: no point
+            epochs = [h["epoch"] for h in points]
+            values = [h["valid/ndcg@10"] for h in points]
+            seconds = [h.get("wall_seconds", float("nan")) for h in points]
             label = labels[i].replace("\n", " · ") if n == 0 else None
             per_epoch.plot(epochs, values, color=color, alpha=0.7, lw=1, label=label)
             per_second.plot(seconds, values, color=color, alpha=0.7, lw=1)

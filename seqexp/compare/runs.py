@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from seqexp.compare.configs import flat_config
 from seqexp.compare.validate import FIELDS, PAIRED_DEFAULT, mismatch, problem, shape_problem
 from seqexp.errors import CompareError
 from seqexp.evaluation.protocol import NO_RESULT_CHANGE
@@ -41,6 +42,8 @@ class RunRecord:
     sequences_per_second: float | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     error: str = ""
+    config: dict[str, str] = field(default_factory=dict)  # recorded settings (configs.flat_config), for telling apart
+    config_label: str = ""  # set by configs.label_configs: the recorded settings that set it apart from its row
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -153,6 +156,7 @@ def record_from_results(
         sequences_per_second=res["throughput"]["train_sequences_per_s"],
         group=res.get("wandb_group"),
         history=history if history is not None else res.get("history") or [],
+        config=flat_config(res.get("config")),
     )
 
 

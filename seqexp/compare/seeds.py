@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from seqexp.compare.configs import label_configs
 from seqexp.compare.runs import RunRecord
 from seqexp.compare.validate import METRICS
 
@@ -18,6 +19,7 @@ def drop_repeated_seeds(runs: list[RunRecord]) -> list[RunRecord]:
     copied, or one seed rerun in another dir, is one seed: counted twice, it would narrow mean ± sd and weigh that
     seed twice in the per-user means the paired test compares. Rows are (data, model, variant), as build_rows makes
     them; run it after --same-variant."""
+    label_configs(runs)  # runs of other recorded settings are other rows, not repeated seeds
     kept: dict[tuple[Any, ...], RunRecord] = {}
     for r in sorted((r for r in runs if r.status == "completed"), key=lambda r: r.source):
         kept.setdefault(_seed_key(r), r)
@@ -28,7 +30,7 @@ def drop_repeated_seeds(runs: list[RunRecord]) -> list[RunRecord]:
 
 def _seed_key(run: RunRecord) -> tuple[Any, ...]:
     """What puts two runs in one leaderboard row (the data set's contents too), and their seed."""
-    return run.data, run.fingerprint, run.model, tuple(sorted(run.overrides)), run.seed
+    return run.data, run.fingerprint, run.model, tuple(sorted(run.overrides)), run.config_label, run.seed
 
 
 def _repeated(run: RunRecord, first: RunRecord) -> RunRecord:

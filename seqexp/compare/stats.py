@@ -43,10 +43,16 @@ class NotComparable(ValueError):
 
 
 def paired_test(model: np.ndarray, baseline: np.ndarray, n_boot: int = 2000, seed: int = 0) -> Paired:
-    """Paired tests on per-user values (same users, same order)."""
+    """Paired tests on per-user values (same users, same order). Users whose value is undefined (null, stored as
+    NaN: e.g. a list metric of a user shown fewer than two items) on either side are left out; formerly one of them
+    made every number of the test nan."""
     model, baseline = np.asarray(model, np.float64), np.asarray(baseline, np.float64)
     if model.shape != baseline.shape:
         raise NotComparable(f"per-user arrays differ in length ({len(model)} vs {len(baseline)})")
+    defined = np.isfinite(model) & np.isfinite(baseline)
+    if not defined.any():
+        raise NotComparable("no user has the paired metric defined in both rows")
+    model, baseline = model[defined], baseline[defined]
     diff = model - baseline
     if np.all(diff == 0):  # identical per user: no evidence of a difference (scipy's Wilcoxon would say nan)
         return Paired(len(diff), 0.0, 1.0, 1.0, 0.0, 0.0)
