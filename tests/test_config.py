@@ -211,3 +211,13 @@ def test_data_presets_share_one_base_and_hold_only_what_differs():
         repeated = [k for k, v in preset.items() if k in base and k not in ("name", "path") and v == base[k]]
         repeated += [f"columns.{k}" for k, v in (preset.get("columns") or {}).items() if base["columns"].get(k) == v]
         assert repeated == [], f"{path.name} repeats the base's {repeated}"
+
+
+def test_the_epoch_at_which_the_time_budget_ends_is_validated_whatever_eval_every(tmp_path):
+    """Formerly only epochs divisible by eval_every (and max_epochs) were validated: a budget ending at epoch 1 with
+    eval_every=3 left the run without any validation, reported as diverged ("lower model.optimizer.lr")."""
+    _, objects = train(
+        compose_train(tmp_path, *TINY, "trainer.max_epochs=10", "trainer.eval_every=3", "trainer.max_minutes=0.000001")
+    )
+    training = objects["results"]["training"]
+    assert training["out_of_time"] is True and training["epochs_run"] == 1 and training["best_epoch"] == 1

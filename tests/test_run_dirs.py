@@ -304,3 +304,29 @@ def test_a_job_slurm_requeued_continues_its_own_run_dir(tmp_path, monkeypatch):
     (tmp_path / "run" / "checkpoints").mkdir()
     third, _ = train(compose_train(tmp_path, *TINY))
     assert third == first and len(list((tmp_path / "run").glob("replaced-*"))) == 1  # nothing of it deleted
+
+
+def test_a_resume_below_the_epochs_already_trained_is_refused_and_the_run_kept(finished):
+    """Formerly it trained nothing and wrote a completed results.json recording max_epochs=1 for a 2-epoch run."""
+    before = (finished / "run" / "results.json").read_bytes()
+    with pytest.raises(ResumeMismatch, match=r"has trained 2 epochs, more than trainer.max_epochs=1: .*>=2"):
+        train(compose_train(finished, *TINY, "trainer.resume=true", "trainer.max_epochs=1"))
+    assert (finished / "run" / "results.json").read_bytes() == before
+
+
+def test_a_resume_that_fails_keeps_the_completed_runs_results(finished, monkeypatch):
+    """Formerly the failure record replaced the completed run's results.json."""
+    from seqexp.training import loop
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(loop, "train_epoch", broken)
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):
+        train(compose_train(finished, *TINY, "trainer.resume=true", "trainer.max_epochs=3"))
+    assert _results(finished)["status"] == "failed"
+    (kept,) = (finished / "run").glob("replaced-*")
+    assert json.loads((kept / "results.json").read_text())["status"] == "completed"
+    monkeypatch.undo()
+    _, objects = train(compose_train(finished, *TINY, "trainer.resume=true", "trainer.max_epochs=3"))
+    assert objects["results"]["training"]["epochs_run"] == 3

@@ -132,6 +132,19 @@ def check_same_run(saved: dict[str, Any], identity: dict[str, Any], last_path: P
             )
 
 
+def check_budget_not_exceeded(saved: dict[str, Any], max_epochs: int, last_path: Path) -> None:
+    """A resume with trainer.max_epochs below the epochs the snapshot has trained is refused: formerly it trained
+    nothing and wrote a completed results.json recording max_epochs=2 for a run of 4 epochs (seqexp-compare then
+    filed it under the smaller budget)."""
+    trained = int(saved.get("loop", {}).get("epoch", 0))
+    if trained > max_epochs:
+        raise ResumeMismatch(
+            f"trainer.resume: {last_path} has trained {trained} epochs, more than trainer.max_epochs={max_epochs}: a "
+            f"resume cannot untrain them; resume with trainer.max_epochs>={trained} (={trained} evaluates the run as "
+            f"it is), or start a new run (another hydra.run.dir)"
+        )
+
+
 def _unresolved(key: str, value: Any) -> bool:
     """Whether a recorded value stands for "unknown" (precision recorded as `auto`); a recorded null is a value."""
     return key in UNRESOLVED and value == UNRESOLVED[key]

@@ -48,16 +48,17 @@ class RunDirClaim:
         # its files (a "failed" written there made the next plain run replace the run it would have refused)
         return not any((self.run_dir / name).exists() for name in OWN_FILES)
 
-    def keep_earlier_failure(self) -> None:
-        """Before a failure is recorded in a failed run's dir that this job never claimed (a config mistake while
-        resuming or rerunning it): its results.json and traceback.txt move to replaced-<time>/, as the claim would
-        move them; formerly the new record overwrote the first traceback. Its checkpoints stay, so that the
-        corrected command can still resume it."""
-        if not self.owned and status(self.run_dir) == "failed":
-            try:
-                _move_aside(self.run_dir, ("results.json", "traceback.txt"), "keeping the earlier failure of")
-            except OSError as e:  # the new record still reaches the dir and the console
-                log.warning("could not keep the earlier failure of %s (%s)", self.run_dir, e.strerror or e)
+    def keep_earlier_record(self) -> None:
+        """Before a failure is recorded over a results.json this job did not write, it and traceback.txt move to
+        replaced-<time>/: a failed run's first traceback when a config mistake is made resuming it (formerly
+        overwritten), and a completed run's results when the resume that continues it fails (formerly replaced by
+        the failure record). The checkpoints stay, so that the corrected command can still resume it."""
+        if self.published or not (self.run_dir / "results.json").exists():
+            return
+        try:
+            _move_aside(self.run_dir, ("results.json", "traceback.txt"), "keeping the earlier record of")
+        except OSError as e:  # the new record still reaches the dir and the console
+            log.warning("could not keep the earlier record of %s (%s)", self.run_dir, e.strerror or e)
 
 
 def requeued() -> bool:

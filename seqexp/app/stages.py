@@ -19,7 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqexp.app.config_checks import check_config
 from seqexp.app.hydra_context import run_group, task_overrides
-from seqexp.app.resume import check_same_run, check_snapshot_fits, load_snapshot, run_identity
+from seqexp.app.resume import (
+    check_budget_not_exceeded,
+    check_same_run,
+    check_snapshot_fits,
+    load_snapshot,
+    run_identity,
+)
 from seqexp.app.run_dir import RunDirClaim, check_run_dir, claim_run_dir
 from seqexp.data import load_data
 from seqexp.data.features import event_features, feature_sizes, target_mask
@@ -130,6 +136,7 @@ def prepare_data(run: Run) -> PreparedData:
         write_json(run.run_dir / "prep_report.json", data.report.to_dict())
     if run.resume is not None:
         check_same_run(run.resume, identity_of(run, data), run.last_path)
+        check_budget_not_exceeded(run.resume, run.settings.max_epochs, run.last_path)
     return data
 
 

@@ -60,7 +60,7 @@ def task_wrapper(task: Callable[[DictConfig, RunDirClaim], Any]) -> Callable[[Di
         except (Exception, KeyboardInterrupt) as e:
             if claim.may_record_failure(e):
                 if is_main():
-                    claim.keep_earlier_failure()
+                    claim.keep_earlier_record()
                 record_failure(cfg, e, task_overrides())
             raise
 

@@ -79,7 +79,8 @@ def fit(
     while not stopped_early and not out_of_time and state.epoch < settings.max_epochs:
         epoch = state.epoch + 1
         row = train_epoch(epoch, model, ddp_model, optimizer, data, gens, state, settings, accelerator)
-        if epoch % settings.eval_every == 0 or epoch == settings.max_epochs:
+        last = epoch == settings.max_epochs or _budget_spent(state, settings)  # formerly only max_epochs: a
+        if epoch % settings.eval_every == 0 or last:  # budget ending between eval_every epochs left them unvalidated
             # sync point: metrics on host
             if validate(model, valid, protocol, state, row, accelerator.device, settings.selection_window):
                 best_weights = copy.deepcopy(accelerator.unwrap_model(ddp_model).state_dict())
@@ -171,9 +172,13 @@ def _log_epoch(row: dict[str, float], metric: str, main_process: bool) -> None:
     )
 
 
-def _out_of_time(state: LoopState, settings: TrainerSettings) -> bool:
+def _budget_spent(state: LoopState, settings: TrainerSettings) -> bool:
     spent = state.train_seconds + state.eval_seconds
-    out = bool(settings.max_minutes) and spent >= 60 * settings.max_minutes
+    return bool(settings.max_minutes) and spent >= 60 * settings.max_minutes
+
+
+def _out_of_time(state: LoopState, settings: TrainerSettings) -> bool:
+    out = _budget_spent(state, settings)
     if out and state.bad_evals < settings.patience and state.epoch < settings.max_epochs:
         log.warning(
             "time budget trainer.max_minutes=%s spent after epoch %d: stopping", settings.max_minutes, state.epoch
@@ -184,6 +189,11 @@ def _out_of_time(state: LoopState, settings: TrainerSettings) -> bool:
 def _check_outcome(state: LoopState, stopped_early: bool, metric: str) -> None:
     """A model whose validation never produced a usable selection metric is an error, never 'completed'; one
     whose best epoch is its last validated one is warned about (it may not have converged)."""
+    if state.best_epoch == 0 and not any(f"valid/{metric}" in row for row in state.history):
+        raise TrainingDiverged(  # no validation ran (a resume of a run whose budget ended before its first one)
+            f"no epoch of the {state.epoch} trained was validated (trainer.eval_every, trainer.max_minutes), so "
+            f"there is no model to select; raise trainer.max_minutes, or lower trainer.eval_every"
+        )
     if state.best_epoch == 0:
         raise TrainingDiverged(
             f"validation {metric} was never a number better than -inf in {state.epoch} epoch(s) (NaN scores?), so "
