@@ -358,3 +358,12 @@ def test_a_parquet_log_of_float_ids_gets_a_key_of_its_own_and_others_keep_theirs
     assert _float_id_marker(settings, tmp_path / "floats.parquet") == ["float_ids_as_digits"]
     assert _float_id_marker(settings, tmp_path / "ints.parquet") == []
     assert _float_id_marker({**settings, "format": "csv"}, tmp_path / "floats.parquet") == []
+
+
+def test_cut_times_written_in_the_logs_timestamp_format_are_read_with_it(tmp_path):
+    # formerly split.valid_time=20231201 under data.timestamp_format='%Y%m%d' was unix seconds (August 1970)
+    rows = [(f"u{u}", f"i{k}", f"202311{10 + k:02d}") for u in range(4) for k in range(15)]
+    fmt = "%Y%m%d"
+    data = prepare(data_cfg(write_log(tmp_path / "log.csv", rows), timestamp_format=fmt, min_seq_len=2), tmp_path)
+    assert cut_times(data, 20231120, "20231122", 0.8, 0.9, fmt) == (_utc(2023, 11, 20), _utc(2023, 11, 22))
+    assert cut_times(data, 1700438400, None, 0.8, 0.9, fmt)[0] == 1700438400  # unix seconds still read as such

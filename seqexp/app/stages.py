@@ -164,7 +164,7 @@ def split_data(run: Run, data: PreparedData) -> tuple[Split, Tensors]:
     is_target = target_mask(data, cfg.split.get("target_behaviors"))
     valid_users = cfg.split.get("valid_users")  # checked by config_checks
     try:
-        split = make_split(data, cfg.split, is_target)
+        split = make_split(data, cfg.split, is_target, time_format=cfg.data.get("timestamp_format"))
     except ValueError as e:
         raise ConfigError(str(e)) from e
     if valid_users is not None:

@@ -94,9 +94,15 @@ def strftime_of(example: str, day_first: bool) -> str:
     return date + ("" if not rest else " <time, e.g. %H:%M:%S>")
 
 
-def cut_time(given: object, key: str) -> float:
-    """A split cut time (`split.valid_time` / `split.test_time`): unix seconds, or a date-time read as the log's
-    date-times are (a day/month date with two readings is refused). ValueError names the key."""
+def cut_time(given: object, key: str, fmt: str | None = None) -> float:
+    """A split cut time (`split.valid_time` / `split.test_time`): a date-time in `fmt` (data.timestamp_format) when
+    it fits it, as the log's times were read (formerly `20231201` under '%Y%m%d' was read as unix seconds, August
+    1970, and the split was empty); else unix seconds, or a date-time read as the log's date-times are (a day/month
+    date with two readings is refused). ValueError names the key."""
+    if fmt is not None:
+        formatted = float(to_seconds(np.array([str(given).strip()], dtype=object), fmt)[0])
+        if np.isfinite(formatted):
+            return formatted
     try:
         return float(given)  # type: ignore[arg-type]
     except (TypeError, ValueError):

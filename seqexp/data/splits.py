@@ -136,8 +136,11 @@ def validate_on_sample(split: Split, n_users: int, seed: int) -> Split:
     return Split(split.train_start, train_end, valid, split.test, name=split.name)
 
 
-def make_split(data: PreparedData, split_cfg, is_target: np.ndarray | None = None) -> Split:
-    """The split named by the `split` config group (conf/split/*.yaml)."""
+def make_split(
+    data: PreparedData, split_cfg, is_target: np.ndarray | None = None, time_format: str | None = None
+) -> Split:
+    """The split named by the `split` config group (conf/split/*.yaml); cut times are read in `time_format` (the
+    data.timestamp_format the log's times were read with) when they fit it."""
     name = str(split_cfg.get("name", "leave_one_out"))
     valid_users = split_cfg.get("valid_users")
     if name == "leave_one_out":
@@ -158,6 +161,7 @@ def make_split(data: PreparedData, split_cfg, is_target: np.ndarray | None = Non
         split_cfg.get("test_time"),
         split_cfg.get("valid_quantile", 0.8),
         split_cfg.get("test_quantile", 0.9),
+        time_format,
     )
     if name == "session":
         if is_target is not None:
@@ -166,7 +170,9 @@ def make_split(data: PreparedData, split_cfg, is_target: np.ndarray | None = Non
     return temporal(data, valid_time, test_time, is_target)
 
 
-def cut_times(data: PreparedData, valid_time, test_time, valid_quantile, test_quantile) -> tuple[float, float]:
+def cut_times(
+    data: PreparedData, valid_time, test_time, valid_quantile, test_quantile, time_format: str | None = None
+) -> tuple[float, float]:
     """The two cut times: given (unix seconds or a date string, `dates.cut_time`), or quantiles of all event
     times. A given cut after the log's last event (it would leave no cases) is refused, with a word on units."""
     ts = _timestamps(data, "temporal")
@@ -176,7 +182,7 @@ def cut_times(data: PreparedData, valid_time, test_time, valid_quantile, test_qu
             out.append(float(np.quantile(ts, _quantile(q, f"{key}_quantile"))))
             whence.append(f", the split.{key}_quantile={q} quantile of the event times")
         else:
-            out.append(cut_time(given, f"{key}_time"))
+            out.append(cut_time(given, f"{key}_time", time_format))
             whence.append("")
     given = [v for v, g in zip(out, (valid_time, test_time), strict=True) if g is not None]
     if not out[0] < out[1]:
