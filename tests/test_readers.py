@@ -164,3 +164,25 @@ def test_generic_csv_reader_reads_parquet_too(tmp_path):
     assert raw.table.column("user_id").to_pylist() == ["1", "1", "1"]
     data = _load(tmp_path, "csv", path, "data.format=parquet")
     assert _sequences(data) == {"1": ["c", "b", "a"]}
+
+
+def test_a_damaged_archive_unpacks_nothing_and_is_one_line(tmp_path):
+    """Formerly zipfile's BadZipFile traceback, and a cut-off u.data left behind that the next run trained on."""
+    u_data = "".join(f"{u}\t{i}\t3\t{881250949 + i}\n" for u in range(1, 40) for i in range(1, 40))
+    archive, _ = _archive(tmp_path, {"ml-100k/README": "hi", "ml-100k/u.data": u_data})
+    raw = bytearray(archive.read_bytes())
+    at = raw.index(b"1\t1\t3")  # u.data's stored bytes: flip one, so its CRC fails after README was unpacked
+    raw[at + 100] ^= 0xFF
+    archive.write_bytes(bytes(raw))
+    target = tmp_path / "data" / "ml-100k"
+    for url in (archive.as_uri(), _html_page(tmp_path).as_uri()):
+        with pytest.raises(DataError, match=r"is not a whole zip archive .*: nothing was unpacked into"):
+            _load(tmp_path, "movielens_100k", target, f"data.download.url={url}", "data.download.checksum=null")
+        assert not (target / "u.data").exists() and not (target / "README").exists()
+        assert [p.name for p in target.parent.iterdir()] == ["ml-100k"]  # no staging folder left
+
+
+def _html_page(tmp_path):
+    page = tmp_path / "mirror.zip"  # what a mirror's error page saved under the archive's name looks like
+    page.write_text("<html><body>Not found</body></html>")
+    return page

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -75,16 +77,35 @@ def verify_checksum(path: Path, checksum: str, source: str) -> None:
 
 
 def unpack(archive: Path, folder: Path, member_root: str) -> None:
-    """Unpack the zip members under `member_root/` into `folder` (refusing paths that leave it)."""
+    """Unpack the zip members under `member_root/` into `folder` (refusing paths that leave it), as one unit: into a
+    staging folder beside it first, moved into place only when every member was read whole. Formerly a damaged
+    archive (a bad CRC, a mirror's HTML page, a kill) ended in zipfile's traceback and left a cut-off log that the
+    next run trained on without a word."""
     folder.mkdir(parents=True, exist_ok=True)
     prefix = member_root.strip("/") + "/" if member_root else ""
-    with zipfile.ZipFile(archive) as z:
-        for info in z.infolist():
-            if info.is_dir() or not info.filename.startswith(prefix):
-                continue
-            dest = (folder / info.filename[len(prefix) :]).resolve()
-            if folder.resolve() not in dest.parents:
-                raise DataError(f"{archive.name}: member {info.filename!r} would unpack outside {folder}")
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.unpacking-", dir=folder.parent))
+    try:
+        moves = []
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                if info.is_dir() or not info.filename.startswith(prefix):
+                    continue
+                relative = info.filename[len(prefix) :]
+                dest = (folder / relative).resolve()
+                if folder.resolve() not in dest.parents:
+                    raise DataError(f"{archive.name}: member {info.filename!r} would unpack outside {folder}")
+                staged = staging / relative
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(info) as src, open(staged, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                moves.append((staged, dest))
+        for staged, dest in moves:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            with z.open(info) as src, open(dest, "wb") as out:
-                shutil.copyfileobj(src, out)
+            os.replace(staged, dest)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise DataError(
+            f"{archive.name} is not a whole zip archive ({e}): nothing was unpacked into {folder}; fetch it again, "
+            f"or unpack your own copy there"
+        ) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
