@@ -330,3 +330,22 @@ def test_a_resume_that_fails_keeps_the_completed_runs_results(finished, monkeypa
     monkeypatch.undo()
     _, objects = train(compose_train(finished, *TINY, "trainer.resume=true", "trainer.max_epochs=3"))
     assert objects["results"]["training"]["epochs_run"] == 3
+
+
+def test_limit_train_batches_is_recorded_as_run_and_part_of_what_a_resume_must_match(tmp_path):
+    """Formerly results.json said 7 batches per epoch for a run limited to 2, and a resume could change the limit."""
+    _, objects = train(compose_train(tmp_path, *TINY, "trainer.limit_train_batches=2"))
+    training = objects["results"]["training"]
+    assert training["batches_per_epoch"] == 2 and [h["train/batches"] for h in objects["results"]["history"]] == [2, 2]
+    (tmp_path / "run" / "results.json").unlink()  # killed
+    with pytest.raises(ResumeMismatch, match=r"trainer.limit_train_batches=2, this command has .*=1"):
+        train(compose_train(tmp_path, *TINY, "trainer.limit_train_batches=1", "trainer.resume=true"))
+
+
+@pytest.mark.parametrize("resume", ["true", "auto"])
+def test_overwrite_and_resume_on_a_resumable_run_are_refused_as_contradicting(finished, resume):
+    """Formerly trainer.overwrite=true was ignored whenever trainer.resume was true or auto: the run was continued."""
+    before = (finished / "run" / "results.json").read_bytes()
+    with pytest.raises(ConfigError, match=rf"trainer.overwrite=true and trainer.resume={resume} contradict"):
+        train(compose_train(finished, *TINY, f"trainer.resume={resume}", "trainer.overwrite=true"))
+    assert (finished / "run" / "results.json").read_bytes() == before

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 IDENTITY_KEYS = (
     *("model", "split", "eval", "seed", "optimized_metric", "trainer.selection_window", "trainer.eval_every"),
-    *("data.max_len", "data.train_stride"),
+    *("data.max_len", "data.train_stride", "trainer.limit_train_batches"),
 )
 # pretrained.* (item2vec / text item vectors) define the run only when model.item_init uses them (2026-12-03)
 PRETRAINED = "pretrained"
@@ -56,7 +56,10 @@ ADDED_LATER = {
 # keys identities did not record before 2026-12-02 and whose value then is unknown (not a card default): unchecked
 # eval_every and diversity_separator: 2026-12-03 (before the separator, every category column was split on
 # whitespace, which no value of the key reproduces for a column that is not RecBole's :token_seq)
-RECORDED_LATER = ("trainer.grad_clip", "trainer.precision", "trainer.eval_every", "eval.diversity_separator")
+RECORDED_LATER = (
+    "trainer.grad_clip", "trainer.precision", "trainer.eval_every", "eval.diversity_separator",
+    "trainer.limit_train_batches",  # 2026-12-03: formerly a resume could change it unnoticed
+)  # fmt: skip
 UNRESOLVED = {"trainer.precision": "auto"}  # recorded unresolved for a few hours on 2026-12-02: unknown, unchecked
 
 

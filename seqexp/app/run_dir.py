@@ -96,6 +96,13 @@ def check_run_dir(cfg: DictConfig) -> str:
             f"`seqexp-train <its overrides> hydra.run.dir=<that run dir> trainer.resume=true` (or trainer.resume=auto)"
         )
     if mode != "no" and last.exists():
+        if cfg.trainer.get("overwrite", False) is True:  # formerly overwrite was ignored: the run was continued
+            resume = "true" if mode == "yes" else "auto"
+            raise ConfigError(
+                f"trainer.overwrite=true and trainer.resume={resume} contradict each other for {run_dir}, which holds "
+                f"a resumable run: give trainer.overwrite=true to replace it (its files move to replaced-<time>/), or "
+                f"trainer.resume to continue it, not both"
+            )
         return "resume"
     held = [name for name in OWN_FILES if (run_dir / name).exists()]
     if not held:

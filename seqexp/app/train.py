@@ -119,7 +119,9 @@ def _results(
         parameters=count_parameters(model),
         train_windows=len(tensors.train),
         train_targets=tensors.train.n_targets,
-        batches_per_epoch=math.ceil(len(tensors.train) / run.settings.batch_size),
+        batches_per_epoch=min(  # trainer.limit_train_batches ends each epoch early (formerly not counted here)
+            math.ceil(len(tensors.train) / run.settings.batch_size), run.settings.limit_train_batches or math.inf
+        ),
         prepare_s=outcome.prepare_s,
         total_s=time.perf_counter() - run.started,
     )
