@@ -173,14 +173,15 @@ def test_every_failed_trial_is_handed_to_the_plugin_as_failed_with_its_error():
             r"hydra.sweeper.max_failure_rate=1.5 is not a share between 0.0 and 1.0: .*1.0 tolerates every failure",
         ),
         ("hydra.sweeper.direction=maximise", r"hydra.sweeper.direction=maximise .*did you mean maximize.*use maximize"),
-        (
-            "hydra.sweeper.storage=sqlite:////nonexistent/dir/x.db",
-            r"hydra.sweeper.storage=sqlite:////nonexistent/dir/x.db: the folder /nonexistent/dir does not exist",
+        (  # a folder of tmp_path, not /nonexistent: as root, anything may have made that
+            "hydra.sweeper.storage=sqlite:///{tmp}/absent/x.db",
+            r"hydra.sweeper.storage=sqlite:///{tmp}/absent/x.db: the folder {tmp}/absent does not exist",
         ),
     ],
 )
 def test_a_misspelt_direction_or_an_unusable_storage_is_one_line_naming_the_key(tmp_path, override, expected):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    override, expected = override.replace("{tmp}", str(tmp_path)), expected.replace("{tmp}", re.escape(str(tmp_path)))
     sweep = tmp_path / "sweep"
     proc = _train(tmp_path, "-m", *TINY, f"hydra.sweep.dir={sweep}", "hparams_search=optuna", override)
     assert proc.returncode == 2
