@@ -603,7 +603,10 @@ def test_without_a_plain_baseline_row_each_row_is_compared_with_the_baseline_of_
     rows = {(r.model, r.variant): r for r in build_rows(read_runs([tmp_path]))}
     assert rows[("gru", "trainer.max_epochs=4")].relative_change == pytest.approx(0.1)  # 0.22 vs lstm's 0.20
     assert rows[("gru", "trainer.max_epochs=2")].relative_change == pytest.approx(0.1)  # 0.11 vs 0.10
-    assert rows[("gru", "trainer.max_epochs=4")].note.startswith("vs lstm trainer.max_epochs=4")
+    assert rows[("gru", "trainer.max_epochs=4")].versus == "lstm trainer.max_epochs=4"  # and the table says so:
+    from seqexp.compare.format import cells
+
+    assert "+10.0% vs lstm trainer.max_epochs=4" in cells(rows[("gru", "trainer.max_epochs=4")])
     write_run(tmp_path, "gru-8", {**results("gru", 0, 0.3, [0.3, 0.3]), "overrides": ["trainer.max_epochs=8"]})
     rows = {(r.model, r.variant): r for r in build_rows(read_runs([tmp_path]))}
     assert rows[("gru", "trainer.max_epochs=8")].note == (
@@ -639,3 +642,52 @@ def test_a_history_entry_without_its_epoch_draws_no_point_instead_of_a_traceback
     payload = json.loads(lstm0.read_text())
     lstm0.write_text(json.dumps({**payload, "history": [{"valid/ndcg@10": 0.1}, {"epoch": 2, "valid/ndcg@10": 0.2}]}))
     assert compare_main([str(runs_dir), "--plot", str(tmp_path / "p.png")]) == 0  # formerly KeyError: 'epoch'
+
+
+def test_a_variant_of_the_baseline_model_is_compared_with_its_plain_row(tmp_path):
+    """The review of the change above: lstm with another learning rate is compared with the plain lstm, as before."""
+    for name, overrides, ndcg in (("lstm", [], 0.2), ("lstm-lr", ["model.optimizer.lr=0.01"], 0.22), ("gru", [], 0.1)):
+        write_run(tmp_path, name, {**results(name[:4].rstrip("-"), 0, ndcg, [ndcg, ndcg]), "overrides": overrides})
+    rows = {(r.model, r.variant): r for r in build_rows(read_runs([tmp_path]))}
+    assert rows[("lstm", "")].note == "baseline"
+    assert rows[("lstm", "model.optimizer.lr=0.01")].relative_change == pytest.approx(0.1)
+    assert rows[("lstm", "model.optimizer.lr=0.01")].versus == ""  # the plain row: nothing to name
+
+
+def test_same_variant_still_merges_runs_whose_overrides_reach_other_settings(tmp_path):
+    """data.max_len=50 and =200 with --same-variant data.max_len are one row, although the recorded
+    model.encoder.max_len (an interpolation of it) differs: the config label compares runs of one command only."""
+    from seqexp.compare.cli import same_variant
+    from seqexp.compare.seeds import drop_repeated_seeds
+
+    for seed, max_len in ((0, 50), (1, 200)):
+        config = {"model": {"name": "sasrec", "encoder": {"max_len": max_len}}, "data": {"max_len": max_len}}
+        payload = {**results("sasrec", seed, 0.2, [0.2, 0.2]), "overrides": [f"data.max_len={max_len}"]}
+        write_run(tmp_path, f"s{seed}", {**payload, "config": config})
+    runs = drop_repeated_seeds(same_variant(read_runs([tmp_path]), ["data.max_len"]))
+    (row,) = build_rows(runs, baseline="sasrec")
+    assert row.seeds == [0, 1] and row.variant == ""
+
+
+def test_a_baseline_row_told_apart_by_its_config_can_be_named_with_baseline_variant(tmp_path):
+    for seed, dim in ((0, 128), (1, 32)):
+        config = {"model": {"name": "lstm", "embedding_dim": dim}}
+        write_run(tmp_path, f"lstm-{dim}", {**results("lstm", seed, 0.2, [0.2, 0.2]), "config": config})
+    write_run(tmp_path, "gru", {**results("gru", 0, 0.1, [0.1, 0.1]), "config": {"model": {"name": "gru"}}})
+    rows = {(r.model, r.variant): r for r in build_rows(read_runs([tmp_path]))}
+    assert "choose one with --baseline-variant" in rows[("gru", "")].note
+    runs = read_runs([tmp_path])
+    from seqexp.compare.leaderboard import check_baseline
+    from seqexp.compare.seeds import drop_repeated_seeds
+
+    runs = drop_repeated_seeds(runs)
+    check_baseline(runs, "lstm", ["model.embedding_dim=32"])  # formerly "no completed lstm run has all of these"
+    rows = {(r.model, r.variant): r for r in build_rows(runs, baseline_variant=["model.embedding_dim=32"])}
+    assert rows[("gru", "")].relative_change == pytest.approx(-0.5)
+
+
+def test_the_settings_compare_tells_runs_apart_by_are_those_a_resume_must_match():
+    from seqexp.app.resume import IDENTITY_KEYS
+    from seqexp.compare.configs import DEFINING
+
+    assert set(DEFINING) == set(IDENTITY_KEYS) - {"seed"}  # one list of what defines a run, kept in two places

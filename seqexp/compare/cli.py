@@ -142,10 +142,8 @@ def _load(args: argparse.Namespace) -> list[RunRecord]:
 def same_variant(runs: list[RunRecord], keys: Sequence[str]) -> list[RunRecord]:
     """Drop the overrides named by --same-variant from every run, so that they never split leaderboard rows."""
     prefixes = tuple(k.lstrip("+~") for k in keys if k.strip("+~ "))  # an empty key would match every override
-    keys = tuple(p.partition("=")[0] for p in prefixes)
     for r in runs if prefixes else []:
         r.overrides = [o for o in r.overrides if not o.lstrip("+~").startswith(prefixes)]
-        r.config = {k: v for k, v in r.config.items() if not k.startswith(keys)}  # nor the settings they set
     return runs
 
 

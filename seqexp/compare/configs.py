@@ -15,20 +15,29 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from seqexp.evaluation.protocol import NO_RESULT_CHANGE
-
-# recorded settings that never tell two runs of a row apart: the seed (a row's runs differ in it), where files lie
-# (another machine's paths; the data fingerprint stands for the data), and the settings that change no number
-NOT_COMPARED = (
-    "seed", "task_name", "data.path", "data.filename", "data.item_side.file", "pretrained.text.model_dir",
-    *NO_RESULT_CHANGE,
+# The recorded settings that define what a run computes: those a resume must match (seqexp/app/resume.py
+# IDENTITY_KEYS, without the seed; tests/test_compare_trust.py keeps the two lists equal), not imported from there,
+# which would load torch into seqexp-compare. Everything else (paths, logging, trainer budgets that --same-variant
+# merges, model.loss_auto below its threshold, pretrained.* of a run without pretrained vectors) never splits a row.
+DEFINING = (
+    "model", "split", "eval", "optimized_metric", "trainer.selection_window", "trainer.eval_every", "data.max_len",
+    "data.train_stride", "trainer.limit_train_batches",
 )  # fmt: skip
+NOT_DEFINING = ("model.loss_auto", "model.loss.fused", "eval.batch_size", "eval.item_chunk")  # same numbers either way
 
 
 def flat_config(config: Any) -> dict[str, str]:
-    """results.json's `config` -> {dotted key: value as JSON text}, without NOT_COMPARED; {} when there is none."""
+    """results.json's `config` -> {dotted key: value as JSON text} of the DEFINING settings (with pretrained.* when
+    the run's item vectors came from them, and data.item_side.* but its file when from text); {} when none."""
     if not isinstance(config, Mapping):
         return {}
+    model = config.get("model")
+    item_init = str(model.get("item_init", "random")) if isinstance(model, Mapping) else "random"
+    defining = (
+        *DEFINING,
+        *(("pretrained",) if item_init != "random" else ()),
+        *(("data.item_side",) if item_init == "text" else ()),
+    )
     out: dict[str, str] = {}
 
     def walk(node: Mapping[str, Any], prefix: str) -> None:
@@ -36,20 +45,25 @@ def flat_config(config: Any) -> dict[str, str]:
             key = f"{prefix}{k}"
             if isinstance(v, Mapping):
                 walk(v, key + ".")
-            elif not key.startswith(NOT_COMPARED):
+            elif _under(key, defining) and not _under(key, NOT_DEFINING) and key != "data.item_side.file":
                 out[key] = json.dumps(v, sort_keys=True, default=str)
 
     walk(config, "")
     return out
 
 
+def _under(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
 def label_configs(runs: list[Any]) -> None:
-    """Set `config_label` on each completed run: the settings in which it differs from runs of the same data,
-    model and overrides ("" when none differ)."""
+    """Set `config_label` on each completed run: the defining settings in which it differs from runs of the same
+    data, model and recorded overrides ("" when none differ). Runs whose overrides differ are told apart by them
+    (or merged by --same-variant), not here: the settings those overrides reach differ too, and are theirs."""
     groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
-    for r in runs:
+    for r in runs:  # runs of one command line (as recorded: --same-variant has not merged anything here)
         if r.status == "completed":
-            groups[(r.data, r.fingerprint, r.model, tuple(sorted(r.overrides)))].append(r)
+            groups[(r.data, r.fingerprint, r.model, r.recorded_overrides)].append(r)
     for group in groups.values():
         recorded = [r for r in group if r.config]
         if len(recorded) < 2:

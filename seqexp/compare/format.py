@@ -86,13 +86,20 @@ def cells(row: Row, names: list[str] | None = None) -> list[str]:
         row.variant or "–",
         str(len(row.runs)),
         *(_metric(row, m) for m in names or _metric_names([row])),
-        f"{100 * row.relative_change:+.1f}%" if math.isfinite(row.relative_change) else (row.note or "–"),
+        _change(row),
         f"{p.t_pvalue:.3g} / {p.wilcoxon_pvalue:.3g}" if p else (row.note if row.note.startswith("not") else "–"),
         f"{p.mean_diff:+.4f} [{p.boot_low:+.4f}, {p.boot_high:+.4f}]" if p else "–",
         f"{row.mean_of('parameters'):,.0f}",
         _fmt(row.mean_of("train_seconds"), 0),
         _fmt(row.mean_of("sequences_per_second"), 0),
     ]
+
+
+def _change(row: Row) -> str:
+    """The change against the baseline, naming the baseline row when it is not the plain one."""
+    if not math.isfinite(row.relative_change):
+        return row.note or "–"
+    return f"{100 * row.relative_change:+.1f}%" + (f" vs {row.versus}" if row.versus else "")
 
 
 def describe(record: RunRecord) -> str:

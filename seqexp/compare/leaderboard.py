@@ -30,6 +30,7 @@ class Row:
     relative_change: float = math.nan  # of the mean of `metric` against the baseline row
     paired: Paired | None = None
     note: str = ""  # why there is no paired test, when there is none
+    versus: str = ""  # the baseline row compared with, when it is not the baseline model's plain row ("lstm lr=0.01")
     paired_metric: str = PAIRED_DEFAULT  # the per-user metric of the paired test
     columns: tuple[str, ...] = ()  # metrics shown beside METRICS (--diversity)
 
@@ -59,6 +60,7 @@ class Row:
             "ranked_by": self.metric,
             "metric_direction": direction(self.metric),
             "relative_change": self.relative_change,
+            "versus": self.versus,
             "note": self.note,
         }
         for name, s in self.summaries.items():
@@ -121,8 +123,7 @@ def build_rows(
         elif base is row:
             row.note = "baseline"
         else:
-            implicit = base.variant and not baseline_variant  # which row, when not the plain one nor the named one
-            row.note = f"vs {baseline} {base.variant}" if implicit else ""
+            row.versus = f"{baseline} {base.variant}" if base.variant and not baseline_variant else ""
             _compare(row, base)
     sign = 1.0 if lower_is_better(metric) else -1.0  # best first: ascending where lower is better
     return sorted(rows, key=lambda r: (r.data, sign * r.summaries[metric].mean))
@@ -182,7 +183,7 @@ def check_baseline(runs: list[RunRecord], baseline: str, variant: Sequence[str] 
         raise CompareError(f"--baseline {baseline!r} has no completed run here; the models are: {', '.join(models)}")
     own = [r for r in completed if r.model == baseline]
     if variant and not any(_has_variant(r, variant) for r in own):
-        seen = sorted({" ".join(r.overrides) or "(no overrides)" for r in own})
+        seen = sorted({" ".join([*r.overrides, *r.config_label.split()]) or "(no overrides)" for r in own})
         raise CompareError(
             f"--baseline-variant {' '.join(variant)!r}: no completed {baseline} run has all of these overrides; "
             f"its runs have: {'; '.join(seen)} (seed=, model=, data=, data.path, paths. and the keys --same-variant "
@@ -191,8 +192,9 @@ def check_baseline(runs: list[RunRecord], baseline: str, variant: Sequence[str] 
 
 
 def _extra_overrides(run: RunRecord, variant: Sequence[str]) -> int:
-    """How many overrides `run` has beyond `variant`; -1 when it lacks one of them."""
-    own = {canonical(o) for o in run.overrides}
+    """How many overrides `run` has beyond `variant`; -1 when it lacks one of them. The settings of its config label
+    count as overrides (a row told apart by its recorded config is named like one set on the command line)."""
+    own = {canonical(o) for o in [*run.overrides, *run.config_label.split()]}
     wanted = {canonical(o) for o in variant}  # `+key=value` and `key=value` set the same value; 1e-3 = 0.001
     return len(own - wanted) if wanted <= own else -1
 
@@ -219,14 +221,13 @@ def _baseline_row(rows: list[Row], row: Row, baseline: str, variant: Sequence[st
                 f"({'; '.join(r.variant or '(no variant)' for r in fewest)}); name the overrides that tell them apart"
             )
         return (fewest[0], "") if fewest else (None, f"no {baseline!r} runs with {' '.join(variant)} on {data}")
-    if row.model == baseline:
-        return row, ""
     alike = [r for r in candidates if _pairable(row, r)] or candidates
     if not alike:
         return None, f"no {baseline!r} runs on {data}"
-    chosen = next((r for r in alike if r.variant == row.variant), None) or next(
-        (r for r in alike if not r.variant), None
-    )
+    plain = next((r for r in alike if not r.variant), None)
+    if row.model == baseline:  # a variant of the baseline model against its plain row; the plain row is the baseline
+        return plain or row, ""
+    chosen = next((r for r in alike if r.variant == row.variant), None) or plain
     if chosen is None and len(alike) > 1:
         shown = "; ".join(r.variant for r in alike[:3])
         return None, f"{len(alike)} {baseline!r} rows on {data} ({shown}): choose one with --baseline-variant"

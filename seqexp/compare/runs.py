@@ -44,6 +44,7 @@ class RunRecord:
     error: str = ""
     config: dict[str, str] = field(default_factory=dict)  # recorded settings (configs.flat_config), for telling apart
     config_label: str = ""  # set by configs.label_configs: the recorded settings that set it apart from its row
+    recorded_overrides: tuple[str, ...] = ()  # `overrides` as read, before --same-variant drops any
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -157,6 +158,7 @@ def record_from_results(
         group=res.get("wandb_group"),
         history=history if history is not None else res.get("history") or [],
         config=flat_config(res.get("config")),
+        recorded_overrides=tuple(kept),
     )
 
 
