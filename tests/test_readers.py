@@ -179,7 +179,7 @@ def test_a_damaged_archive_unpacks_nothing_and_is_one_line(tmp_path):
         with pytest.raises(DataError, match=r"is not a whole zip archive .*: nothing was unpacked into"):
             _load(tmp_path, "movielens_100k", target, f"data.download.url={url}", "data.download.checksum=null")
         assert not (target / "u.data").exists() and not (target / "README").exists()
-        assert [p.name for p in target.parent.iterdir()] == ["ml-100k"]  # no staging folder left
+        assert [p.name for p in target.parent.iterdir()] == ["ml-100k"] and not list(target.iterdir())  # no staging
 
 
 def _html_page(tmp_path):

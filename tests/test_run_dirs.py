@@ -349,3 +349,26 @@ def test_overwrite_and_resume_on_a_resumable_run_are_refused_as_contradicting(fi
     with pytest.raises(ConfigError, match=rf"trainer.overwrite=true and trainer.resume={resume} contradict"):
         train(compose_train(finished, *TINY, f"trainer.resume={resume}", "trainer.overwrite=true"))
     assert (finished / "run" / "results.json").read_bytes() == before
+
+
+def test_a_resume_that_trains_nothing_validates_its_unvalidated_last_epoch(tmp_path, monkeypatch):
+    """Killed between validations (eval_every=5, after epoch 3) and resumed with max_epochs=3, as the refusal of a
+    smaller budget suggests: formerly no epoch had been validated and the run failed as diverged."""
+    from seqexp.training import loop
+
+    real = loop.train_epoch
+
+    def killed_at_4(epoch, *args, **kwargs):
+        if epoch == 4:
+            raise KeyboardInterrupt
+        return real(epoch, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_epoch", killed_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(compose_train(tmp_path, *TINY, "trainer.max_epochs=10", "trainer.eval_every=5"))
+    monkeypatch.undo()
+    _, objects = train(
+        compose_train(tmp_path, *TINY, "trainer.max_epochs=3", "trainer.eval_every=5", "trainer.resume=true")
+    )
+    training = objects["results"]["training"]
+    assert objects["results"]["status"] == "completed" and training["best_epoch"] == 3 and training["epochs_run"] == 3

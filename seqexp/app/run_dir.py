@@ -96,7 +96,8 @@ def check_run_dir(cfg: DictConfig) -> str:
             f"`seqexp-train <its overrides> hydra.run.dir=<that run dir> trainer.resume=true` (or trainer.resume=auto)"
         )
     if mode != "no" and last.exists():
-        if cfg.trainer.get("overwrite", False) is True:  # formerly overwrite was ignored: the run was continued
+        asked = cfg.trainer.get("resume", False) not in (False, None, "false", "False")  # not a requeue's auto
+        if asked and cfg.trainer.get("overwrite", False) is True:  # formerly overwrite was ignored: run continued
             resume = "true" if mode == "yes" else "auto"
             raise ConfigError(
                 f"trainer.overwrite=true and trainer.resume={resume} contradict each other for {run_dir}, which holds "

@@ -83,7 +83,8 @@ def unpack(archive: Path, folder: Path, member_root: str) -> None:
     next run trained on without a word."""
     folder.mkdir(parents=True, exist_ok=True)
     prefix = member_root.strip("/") + "/" if member_root else ""
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.unpacking-", dir=folder.parent))
+    folder = folder.resolve()  # staged inside it: one filesystem for os.replace, also when it is a link elsewhere
+    staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=folder))
     try:
         moves = []
         with zipfile.ZipFile(archive) as z:

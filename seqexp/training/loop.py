@@ -75,12 +75,13 @@ def fit(
 
     # a resumed snapshot may already have spent its patience or time budget: it trains no further epoch then
     stopped_early = _plateau(state, settings, optimizer)
-    out_of_time = resume is not None and _out_of_time(state, settings)
+    out_of_time = resume is not None and _out_of_time(state, settings, _spent(state, settings, accelerator))
     while not stopped_early and not out_of_time and state.epoch < settings.max_epochs:
         epoch = state.epoch + 1
         row = train_epoch(epoch, model, ddp_model, optimizer, data, gens, state, settings, accelerator)
-        last = epoch == settings.max_epochs or _budget_spent(state, settings)  # formerly only max_epochs: a
-        if epoch % settings.eval_every == 0 or last:  # budget ending between eval_every epochs left them unvalidated
+        # formerly only max_epochs: a budget ending between eval_every epochs left them unvalidated
+        last = epoch == settings.max_epochs or _budget_spent(_spent(state, settings, accelerator), settings)
+        if epoch % settings.eval_every == 0 or last:
             # sync point: metrics on host
             if validate(model, valid, protocol, state, row, accelerator.device, settings.selection_window):
                 best_weights = copy.deepcopy(accelerator.unwrap_model(ddp_model).state_dict())
@@ -90,8 +91,15 @@ def fit(
         _log_epoch(row, protocol.selection_metric, accelerator.is_main_process)
         hooks.on_epoch_end(snapshot(state, model, optimizer, gens, best_weights))
         stopped_early = _plateau(state, settings, optimizer)
-        out_of_time = _out_of_time(state, settings)
+        out_of_time = _out_of_time(state, settings, _spent(state, settings, accelerator))
 
+    metric = f"valid/{protocol.selection_metric}"
+    if state.history and metric not in state.history[-1]:  # a resume that trained nothing, its last epoch between
+        row = state.history[-1]  # validations: the last epoch is always validated (formerly no model to select)
+        if validate(model, valid, protocol, state, row, accelerator.device, settings.selection_window):
+            best_weights = copy.deepcopy(accelerator.unwrap_model(ddp_model).state_dict())
+            hooks.on_best(model, int(row["epoch"]), state.best_valid)
+        hooks.on_epoch_end(snapshot(state, model, optimizer, gens, best_weights))
     _check_outcome(state, stopped_early, protocol.selection_metric)
     if best_weights is not None:
         accelerator.unwrap_model(ddp_model).load_state_dict(best_weights)
@@ -172,13 +180,24 @@ def _log_epoch(row: dict[str, float], metric: str, main_process: bool) -> None:
     )
 
 
-def _budget_spent(state: LoopState, settings: TrainerSettings) -> bool:
+def _spent(state: LoopState, settings: TrainerSettings, accelerator: Accelerator) -> float:
+    """Seconds of training and validation so far, the largest over the ranks, so that every rank takes the same
+    decision on trainer.max_minutes (each counts its own time: one validating while another trains on would hang
+    the job); 0 without a budget (no collective then)."""
+    if not settings.max_minutes:
+        return 0.0
     spent = state.train_seconds + state.eval_seconds
+    if accelerator.num_processes > 1:
+        spent = float(accelerator.gather(torch.tensor([spent], device=accelerator.device)).max())
+    return spent
+
+
+def _budget_spent(spent: float, settings: TrainerSettings) -> bool:
     return bool(settings.max_minutes) and spent >= 60 * settings.max_minutes
 
 
-def _out_of_time(state: LoopState, settings: TrainerSettings) -> bool:
-    out = _budget_spent(state, settings)
+def _out_of_time(state: LoopState, settings: TrainerSettings, spent: float) -> bool:
+    out = _budget_spent(spent, settings)
     if out and state.bad_evals < settings.patience and state.epoch < settings.max_epochs:
         log.warning(
             "time budget trainer.max_minutes=%s spent after epoch %d: stopping", settings.max_minutes, state.epoch
@@ -190,9 +209,9 @@ def _check_outcome(state: LoopState, stopped_early: bool, metric: str) -> None:
     """A model whose validation never produced a usable selection metric is an error, never 'completed'; one
     whose best epoch is its last validated one is warned about (it may not have converged)."""
     if state.best_epoch == 0 and not any(f"valid/{metric}" in row for row in state.history):
-        raise TrainingDiverged(  # no validation ran (a resume of a run whose budget ended before its first one)
-            f"no epoch of the {state.epoch} trained was validated (trainer.eval_every, trainer.max_minutes), so "
-            f"there is no model to select; raise trainer.max_minutes, or lower trainer.eval_every"
+        raise TrainingDiverged(  # no epoch trained at all (the last one is always validated)
+            f"no epoch was trained and validated ({state.epoch} in the snapshot), so there is no model to select; "
+            f"resume with a larger trainer.max_epochs or trainer.max_minutes"
         )
     if state.best_epoch == 0:
         raise TrainingDiverged(
