@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import Tensor
 
 from conftest import CONF_DIR, TINY, compose_train
 from seqexp.app.train import train
 from seqexp.errors import ConfigError
+from seqexp.model.encoders import SequenceEncoder
 from seqexp.model.recommender import SequenceRecommender, build_model
 from seqexp.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -52,6 +54,7 @@ def user_module(tmp_path_factory) -> str:
     sys.path.insert(0, str(folder))
     yield "my_encoders.CausalMeanPool"
     sys.path.remove(str(folder))
+    sys.modules.pop("my_encoders", None)  # imported: later tests must not find it
 
 
 def _model(tmp_path: Path, name: str, *extra: str) -> SequenceRecommender:
@@ -287,3 +290,63 @@ def test_a_nested_target_with_a_wrong_key_is_not_blamed_on_the_encoder(tmp_path)
     with pytest.raises(Exception, match=r"bogus") as raised:
         build_model(cfg, N_ITEMS)
     assert not isinstance(raised.value, ConfigError) or "GRUEncoder" not in str(raised.value)
+
+
+class _Probe(SequenceEncoder):
+    """A user's encoder for the contract probe: `kind` says which README rule it breaks."""
+
+    causal = True
+
+    def __init__(self, kind: str, hidden_size: int = 8) -> None:
+        super().__init__(hidden_size)
+        self.kind = kind
+
+    def forward(self, x: Tensor, padding_mask: Tensor) -> Tensor:
+        if self.kind == "last_state":
+            return x[:, -1]  # (B, D)
+        if self.kind == "narrow":
+            return x[:, :, :4]
+        if self.kind == "no_clamp":  # the README's mean without .clamp(min=1): 0/0 at padding
+            m = padding_mask[:, :, None].to(x.dtype)
+            return (x * m).cumsum(1) / m.cumsum(1)
+        return x
+
+
+class _NoCausal(SequenceEncoder):
+    def forward(self, x: Tensor, padding_mask: Tensor) -> Tensor:
+        return x
+
+
+class _OneArgument(_Probe):
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return x
+
+
+@pytest.mark.parametrize(
+    "encoder, message",
+    [
+        (_Probe("last_state"), r"returned \(2, 8\) for x \(2, 8, 8\); forward must return one state per position"),
+        (_Probe("narrow"), r"returned \(2, 8, 4\) for x"),
+        (_Probe("no_clamp"), r"returned values that are not finite .*\.clamp\(min=1\)"),
+        (_NoCausal(8), r"_NoCausal does not say whether it is causal: set the class attribute"),
+        (_OneArgument("ok"), r"_OneArgument failed on a probe batch .*TypeError: .*forward\(x, padding_mask\)"),
+    ],
+)
+def test_a_user_encoder_that_breaks_the_contract_is_one_line_naming_it(encoder, message):
+    """Formerly torch tracebacks from deep in the model (a mask shape, a matmul), a missing attribute, or for NaN at
+    padding a training error blaming the learning rate."""
+    from seqexp.model.encoder_checks import check_encoder_contract
+
+    with pytest.raises(ConfigError, match=message):
+        check_encoder_contract(encoder, 8)
+    check_encoder_contract(_Probe("ok"), 8)  # the contract kept: no error
+
+
+def test_an_encoder_width_other_than_embedding_dim_is_refused():
+    """Formerly a YAML without `hidden_size: ${model.embedding_dim}` trained at the encoder's default width while
+    results.json recorded model.embedding_dim (two sizes, one model)."""
+    from seqexp.model.encoder_checks import check_encoder_contract
+
+    with pytest.raises(ConfigError, match=r"model.embedding_dim=16, but .*_Probe was built with hidden_size=8 .*"
+                       r"add `hidden_size: \$\{model.embedding_dim\}`"):  # fmt: skip
+        check_encoder_contract(_Probe("ok"), 16)

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from seqexp.errors import ConfigError
+from seqexp.model.encoder_checks import check_encoder_contract
 from seqexp.model.encoders.base import SequenceEncoder
 from seqexp.model.instantiate import as_trained, instantiate_part
 from seqexp.model.loss_choice import built_config
@@ -199,6 +200,7 @@ def build_model(
         if key not in model_cfg or "_target_" not in model_cfg[key]:
             raise ConfigError(f"model.{key}._target_ is not set: name the class to build (see conf/model/lstm.yaml)")
     encoder = instantiate_part(model_cfg, "encoder")
+    check_encoder_contract(encoder, model_cfg.get("embedding_dim"))
     objective = instantiate_part(model_cfg, "objective")
     loss = instantiate_part(model_cfg, "loss") if model_cfg.get("loss") else None
     scale_embeddings = model_cfg.get("scale_embeddings", False)
