@@ -367,3 +367,15 @@ def test_cut_times_written_in_the_logs_timestamp_format_are_read_with_it(tmp_pat
     data = prepare(data_cfg(write_log(tmp_path / "log.csv", rows), timestamp_format=fmt, min_seq_len=2), tmp_path)
     assert cut_times(data, 20231120, "20231122", 0.8, 0.9, fmt) == (_utc(2023, 11, 20), _utc(2023, 11, 22))
     assert cut_times(data, 1700438400, None, 0.8, 0.9, fmt)[0] == 1700438400  # unix seconds still read as such
+
+
+def test_an_hf_folder_of_a_cut_off_json_file_is_one_line(tmp_path, monkeypatch):
+    # formerly datasets' DatasetGenerationError traceback (95 lines), naming no file and no fix
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    folder = tmp_path / "events"
+    folder.mkdir()
+    lines = [json.dumps({"uid": u, "sku": 10 + k, "ts": 100 + k}) for u in (1, 2) for k in range(3)]
+    (folder / "part-0.jsonl").write_text("\n".join(lines)[:-8] + "\n")  # the last line cut off
+    with pytest.raises(DataError, match=r"datasets could not read its files .*check that every file is whole"):
+        prepare(data_cfg(folder, format="hf", columns=HF_COLUMNS), tmp_path / "cache")

@@ -186,3 +186,11 @@ def _html_page(tmp_path):
     page = tmp_path / "mirror.zip"  # what a mirror's error page saved under the archive's name looks like
     page.write_text("<html><body>Not found</body></html>")
     return page
+
+
+def test_a_user_on_two_lines_of_the_lines_format_is_refused_naming_both(tmp_path):
+    """Formerly the two lines were joined in file order into one history, its targets taken from the second."""
+    path = tmp_path / "users.txt"
+    path.write_text("u0 i1 i2 i3\nu1 i4 i5 i6\nu0 i7 i8 i9\n")
+    with pytest.raises(DataError, match=r"users.txt: user 'u0' has more than one line \(lines 1 and 3; 1 users"):
+        _load(tmp_path, "s3rec", path)

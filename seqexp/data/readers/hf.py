@@ -73,6 +73,13 @@ def _load(name_or_dir: str, split: str):  # -> datasets.Dataset | datasets.Datas
         if "split" not in str(e).lower():
             raise
         raise DataError(f"{name_or_dir}: {e}; set data.hf_split to one of them") from e
+    except datasets.exceptions.DatasetGenerationError as e:  # formerly datasets' traceback, naming no fix
+        cause = e.__cause__ or e
+        why = " ".join(str(cause).split())[:300]
+        raise DataError(
+            f"data.path={name_or_dir}: datasets could not read its files ({type(cause).__name__}: {why}); check that "
+            f"every file is whole (a cut-off last line?) and that all hold the same columns"
+        ) from None
 
 
 def read_hf_dataset(name_or_dir: str, wanted: dict[str, str], split: str) -> RawLog:

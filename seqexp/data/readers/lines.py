@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 
 from seqexp.data.readers.arrow_csv import Skipped, read_lines
 from seqexp.data.readers.raw_log import RawLog
+from seqexp.errors import DataError
 
 
 def read_user_lines(path: Path, sep: str, encoding: str) -> RawLog:
@@ -24,6 +25,7 @@ def read_user_lines(path: Path, sep: str, encoding: str) -> RawLog:
         skipped.add(int(i) + 1, str(lines[int(i)]), "a user with no items")
     good = np.flatnonzero(counts >= 2)
     parts = parts.take(pa.array(good))
+    _refuse_repeated_users(path, pc.list_element(parts, 0), good)
     items = pc.list_slice(parts, 1)
     parent = pc.list_parent_indices(items).to_numpy()
     table = pa.table(
@@ -34,3 +36,18 @@ def read_user_lines(path: Path, sep: str, encoding: str) -> RawLog:
         }
     )
     return RawLog(table, skipped.examples, n_malformed=len(bad))
+
+
+def _refuse_repeated_users(path: Path, users: pa.Array, lines: np.ndarray) -> None:
+    """A user on two lines is refused, naming both: formerly their events were joined in file order into one
+    history (its validation and test targets taken from the second line), which is not a time order."""
+    ids = users.to_numpy(zero_copy_only=False)
+    _, first, counts = np.unique(ids, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        user = ids[first[np.flatnonzero(counts > 1)[0]]]
+        at = (lines[ids == user][:2] + 1).tolist()
+        raise DataError(
+            f"{path}: user {user!r} has more than one line (lines {at[0]} and {at[1]}; {int((counts > 1).sum())} users "
+            f"in all); data.format=lines holds one line per user, its items in time order: join each user's lines, or "
+            f"give the log as data=csv with timestamps"
+        )
