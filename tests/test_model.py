@@ -82,7 +82,7 @@ def test_a_tiny_batch_is_overfit():
 
 def test_model_builds_from_the_shipped_yaml():
     cfg = OmegaConf.load(CONF_DIR / "model" / "lstm.yaml")
-    cfg.encoder.hidden_size = 8  # the YAML interpolates ${model.embedding_dim}; resolve by hand here
+    cfg.embedding_dim = cfg.encoder.hidden_size = 8  # the YAML interpolates ${model.embedding_dim}; resolve by hand
     model = build_model(cfg, n_items=5)
     assert isinstance(model.encoder, LSTMEncoder) and model.encoder.rnn.num_layers == 2
     with pytest.raises(ConfigError, match=r"model.encoder._target_"):
@@ -109,7 +109,7 @@ def test_scale_embeddings_multiplies_the_encoder_input_by_sqrt_d_but_not_the_out
     assert torch.all(scaled.encode(seq)[0, 0] == 0)  # padding stays zero
     cfg = OmegaConf.load(CONF_DIR / "model" / "sasrec.yaml")
     assert cfg.scale_embeddings is False  # shipped default: off (tuning_beauty.md)
-    cfg.encoder = {"_target_": f"{__name__}._Identity", "hidden_size": 16}
+    cfg.encoder, cfg.embedding_dim = {"_target_": f"{__name__}._Identity", "hidden_size": 16}, 16
     cfg.scale_embeddings = True
     assert build_model(cfg, n_items=12).input_scale == 4.0
 

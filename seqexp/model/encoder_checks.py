@@ -38,10 +38,12 @@ def check_encoder_contract(encoder: Any, embedding_dim: Any) -> None:
             f"take the encoder's width, so results.json would record another size than trained; add `hidden_size: "
             f"${{model.embedding_dim}}` under model.encoder"
         )
+    built_for = getattr(encoder, "max_len", None)  # encoders with position embeddings take at most max_len
+    length = min(PROBE_LEN, built_for) if isinstance(built_for, int) and built_for >= 2 else PROBE_LEN
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(2, PROBE_LEN, hidden, generator=generator)  # (B, L, D)
-    mask = torch.ones(2, PROBE_LEN, dtype=torch.bool)
-    mask[1, : PROBE_LEN // 2] = False  # left padding
+    x = torch.randn(2, length, hidden, generator=generator)  # (B, L, D)
+    mask = torch.ones(2, length, dtype=torch.bool)
+    mask[1, : length // 2] = False  # left padding
     was_training = encoder.training
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
@@ -49,17 +51,17 @@ def check_encoder_contract(encoder: Any, embedding_dim: Any) -> None:
             out = encoder(x * mask[:, :, None], mask)
     except Exception as e:
         raise ConfigError(
-            f"model.encoder {name} failed on a probe batch (x (2, {PROBE_LEN}, {hidden}), padding_mask (2, "
-            f"{PROBE_LEN})): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; forward(x, padding_mask) "
+            f"model.encoder {name} failed on a probe batch (x (2, {length}, {hidden}), padding_mask (2, "
+            f"{length})): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; forward(x, padding_mask) "
             f"must return (B, L, D)"
         ) from None
     finally:
         encoder.train(was_training)
     shape = tuple(getattr(out, "shape", ()))
-    if not isinstance(out, torch.Tensor) or shape != (2, PROBE_LEN, hidden):
+    if not isinstance(out, torch.Tensor) or shape != (2, length, hidden):
         raise ConfigError(
-            f"model.encoder {name} returned {shape or type(out).__name__} for x (2, {PROBE_LEN}, {hidden}); forward "
-            f"must return one state per position, (B, L, D) = (2, {PROBE_LEN}, {hidden})"
+            f"model.encoder {name} returned {shape or type(out).__name__} for x (2, {length}, {hidden}); forward "
+            f"must return one state per position, (B, L, D) = (2, {length}, {hidden})"
         )
     if not bool(torch.isfinite(out).all()):
         raise ConfigError(
