@@ -62,6 +62,7 @@ class Run:
     overrides: list[str]
     resume: dict[str, Any] | None = None
     saved_best: bool = False  # this job wrote checkpoints/best.pt (a resumed run: its earlier epochs did)
+    identity: dict[str, Any] | None = None  # identity_of's result, computed once (a text run digests its item table)
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -122,9 +123,15 @@ def open_run(cfg: DictConfig, claim: RunDirClaim) -> Run:
 
 
 def identity_of(run: Run, data: PreparedData) -> dict[str, Any]:
-    """The identity a snapshot of this run stores and a resume must match (seqexp/app/resume.py)."""
-    precision = str(run.accelerator.mixed_precision)  # what trainer.precision=auto resolved to here
-    return run_identity(run.cfg, data.fingerprint, run.overrides, precision, run.settings.grad_clip, data.item_side)
+    """The identity a snapshot of this run stores and a resume must match (seqexp/app/resume.py); computed once per
+    run (the resume check and the snapshots share it)."""
+    if run.identity is None:
+        precision = str(run.accelerator.mixed_precision)  # what trainer.precision=auto resolved to here
+        settings = run.settings
+        run.identity = run_identity(
+            run.cfg, data.fingerprint, run.overrides, precision, settings.grad_clip, data.item_side
+        )
+    return run.identity
 
 
 def prepare_data(run: Run) -> PreparedData:

@@ -13,7 +13,7 @@ import numpy as np
 from seqexp.compare.runs import CompareError, RunRecord, canonical
 from seqexp.compare.seeds import drop_repeated_seeds
 from seqexp.compare.stats import NotComparable, Paired, Summary, paired_test, summarize
-from seqexp.compare.validate import DIVERSITY, METRICS, PAIRED_DEFAULT, direction, lower_is_better
+from seqexp.compare.validate import DIVERSITY, METRICS, PAIRED_DEFAULT, direction, finite, lower_is_better
 from seqexp.data.splits import ADDED_LATER
 
 PAIRING_PROTOCOL = ("split", "split_config", "ranking", "filter_seen", "ties")  # what must match for a paired test
@@ -139,7 +139,7 @@ def check_metric(runs: list[RunRecord], metric: str) -> None:
             f"--metric {metric!r} is not in the results of {len(lacking)} of {len(completed)} runs "
             f"(e.g. {lacking[0].source}); choose one of: {', '.join(common)}"
         )
-    broken = [r for r in completed if not _finite(r.metrics[metric])]
+    broken = [r for r in completed if not finite(r.metrics[metric])]
     if broken:  # formerly a nan mean, ranked anywhere, and every comparison a bare "–"
         raise CompareError(
             f"--metric {metric!r} is {broken[0].metrics[metric]!r}, not a finite number, in {len(broken)} of "
@@ -165,7 +165,7 @@ def check_paired_metric(runs: list[RunRecord], metric: str) -> None:
 def diversity_columns(runs: list[RunRecord]) -> tuple[str, ...]:
     """The --diversity columns every completed run reports (ild@10 only where the data has categories)."""
     completed = [r for r in runs if r.status == "completed"]
-    found = tuple(m for m in DIVERSITY if all(_finite(r.metrics.get(m)) for r in completed))
+    found = tuple(m for m in DIVERSITY if all(finite(r.metrics.get(m)) for r in completed))
     if not found:
         raise CompareError(
             "--diversity: no beyond-accuracy metrics (test/gini@10, test/novelty@10, ...) are reported by every run; "
@@ -287,7 +287,3 @@ def _check_pairable(row: Row, base: Row) -> None:
     protocols = {tuple(str(_protocol_value(r, k)) for k in PAIRING_PROTOCOL) for r in row.runs + base.runs}
     if len(protocols) > 1:
         raise NotComparable(f"different evaluation protocols ({', '.join(PAIRING_PROTOCOL)})")
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

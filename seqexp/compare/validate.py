@@ -186,14 +186,14 @@ def _metrics_problem(payload: dict[str, Any]) -> str | None:
     metrics = payload["metrics"]
     for name in METRICS:
         value = metrics.get(name) if isinstance(metrics, dict) else None
-        if not _finite(value):
+        if not finite(value):
             return f"metrics.{name} is {value!r}, not a finite number"
     ids, values = payload["per_user"]["user_ids"], payload["per_user"]["values"]
     if not isinstance(ids, list) or not isinstance(values, list) or not ids or len(ids) != len(values):
         n_ids = len(ids) if isinstance(ids, list) else "?"
         n_values = len(values) if isinstance(values, list) else "?"
         return f"per_user holds {n_ids} user ids and {n_values} values: it cannot be paired"
-    if not all(_finite(v) for v in values):
+    if not all(finite(v) for v in values):
         return "per_user.values holds a value that is not a finite number"
     return None
 
@@ -206,9 +206,9 @@ def _has(payload: dict[str, Any], dotted: str) -> bool:
     return True
 
 
-def _finite(value: Any) -> bool:
+def finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _positive(value: Any) -> bool:
-    return _finite(value) and value > 0
+    return finite(value) and value > 0
